@@ -1,0 +1,259 @@
+"""Frozen, exact models of what the exchange sends, and the immutable snapshot the dashboard shows.
+
+Every amount is a :class:`~decimal.Decimal` parsed from the exchange's decimal string and written back out with
+:func:`decimal_text`, so ``"122607.35137903"`` survives character for character and ``"0.00000000"`` does not turn
+into ``"0E-8"``. A malformed amount is a validation error, never a silent zero.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+
+
+def decimal_text(value: Decimal) -> str:
+    """A Decimal as plain positional text (never scientific notation): the exchange's own form."""
+    return format(value, "f")
+
+
+def _parse_amount(value: object) -> Decimal:
+    # Only exact inputs: the exchange's strings, ints, or Decimals. A float already lost digits, and a bool is a bug.
+    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+        raise ValueError(f"an amount must be a decimal string, not {type(value).__name__}")
+    try:
+        amount = Decimal(value.strip()) if isinstance(value, str) else Decimal(value)
+    except InvalidOperation:
+        raise ValueError(f"not a decimal number: {value!r}") from None
+    if not amount.is_finite():
+        raise ValueError(f"not a finite decimal number: {value!r}")
+    return amount
+
+
+Amount = Annotated[
+    Decimal,
+    BeforeValidator(_parse_amount),
+    PlainSerializer(decimal_text, return_type=str, when_used="json"),
+]
+
+
+class ExchangeModel(BaseModel):
+    """Base of the exchange's shapes: immutable, unknown fields ignored, fields named as the exchange names them."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True, serialize_by_alias=True)
+
+
+class BalanceRow(ExchangeModel):
+    """One row of ``account.balance`` / ``v2/account.balance``."""
+
+    account_alias: str = Field("", alias="accountAlias")
+    asset: str
+    balance: Amount
+    cross_wallet_balance: Amount = Field(alias="crossWalletBalance")
+    cross_un_pnl: Amount = Field(alias="crossUnPnl")
+    available_balance: Amount = Field(alias="availableBalance")
+    max_withdraw_amount: Amount = Field(alias="maxWithdrawAmount")
+    margin_available: bool | None = Field(None, alias="marginAvailable")
+    update_time: int = Field(0, alias="updateTime")
+
+
+class AssetStatus(ExchangeModel):
+    """One entry of ``account.status``'s ``assets[]``."""
+
+    asset: str
+    wallet_balance: Amount = Field(alias="walletBalance")
+    unrealized_profit: Amount = Field(alias="unrealizedProfit")
+    margin_balance: Amount = Field(alias="marginBalance")
+    maint_margin: Amount = Field(alias="maintMargin")
+    initial_margin: Amount = Field(alias="initialMargin")
+    position_initial_margin: Amount = Field(alias="positionInitialMargin")
+    open_order_initial_margin: Amount = Field(alias="openOrderInitialMargin")
+    cross_wallet_balance: Amount = Field(alias="crossWalletBalance")
+    cross_un_pnl: Amount = Field(alias="crossUnPnl")
+    available_balance: Amount = Field(alias="availableBalance")
+    max_withdraw_amount: Amount = Field(alias="maxWithdrawAmount")
+    # Absent in single-asset mode on some accounts (PROTOCOL.md §4): None means "the exchange did not say".
+    margin_available: bool | None = Field(None, alias="marginAvailable")
+    update_time: int = Field(0, alias="updateTime")
+
+
+class AccountTotals(ExchangeModel):
+    """The account-level totals of ``account.status`` (USD sums over margin assets in Multi-Assets mode)."""
+
+    total_initial_margin: Amount = Field(alias="totalInitialMargin")
+    total_maint_margin: Amount = Field(alias="totalMaintMargin")
+    total_wallet_balance: Amount = Field(alias="totalWalletBalance")
+    total_unrealized_profit: Amount = Field(alias="totalUnrealizedProfit")
+    total_margin_balance: Amount = Field(alias="totalMarginBalance")
+    total_position_initial_margin: Amount = Field(alias="totalPositionInitialMargin")
+    total_open_order_initial_margin: Amount = Field(alias="totalOpenOrderInitialMargin")
+    total_cross_wallet_balance: Amount = Field(alias="totalCrossWalletBalance")
+    total_cross_un_pnl: Amount = Field(alias="totalCrossUnPnl")
+    available_balance: Amount = Field(alias="availableBalance")
+    max_withdraw_amount: Amount = Field(alias="maxWithdrawAmount")
+
+    @property
+    def margin_ratio(self) -> Decimal | None:
+        """Maintenance margin over margin balance, as the exchange's UI shows it; None with no margin balance."""
+        if self.total_margin_balance <= 0:
+            return None
+        return self.total_maint_margin / self.total_margin_balance
+
+
+class AccountStatus(AccountTotals):
+    """``account.status`` (v1: with ``multiAssetsMargin``) or ``v2/account.status`` (without it)."""
+
+    multi_assets_margin: bool | None = Field(None, alias="multiAssetsMargin")
+    can_trade: bool | None = Field(None, alias="canTrade")
+    can_withdraw: bool | None = Field(None, alias="canWithdraw")
+    assets: tuple[AssetStatus, ...] = ()
+
+    def totals(self) -> AccountTotals:
+        return AccountTotals.model_validate(self.model_dump(include=set(AccountTotals.model_fields)))
+
+
+class RateLimit(ExchangeModel):
+    """One entry of a reply's ``rateLimits``: the usage of the current window, this request included."""
+
+    rate_limit_type: str = Field(alias="rateLimitType")
+    interval: str
+    interval_num: int = Field(alias="intervalNum")
+    limit: int
+    count: int
+
+    @property
+    def window_ms(self) -> int:
+        unit = {"SECOND": 1_000, "MINUTE": 60_000, "HOUR": 3_600_000, "DAY": 86_400_000}.get(self.interval, 60_000)
+        return unit * self.interval_num
+
+    def resets_at_ms(self, server_time_ms: int) -> int:
+        """When this fixed window ends, given the server's time (windows start at whole intervals)."""
+        return (server_time_ms // self.window_ms + 1) * self.window_ms
+
+
+class WeightReading(BaseModel):
+    """The IP's request weight this window as the exchange counted it, beside what this client itself spent."""
+
+    model_config = ConfigDict(frozen=True)
+
+    count: int
+    limit: int
+    own: int
+    resets_at_ms: int
+    server_time_ms: int
+
+    @property
+    def others(self) -> int:
+        """Weight spent on this IP by other programs (REST, bots) this window: the count minus our own."""
+        return max(0, self.count - self.own)
+
+    @property
+    def fraction(self) -> Decimal:
+        return Decimal(self.count) / Decimal(self.limit) if self.limit else Decimal(0)
+
+
+Source = Literal["poll", "push"]
+
+
+class AssetBalance(BaseModel):
+    """One asset as the dashboard shows it, merged from polls and pushes, with where its numbers came from."""
+
+    model_config = ConfigDict(frozen=True)
+
+    asset: str
+    wallet_balance: Amount
+    cross_wallet_balance: Amount
+    cross_un_pnl: Amount
+    available_balance: Amount
+    max_withdraw_amount: Amount
+    margin_available: bool | None = None
+    update_time_ms: int = 0
+    source: Source = "poll"
+    source_method: str = ""
+    received_at_ms: int = 0
+
+    @property
+    def is_zero(self) -> bool:
+        return not (self.wallet_balance or self.cross_wallet_balance or self.cross_un_pnl)
+
+    @classmethod
+    def from_status(cls, row: AssetStatus, *, method: str, received_at_ms: int) -> AssetBalance:
+        return cls(
+            asset=row.asset,
+            wallet_balance=row.wallet_balance,
+            cross_wallet_balance=row.cross_wallet_balance,
+            cross_un_pnl=row.cross_un_pnl,
+            available_balance=row.available_balance,
+            max_withdraw_amount=row.max_withdraw_amount,
+            margin_available=row.margin_available,
+            update_time_ms=row.update_time,
+            source="poll",
+            source_method=method,
+            received_at_ms=received_at_ms,
+        )
+
+    @classmethod
+    def from_balance(cls, row: BalanceRow, *, method: str, received_at_ms: int) -> AssetBalance:
+        return cls(
+            asset=row.asset,
+            wallet_balance=row.balance,
+            cross_wallet_balance=row.cross_wallet_balance,
+            cross_un_pnl=row.cross_un_pnl,
+            available_balance=row.available_balance,
+            max_withdraw_amount=row.max_withdraw_amount,
+            margin_available=row.margin_available,
+            update_time_ms=row.update_time,
+            source="poll",
+            source_method=method,
+            received_at_ms=received_at_ms,
+        )
+
+
+class AccountSnapshot(BaseModel):
+    """Everything the dashboard knows at one moment. Immutable: a change makes a new snapshot."""
+
+    model_config = ConfigDict(frozen=True)
+
+    balances: dict[str, AssetBalance]
+    totals: AccountTotals | None = None
+    multi_assets_margin: bool | None = None
+    weight: WeightReading | None = None
+    server_time_ms: int = 0
+    received_at_ms: int = 0
+    rtt_ms: int | None = None
+    clock_offset_ms: int = 0
+
+    def json_dict(self) -> dict[str, Any]:
+        """Plain JSON data with every amount as the exchange's exact decimal string."""
+        return self.model_dump(mode="json")
+
+
+class LinkState(StrEnum):
+    """What the connection to the exchange is doing, as the status line says it."""
+
+    CONNECTING = "connecting"
+    LIVE = "live"
+    RECONNECTING = "reconnecting"
+    RATE_LIMITED = "rate-limited"
+    BANNED = "banned"
+    CREDENTIALS_REJECTED = "credentials rejected"
+    PAUSED = "paused"
+    ERROR = "error"
+    CLOSED = "closed"
+
+
+class ConnectionStatus(BaseModel):
+    """The connection's state and the facts behind it, for the status line and ``watch --jsonl``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    state: LinkState
+    endpoint: str
+    since_ms: int
+    detail: str = ""
+    retry_at_ms: int | None = None
+    attempt: int = 0
+    interval_ms: int = 0
+    last_success_ms: int | None = None

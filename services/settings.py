@@ -1,0 +1,218 @@
+"""Settings: command line over environment over a TOML file of named profiles, validated once.
+
+Credentials come from ``BINANCE_API_KEY`` with ``BINANCE_API_SECRET`` (HMAC) or ``BINANCE_PRIVATE_KEY_FILE``
+(+ ``BINANCE_PRIVATE_KEY_PASSPHRASE``) for Ed25519/RSA, or from the config file. Other settings read
+``BALANCE_TUI_*`` variables. Secrets are :class:`SecretStr`; a config file that holds one must be private (0600).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import platformdirs
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from services.signing import HmacSigner, KeyFileError, load_private_key_file
+from services.wsapi import MAX_RECV_WINDOW, PRODUCTION_URL, TESTNET_URL, Credentials
+
+PRODUCTION_STREAM_URL = "wss://fstream.binance.com"
+#: [open] testnet stream host: the SDK's choice, with the documented /private paths (PROTOCOL.md §1).
+TESTNET_STREAM_URL = "wss://fstream.binancefuture.com"
+
+SECRET_FIELDS = ("api_secret", "private_key_passphrase")
+
+
+class ConfigError(Exception):
+    """A configuration problem, said in one line a person can act on. Never quotes a secret."""
+
+
+def default_config_path() -> Path:
+    return platformdirs.user_config_path("balance-tui") / "config.toml"
+
+
+class Settings(BaseSettings):
+    """Everything balance-tui can be told. Build it with :func:`load_settings`."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BALANCE_TUI_", extra="ignore", populate_by_name=True, hide_input_in_errors=True
+    )
+
+    api_key: SecretStr | None = Field(None, validation_alias=AliasChoices("api_key", "BINANCE_API_KEY"))
+    api_secret: SecretStr | None = Field(None, validation_alias=AliasChoices("api_secret", "BINANCE_API_SECRET"))
+    private_key_file: Path | None = Field(
+        None, validation_alias=AliasChoices("private_key_file", "BINANCE_PRIVATE_KEY_FILE")
+    )
+    private_key_passphrase: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("private_key_passphrase", "BINANCE_PRIVATE_KEY_PASSPHRASE")
+    )
+    ws_url: str | None = None
+    stream_url: str | None = None
+    testnet: bool = False
+    demo: bool = False
+    interval: float = Field(2.0, gt=0, le=300)
+    recv_window: int | None = Field(None, gt=0, le=MAX_RECV_WINDOW)
+    profile: str | None = None
+    keymap: dict[str, str] = Field(default_factory=dict)
+    theme: str | None = None
+    log_file: Path | None = None
+
+    @field_validator("ws_url", "stream_url")
+    @classmethod
+    def _websocket_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        url = urlsplit(value)
+        if url.scheme not in ("ws", "wss") or not url.hostname:
+            raise ValueError("must be a ws:// or wss:// URL")
+        return value.rstrip("/")
+
+    @field_validator("private_key_file")
+    @classmethod
+    def _expand(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Command line (passed as init kwargs) over environment over the profile in the TOML file.
+        return (init_settings, env_settings, _ProfileSource(settings_cls, _PROFILE.get()))
+
+    # -- derived ----------------------------------------------------------------------------------------------
+
+    @property
+    def has_credentials(self) -> bool:
+        return self.api_key is not None or self.api_secret is not None or self.private_key_file is not None
+
+    @property
+    def use_simulator(self) -> bool:
+        """Demo mode: asked for, or nothing to connect to (no credentials, no URL)."""
+        return self.demo or (not self.has_credentials and self.ws_url is None)
+
+    def endpoint(self) -> str:
+        if self.ws_url is not None:
+            return self.ws_url
+        return TESTNET_URL if self.testnet else PRODUCTION_URL
+
+    def stream_endpoint(self) -> str:
+        if self.stream_url is not None:
+            return self.stream_url
+        return TESTNET_STREAM_URL if self.testnet else PRODUCTION_STREAM_URL
+
+    def credentials(self) -> Credentials | None:
+        """The configured key and its signer, or None when no credentials are given at all."""
+        if not self.has_credentials:
+            return None
+        if self.api_key is None:
+            raise ConfigError("an API secret or private key is set but no API key: set BINANCE_API_KEY too")
+        api_key = self.api_key.get_secret_value().strip()
+        if self.api_secret is not None and self.private_key_file is not None:
+            raise ConfigError("both an API secret and a private key file are set: keep one")
+        if self.api_secret is not None:
+            return Credentials(api_key, HmacSigner(self.api_secret.get_secret_value().strip()))
+        if self.private_key_file is not None:
+            passphrase = self.private_key_passphrase.get_secret_value() if self.private_key_passphrase else None
+            try:
+                return Credentials(api_key, load_private_key_file(self.private_key_file, passphrase))
+            except KeyFileError as exc:
+                raise ConfigError(str(exc)) from None
+        raise ConfigError(
+            "an API key is set but no secret: set BINANCE_API_SECRET (HMAC) or BINANCE_PRIVATE_KEY_FILE (Ed25519/RSA)"
+        )
+
+
+class _ProfileSource(PydanticBaseSettingsSource):
+    """The chosen profile of the TOML config file, as the lowest-priority source."""
+
+    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self._data = data
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+# pydantic-settings builds its sources itself: the profile read for this load reaches them through here.
+_PROFILE: ContextVar[dict[str, Any]] = ContextVar("balance_tui_profile", default={})  # noqa: B039 (never mutated)
+
+
+def read_profile(path: Path, profile: str | None, *, required: bool) -> dict[str, Any]:
+    """The settings of ``profile`` in the TOML file at ``path``: its top-level keys, then the profile's."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        if required:
+            raise ConfigError(f"config file not found: {path}") from None
+        if profile is not None:
+            raise ConfigError(f"profile {profile!r} asked for, but there is no config file at {path}") from None
+        return {}
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    try:
+        document = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    profiles = document.pop("profiles", {})
+    if not isinstance(profiles, dict):
+        raise ConfigError(f"{path}: 'profiles' must be a table of [profiles.NAME] sections")
+    name = profile or document.pop("profile", None)
+    document.pop("profile", None)
+    data = dict(document)
+    if name is not None:
+        if name not in profiles:
+            known = ", ".join(sorted(profiles)) or "none"
+            raise ConfigError(f"unknown profile {name!r} in {path} (profiles: {known})")
+        data.update(profiles[name])
+    if any(data.get(field) for field in SECRET_FIELDS):
+        _require_private(path)
+    return data
+
+
+def _require_private(path: Path) -> None:
+    if os.name != "posix":
+        return
+    mode = path.stat().st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(
+            f"{path} holds a secret and is readable by others (mode {stat.S_IMODE(mode):o}): run  chmod 600 {path}"
+        )
+
+
+def load_settings(cli: dict[str, Any], *, config_path: Path | None = None) -> Settings:
+    """Settings from the command line (``cli``, unset options left out), the environment and the config file."""
+    env_path = os.environ.get("BALANCE_TUI_CONFIG")
+    explicit = config_path or (Path(env_path) if env_path else None)
+    path = (explicit or default_config_path()).expanduser()
+    profile = cli.get("profile") or os.environ.get("BALANCE_TUI_PROFILE")
+    token = _PROFILE.set(read_profile(path, profile, required=explicit is not None))
+    try:
+        return Settings(**cli)
+    except ValidationError as exc:
+        raise ConfigError(_describe_validation(exc)) from None
+    finally:
+        _PROFILE.reset(token)
+
+
+def _describe_validation(exc: ValidationError) -> str:
+    # Only the field and the rule: pydantic's own text would quote the value, which may be a secret.
+    parts = []
+    for error in exc.errors(include_input=False):
+        where = ".".join(str(part) for part in error["loc"]) or "settings"
+        parts.append(f"{where.replace('_', '-')}: {error['msg']}")
+    return "invalid setting: " + "; ".join(parts)
