@@ -12,6 +12,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from services.backoff import Backoff
 from services.clock import Clock
@@ -185,18 +186,18 @@ class AccountFeed:
             yield SnapshotEvent(snapshot)
             await self._wait(self._interval)
 
-    def _status(self, state: LinkState, **fields: object) -> ConnectionStatus:
+    def _status(self, state: LinkState, **fields: Any) -> ConnectionStatus:
         last = getattr(self, "status", None)
+        fields.setdefault("last_success_ms", last.last_success_ms if last is not None else None)
         return ConnectionStatus(
             state=state,
             endpoint=self.client.url,
             since_ms=self.clock.time_ms(),
             interval_ms=round(self._interval * 1000),
-            last_success_ms=last.last_success_ms if last is not None else None,
             **fields,
         )
 
-    def _set(self, state: LinkState, **fields: object) -> StatusEvent:
+    def _set(self, state: LinkState, **fields: Any) -> StatusEvent:
         self.status = self._status(state, **fields)
         log.info("state %s %s", state.value, self.status.detail)
         return StatusEvent(self.status)

@@ -280,6 +280,8 @@ class ExchangeSimulator:
         self.max_frame_size = max_frame_size
         self.faults = Faults()
         self.keys: dict[str, SimKey] = {}
+        self.sessions_enabled = True  # off: session.logon is refused, as for a key type that cannot log on
+        self.last_params: dict[str, Any] = {}  # params of the last request, signature and all (keys are test keys)
         self.others_per_window = 0  # weight "other programs on the IP" spend at the start of every window
         self.banned_until_ms = 0
         self.bans = 0
@@ -485,6 +487,7 @@ class ExchangeSimulator:
         method = message.get("method")
         params = message.get("params") or {}
         self.requests.append((self.server_time_ms(), str(method)))
+        self.last_params = dict(params) if isinstance(params, dict) else {}
         if faults.drop_next:
             faults.drop_next -= 1
             conn.ws.transport.abort()
@@ -603,6 +606,8 @@ class ExchangeSimulator:
                 return self.account.balance_rows()
             return self.account.status(v2=method.startswith("v2/"))
         if method == "session.logon":
+            if not self.sessions_enabled:
+                raise _Refusal(400, -4056, "Invalid api key type.")
             key = self._verify_signature(params)
             if key.kind != "ed25519":
                 raise _Refusal(400, -4056, "Invalid api key type.")

@@ -330,7 +330,9 @@ class WsApiClient:
         try:
             async for frame in link.ws:
                 self._on_frame(link, frame)
-            error = NetworkError("the exchange closed the connection")
+            code, reason = link.ws.close_code, link.ws.close_reason
+            detail = f" (code {code}{': ' + reason if reason else ''})" if code is not None else ""
+            error = NetworkError(f"the exchange closed the connection{detail}")
         except ConnectionClosed as exc:
             error = _closed_error(exc, self.max_frame_size)
         except Exception as exc:  # never let a reader die silently with requests waiting

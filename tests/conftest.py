@@ -1,0 +1,77 @@
+"""Shared fixtures: a virtual clock, a simulator on loopback, keys of every kind."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+from services.backoff import Backoff
+from services.clock import VirtualClock
+from services.signing import Ed25519Signer, HmacSigner, RsaSigner
+from services.simulator import ExchangeSimulator
+from services.wsapi import Credentials, WsApiClient
+
+# A known test secret: the leak tests look for it in every captured output.
+TEST_SECRET = "TESTSECRET-5b7f0c1e9a2d4c6b8e0f1a3c5e7d9b2f4a6c8e0d2f4b6a8c"
+TEST_API_KEY = "bt-test-key-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQR"
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock()
+
+
+@pytest.fixture
+async def sim(clock: VirtualClock) -> AsyncIterator[ExchangeSimulator]:
+    simulator = ExchangeSimulator(clock=clock)
+    simulator.add_hmac_key(TEST_API_KEY, TEST_SECRET)
+    async with simulator:
+        yield simulator
+
+
+@pytest.fixture
+def hmac_credentials() -> Credentials:
+    return Credentials(TEST_API_KEY, HmacSigner(TEST_SECRET))
+
+
+@pytest.fixture
+def ed25519_key() -> ed25519.Ed25519PrivateKey:
+    return ed25519.Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+
+
+@pytest.fixture
+def ed25519_credentials(sim: ExchangeSimulator, ed25519_key: ed25519.Ed25519PrivateKey) -> Credentials:
+    api_key = sim.add_public_key(ed25519_key.public_key(), "bt-ed25519-key-abcdefghijklmnopqrstuvwxyz0123456789")
+    return Credentials(api_key, Ed25519Signer(ed25519_key))
+
+
+@pytest.fixture(scope="session")
+def rsa_key() -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+@pytest.fixture
+def rsa_credentials(sim: ExchangeSimulator, rsa_key: rsa.RSAPrivateKey) -> Credentials:
+    api_key = sim.add_public_key(rsa_key.public_key(), "bt-rsa-key-abcdefghijklmnopqrstuvwxyz0123456789")
+    return Credentials(api_key, RsaSigner(rsa_key))
+
+
+def pem(key: ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey, passphrase: str | None = None) -> bytes:
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(passphrase.encode()) if passphrase else serialization.NoEncryption()
+    )
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+
+
+@pytest.fixture
+async def client(
+    sim: ExchangeSimulator, clock: VirtualClock, hmac_credentials: Credentials
+) -> AsyncIterator[WsApiClient]:
+    async with WsApiClient(
+        sim.ws_url, hmac_credentials, clock=clock, request_timeout=2.0, backoff=Backoff(rng=random.Random(1))
+    ) as ws_client:
+        yield ws_client

@@ -1,0 +1,47 @@
+"""Test helpers: drive a virtual clock while real sockets do their work."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from services.clock import VirtualClock
+
+T = TypeVar("T")
+
+# The real-time pause that lets loopback I/O happen between steps of virtual time. It paces a loop that waits
+# for a condition; no result depends on its length.
+IO_TURN = 0.002
+
+
+async def drive(clock: VirtualClock, awaitable: Awaitable[T], *, step: float = 0.5, limit: float = 3600.0) -> T:
+    """Await ``awaitable`` while moving ``clock`` forward ``step`` seconds at a time (at most ``limit`` seconds)."""
+    task = asyncio.ensure_future(awaitable)
+    moved = 0.0
+    while not task.done():
+        await asyncio.sleep(IO_TURN)
+        if task.done():
+            break
+        if moved >= limit:
+            task.cancel()
+            raise AssertionError(f"still waiting after {limit} s of virtual time")
+        await clock.advance(step)
+        moved += step
+    return task.result()
+
+
+async def until(
+    predicate: Callable[[], bool], *, clock: VirtualClock | None = None, step: float = 0.5, limit: float = 600.0
+) -> None:
+    """Wait until ``predicate()`` holds, moving the clock if one is given; fail after ``limit`` (virtual) seconds."""
+    waited = 0.0
+    while not predicate():
+        await asyncio.sleep(IO_TURN)
+        if predicate():
+            return
+        if clock is not None:
+            await clock.advance(step)
+        waited += step if clock is not None else IO_TURN
+        if waited >= limit:
+            raise AssertionError(f"condition not met within {limit} s")

@@ -1,0 +1,479 @@
+"""The client against the simulator over a real loopback websocket: every method, every key type, every fault."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from decimal import Decimal
+
+import pytest
+import websockets
+
+from services.backoff import Backoff
+from services.clock import VirtualClock
+from services.errors import (
+    ClockSkew,
+    CredentialsRejected,
+    NetworkError,
+    ProtocolError,
+    RateLimited,
+    RequestRejected,
+)
+from services.signing import HmacSigner
+from services.simulator import ExchangeSimulator
+from services.wsapi import Credentials, WsApiClient
+from tests.conftest import TEST_API_KEY, TEST_SECRET
+from tests.helpers import drive
+
+
+def make_client(sim: ExchangeSimulator, clock: VirtualClock, credentials: Credentials, **options: object) -> WsApiClient:
+    options.setdefault("request_timeout", 2.0)
+    options.setdefault("backoff", Backoff(rng=random.Random(5)))
+    return WsApiClient(sim.ws_url, credentials, clock=clock, **options)  # type: ignore[arg-type]
+
+
+# -- methods and keys ---------------------------------------------------------------------------------------------
+
+
+async def test_account_balance_is_exact_and_carries_the_weight_reading(
+    client: WsApiClient, sim: ExchangeSimulator
+) -> None:
+    rows = await client.account_balance()
+    sent = {row["asset"]: row for row in sim.last_result["v2/account.balance"]}
+    assert [row.asset for row in rows] == list(sent)
+    for row in rows:
+        assert format(row.balance, "f") == sent[row.asset]["balance"]
+        assert format(row.available_balance, "f") == sent[row.asset]["availableBalance"]
+    assert client.weight is not None
+    assert client.weight.limit == 2400
+    # handshake 5 + session.status 2 (clock probe) + balance 5, all ours
+    assert client.weight.count == sim.weight_count() == 12
+    assert client.weight.own == 12
+    assert client.weight.others == 0
+
+
+async def test_v1_balance_and_both_status_versions(client: WsApiClient) -> None:
+    assert [r.asset for r in await client.account_balance(v2=False)][0] == "USDT"
+    full = await client.account_status()
+    assert full.multi_assets_margin is False
+    short = await client.account_status(v2=True)
+    assert short.multi_assets_margin is None
+    assert short.total_wallet_balance == full.total_wallet_balance
+
+
+async def test_several_requests_in_flight_are_matched_by_id(client: WsApiClient) -> None:
+    results = await asyncio.gather(
+        client.account_balance(),
+        client.account_status(v2=True),
+        client.session_status(),
+        client.account_balance(v2=False),
+    )
+    assert isinstance(results[0], list)
+    assert results[1].assets
+    assert "serverTime" in results[2]
+    assert isinstance(results[3], list)
+
+
+async def test_other_programs_weight_is_told_apart(client: WsApiClient, sim: ExchangeSimulator) -> None:
+    await client.account_balance()
+    sim.spend_weight(1000)
+    await client.account_balance()
+    assert client.weight is not None
+    assert client.weight.others == 1000
+    assert client.weight.own == 17
+
+
+async def test_ed25519_key_logs_on_and_then_sends_unsigned_requests(
+    sim: ExchangeSimulator, clock: VirtualClock, ed25519_credentials: Credentials
+) -> None:
+    async with make_client(sim, clock, ed25519_credentials) as client:
+        await client.account_status(v2=True)
+        assert client.session_active
+        assert "signature" not in sim.last_params
+        assert "apiKey" not in sim.last_params
+        status = await client.session_status()
+        assert status["apiKey"] == ed25519_credentials.api_key
+
+
+async def test_ed25519_falls_back_to_signing_when_logon_is_refused(
+    sim: ExchangeSimulator, clock: VirtualClock, ed25519_credentials: Credentials
+) -> None:
+    sim.sessions_enabled = False
+    async with make_client(sim, clock, ed25519_credentials) as client:
+        await client.account_balance()
+        assert not client.session_active
+        assert sim.last_params["apiKey"] == ed25519_credentials.api_key
+        assert "signature" in sim.last_params
+
+
+async def test_rsa_signs_every_request(
+    sim: ExchangeSimulator, clock: VirtualClock, rsa_credentials: Credentials
+) -> None:
+    async with make_client(sim, clock, rsa_credentials) as client:
+        await client.account_balance()
+        assert not client.session_active
+        assert "session.logon" not in [method for _, method in sim.requests]
+        assert "signature" in sim.last_params
+
+
+async def test_recv_window_is_sent_and_bounded(sim: ExchangeSimulator, clock: VirtualClock, hmac_credentials: Credentials) -> None:
+    async with make_client(sim, clock, hmac_credentials, recv_window=60000) as client:
+        await client.account_balance()
+        assert sim.last_params["recvWindow"] == 60000
+    with pytest.raises(ValueError, match="recvWindow"):
+        make_client(sim, clock, hmac_credentials, recv_window=60001)
+
+
+async def test_user_data_stream_methods(client: WsApiClient, sim: ExchangeSimulator) -> None:
+    key = await client.user_data_stream_start()
+    assert key == await client.user_data_stream_start()  # a second start returns the same key
+    assert await client.user_data_stream_ping() == key
+    await client.user_data_stream_stop()
+    with pytest.raises(RequestRejected) as info:
+        await client.user_data_stream_ping()
+    assert info.value.code == -1125
+
+
+async def test_session_methods(sim: ExchangeSimulator, clock: VirtualClock, ed25519_credentials: Credentials) -> None:
+    async with make_client(sim, clock, ed25519_credentials, use_session=False) as client:
+        assert (await client.session_status())["apiKey"] is None
+        logon = await client.session_logon()
+        assert logon["apiKey"] == ed25519_credentials.api_key
+        assert client.session_active
+        assert (await client.session_logout())["apiKey"] is None
+        assert not client.session_active
+        await client.account_balance()  # signed again after logout
+        assert "signature" in sim.last_params
+
+
+# -- credentials --------------------------------------------------------------------------------------------------
+
+
+async def test_wrong_secret_is_rejected_as_credentials(sim: ExchangeSimulator, clock: VirtualClock) -> None:
+    async with make_client(sim, clock, Credentials(TEST_API_KEY, HmacSigner("wrong"))) as client:
+        with pytest.raises(CredentialsRejected) as info:
+            await client.account_balance()
+    assert info.value.code == -1022
+
+
+async def test_unknown_key_is_rejected(sim: ExchangeSimulator, clock: VirtualClock) -> None:
+    async with make_client(sim, clock, Credentials("nobody-knows-this-key", HmacSigner(TEST_SECRET))) as client:
+        with pytest.raises(CredentialsRejected) as info:
+            await client.account_balance()
+    assert info.value.code == -2014
+
+
+async def test_key_revoked_mid_session_is_answered_with_id_null(client: WsApiClient, sim: ExchangeSimulator) -> None:
+    await client.account_balance()
+    sim.revoke_key(TEST_API_KEY)
+    with pytest.raises(CredentialsRejected) as info:
+        await client.account_balance()
+    assert info.value.code == -2015
+    assert info.value.status == 401
+
+
+async def test_revoked_session_key_is_rejected(
+    sim: ExchangeSimulator, clock: VirtualClock, ed25519_credentials: Credentials
+) -> None:
+    async with make_client(sim, clock, ed25519_credentials) as client:
+        await client.account_balance()
+        sim.revoke_key(ed25519_credentials.api_key)
+        with pytest.raises(CredentialsRejected):
+            await client.account_balance()
+
+
+# -- clock --------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("skew", [10_000, -10_000])
+async def test_clock_offset_is_measured_on_connect(
+    sim: ExchangeSimulator, clock: VirtualClock, hmac_credentials: Credentials, skew: int
+) -> None:
+    sim.faults.clock_skew_ms = skew
+    async with make_client(sim, clock, hmac_credentials) as client:
+        await client.account_balance()
+        assert abs(client.clock_offset_ms - skew) < 50
+
+
+async def test_minus_1021_remeasures_the_clock_and_retries_once(client: WsApiClient, sim: ExchangeSimulator) -> None:
+    await client.account_balance()
+    sim.faults.clock_skew_ms = -10_000  # the server's clock jumps back: our timestamps are now ahead
+    rows = await client.account_balance()
+    assert rows
+    assert abs(client.clock_offset_ms + 10_000) < 50
+    methods = [method for _, method in sim.requests]
+    assert methods[-3:] == ["v2/account.balance", "session.status", "v2/account.balance"]
+
+
+async def test_clock_skew_that_cannot_be_fixed_is_reported(
+    sim: ExchangeSimulator, clock: VirtualClock, hmac_credentials: Credentials
+) -> None:
+    async with make_client(sim, clock, hmac_credentials) as client:
+        await client.account_balance()
+        client.clock_offset_ms = 0
+        sim.faults.clock_skew_ms = 30_000
+        # the exchange says its time is 30 s ahead only when asked, so the retry fixes it
+        assert await client.account_balance()
+        # a session.status that lies leaves a skew the client can only report
+        sim.faults.clock_skew_ms = 0
+        client.clock_offset_ms = 20_000
+        original = client._sync_clock
+
+        async def stuck(link: object) -> None:
+            return None
+
+        client._sync_clock = stuck  # type: ignore[method-assign,assignment]
+        with pytest.raises(ClockSkew):
+            await client.account_balance()
+        client._sync_clock = original  # type: ignore[method-assign]
+
+
+# -- rate limits --------------------------------------------------------------------------------------------------
+
+
+async def test_429_stops_the_client_until_the_window_resets(client: WsApiClient, sim: ExchangeSimulator, clock: VirtualClock) -> None:
+    await client.account_balance()
+    sim.weight_limit = 15
+    with pytest.raises(RateLimited) as info:
+        await client.account_balance()
+    assert info.value.status == 429 and not info.value.banned
+    window_end = (sim.server_time_ms() // 60_000 + 1) * 60_000
+    assert info.value.retry_at_ms == window_end
+    received = len(sim.requests)
+    with pytest.raises(RateLimited):
+        await client.account_balance()  # refused locally: nothing sent
+    assert len(sim.requests) == received
+    await clock.advance((window_end - sim.server_time_ms()) / 1000 + 0.01)
+    assert await client.account_balance()
+    assert sim.bans == 0
+
+
+async def test_429_without_retry_after_still_waits_for_the_window(
+    client: WsApiClient, sim: ExchangeSimulator
+) -> None:
+    await client.account_balance()
+    sim.faults.retry_after_in_errors = False
+    sim.weight_limit = 15
+    with pytest.raises(RateLimited) as info:
+        await client.account_balance()
+    assert info.value.retry_at_ms == (sim.server_time_ms() // 60_000 + 1) * 60_000
+
+
+async def test_418_ban_closes_the_socket_and_refuses_handshakes_until_it_ends(
+    client: WsApiClient, sim: ExchangeSimulator, clock: VirtualClock
+) -> None:
+    await client.account_balance()
+    sim.ban(300)
+    with pytest.raises(RateLimited) as info:
+        await client.account_balance()
+    assert info.value.banned and info.value.status == 418
+    assert info.value.retry_at_ms == sim.banned_until_ms
+    # The client itself will not knock before the ban ends; a fresh client is refused at the handshake.
+    fresh = WsApiClient(sim.ws_url, client.credentials, clock=clock, request_timeout=2.0)
+    with pytest.raises(RateLimited) as handshake:
+        await fresh.account_balance()
+    assert handshake.value.status == 418
+    await fresh.close()
+    await clock.advance(301)
+    assert await drive(clock, client.account_balance())
+
+
+async def test_the_simulator_bans_a_client_that_ignores_429(sim: ExchangeSimulator) -> None:
+    sim.weight_limit = 8  # the handshake (5) and one session.status (2) fit
+    statuses = []
+    async with websockets.connect(sim.ws_url) as ws:
+        for i in range(8):
+            try:
+                await ws.send(json.dumps({"id": i, "method": "session.status", "params": {}}))
+                statuses.append(json.loads(await ws.recv())["status"])
+            except websockets.ConnectionClosed:
+                break
+    assert statuses == [200, 429, 429, 429, 418]  # banned on the fourth request past the limit; socket closed
+    assert sim.bans == 1
+
+
+# -- faults -------------------------------------------------------------------------------------------------------
+
+
+async def test_drop_mid_request_then_recover(client: WsApiClient, sim: ExchangeSimulator, clock: VirtualClock) -> None:
+    await client.account_balance()
+    sim.faults.drop_next = 1
+    with pytest.raises(NetworkError):
+        await client.account_balance()
+    assert await drive(clock, client.account_balance())
+    assert client.connections_opened == 2
+
+
+async def test_silent_server_times_out_and_the_client_reconnects(
+    sim: ExchangeSimulator, clock: VirtualClock, hmac_credentials: Credentials
+) -> None:
+    async with make_client(sim, clock, hmac_credentials, request_timeout=0.2) as client:
+        await client.account_balance()
+        sim.faults.silent = True
+        with pytest.raises(NetworkError, match="no reply"):
+            await client.account_balance()
+        assert not client.connected
+        sim.faults.silent = False
+        assert await drive(clock, client.account_balance())
+
+
+async def test_close_1001_then_recover(client: WsApiClient, sim: ExchangeSimulator, clock: VirtualClock) -> None:
+    await client.account_balance()
+    sim.faults.close_next = 1
+    with pytest.raises(NetworkError, match="1001"):
+        await client.account_balance()
+    assert await drive(clock, client.account_balance())
+
+
+async def test_the_server_closing_at_its_connection_lifetime_is_survived(
+    clock: VirtualClock, hmac_credentials: Credentials
+) -> None:
+    sim = ExchangeSimulator(clock=clock, max_connection_age=60)
+    sim.add_hmac_key(TEST_API_KEY, TEST_SECRET)
+    async with sim, make_client(sim, clock, hmac_credentials) as client:
+        await client.account_balance()
+        await clock.advance(61)
+        await drive(clock, _until_disconnected(client))
+        assert await drive(clock, client.account_balance())
+        assert client.connections_opened == 2
+
+
+async def _until_disconnected(client: WsApiClient) -> None:
+    while client.connected:
+        await asyncio.sleep(0.002)
+
+
+async def test_planned_rollover_before_the_lifetime_loses_no_request(
+    sim: ExchangeSimulator, clock: VirtualClock, hmac_credentials: Credentials
+) -> None:
+    async with make_client(sim, clock, hmac_credentials, max_connection_age=23 * 3600) as client:
+        await client.account_balance()
+        for _ in range(3):
+            await clock.advance(23 * 3600 + 1)
+            assert await drive(clock, client.account_balance())
+        assert client.connections_opened == 4
+        assert sim.handshakes == 4
+
+
+async def test_server_shutdown_notice_rolls_the_connection_over(client: WsApiClient, sim: ExchangeSimulator, clock: VirtualClock) -> None:
+    await client.account_balance()
+    sim.faults.shutdown_notice_next = 1
+    assert await client.account_balance()  # answered on the old connection
+    assert await drive(clock, client.account_balance())  # sent on a new one
+    assert client.connections_opened == 2
+
+
+async def test_malformed_json_is_a_protocol_error_then_recovery(client: WsApiClient, sim: ExchangeSimulator) -> None:
+    await client.account_balance()
+    sim.faults.malformed_next = 1
+    with pytest.raises(ProtocolError, match="not JSON"):
+        await client.account_balance()
+    assert await client.account_balance()
+
+
+async def test_wrong_shape_is_a_protocol_error(client: WsApiClient, sim: ExchangeSimulator) -> None:
+    sim.faults.wrong_shape_next = 0
+    await client.account_balance()
+    sim.faults.wrong_shape_next = 1
+    with pytest.raises(ProtocolError, match="expected a list"):
+        await client.account_balance()
+    sim.faults.wrong_shape_next = 1
+    with pytest.raises(ProtocolError, match="unexpected reply"):
+        await client.account_status()
+
+
+async def test_an_amount_that_is_not_a_number_is_a_protocol_error(client: WsApiClient, sim: ExchangeSimulator) -> None:
+    await client.account_balance()
+    sim.faults.bad_amount_next = 1
+    with pytest.raises(ProtocolError, match="balance"):
+        await client.account_balance()
+    sim.faults.bad_amount_next = 1
+    with pytest.raises(ProtocolError, match="walletBalance"):
+        await client.account_status(v2=True)
+
+
+async def test_oversized_frame_is_refused_then_recovery(
+    sim: ExchangeSimulator, clock: VirtualClock, hmac_credentials: Credentials
+) -> None:
+    async with make_client(sim, clock, hmac_credentials, max_frame_size=64 * 1024) as client:
+        await client.account_balance()
+        sim.faults.oversized_next = 1
+        sim.faults.oversized_bytes = 128 * 1024
+        with pytest.raises(ProtocolError, match="larger than"):
+            await client.account_balance()
+        assert await drive(clock, client.account_balance())
+
+
+async def test_connection_refused_backs_off_and_never_knocks_more_than_once_a_second(
+    clock: VirtualClock, hmac_credentials: Credentials
+) -> None:
+    sim = ExchangeSimulator(clock=clock)
+    await sim.start()
+    port = sim.port
+    await sim.stop()  # nothing listens there now
+    client = WsApiClient(
+        f"ws://127.0.0.1:{port}/ws-fapi/v1", hmac_credentials, clock=clock, backoff=Backoff(rng=random.Random(2))
+    )
+    attempts: list[float] = []
+    delays = []
+    for _ in range(6):
+        attempts.append(clock.monotonic())
+        with pytest.raises(NetworkError) as info:
+            await drive(clock, client.connect(), step=0.25)
+        delays.append(info.value.retry_in)
+    assert all(b - a >= 1.0 for a, b in zip(attempts, attempts[1:], strict=False)) or delays[0] >= 1.0
+    assert delays[0] >= 1.0
+    assert delays[-1] > delays[0]  # exponential
+    assert delays == sorted(delays) or max(delays) <= 60
+
+
+async def test_connect_waits_out_the_backoff_itself(clock: VirtualClock, hmac_credentials: Credentials) -> None:
+    client = WsApiClient("ws://127.0.0.1:9/ws-fapi/v1", hmac_credentials, clock=clock, backoff=Backoff(rng=random.Random(2)))
+    with pytest.raises(NetworkError) as first:
+        await client.connect()
+    started = clock.monotonic()
+    with pytest.raises(NetworkError):
+        await drive(clock, client.connect(), step=0.1)
+    assert clock.monotonic() - started >= first.value.retry_in - 0.1
+
+
+async def test_server_restarting_on_the_same_port(clock: VirtualClock, hmac_credentials: Credentials) -> None:
+    first = ExchangeSimulator(clock=clock)
+    first.add_hmac_key(TEST_API_KEY, TEST_SECRET)
+    await first.start()
+    client = make_client(first, clock, hmac_credentials)
+    await client.account_balance()
+    await first.stop()
+    with pytest.raises(NetworkError):
+        await drive(clock, client.account_balance())
+    second = ExchangeSimulator(clock=clock, port=first.port)
+    second.add_hmac_key(TEST_API_KEY, TEST_SECRET)
+    async with second:
+        assert await drive(clock, _retrying(client))
+    await client.close()
+
+
+async def _retrying(client: WsApiClient) -> list[object]:
+    while True:
+        try:
+            return list(await client.account_balance())
+        except NetworkError as exc:
+            await client.clock.sleep(exc.retry_in)
+
+
+async def test_json_numbers_are_read_as_exact_decimals(client: WsApiClient, sim: ExchangeSimulator) -> None:
+    await client.account_balance()
+    reply = await client.request("session.status")
+    assert isinstance(reply.result["serverTime"], int)
+    # A float that slipped into a reply would be read as Decimal, digit for digit.
+    assert json.loads('{"a": 0.1}', parse_float=Decimal)["a"] == Decimal("0.1")
+
+
+async def test_errors_never_leak_websockets_exceptions(clock: VirtualClock, hmac_credentials: Credentials) -> None:
+    client = WsApiClient("ws://127.0.0.1:9/nothing", hmac_credentials, clock=clock)
+    with pytest.raises(NetworkError):
+        await client.account_balance()
+    bad = WsApiClient("not a url", hmac_credentials, clock=clock)
+    with pytest.raises(NetworkError):
+        await bad.account_balance()

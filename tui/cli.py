@@ -1,0 +1,353 @@
+"""The ``balance-tui`` command: the dashboard, ``snapshot``, ``watch`` and ``sim``.
+
+This is the one place that wires things together: settings in, a client and a feed out, the embedded simulator when
+there is nothing else to connect to. Exit codes: 0 ok, 2 usage or configuration, 3 credentials rejected, 4 network
+or rate limit after retries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import sys
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from services.clock import SYSTEM_CLOCK
+from services.errors import CredentialsRejected, ExchangeError, RateLimited
+from services.feed import AccountFeed, SnapshotEvent, StatusEvent
+from services.formatting import format_amount
+from services.models import AccountSnapshot, LinkState
+from services.settings import ConfigError, Settings, load_settings
+from services.signing import HmacSigner, KeyFileError, load_private_key_file
+from services.simulator import ExchangeSimulator, SimulatedAccount
+from services.wsapi import Credentials, WsApiClient
+
+EXIT_OK = 0
+EXIT_CONFIG = 2
+EXIT_CREDENTIALS = 3
+EXIT_NETWORK = 4
+
+log = logging.getLogger("balance_tui")
+
+
+class CommandError(Exception):
+    """Ends a command with a message on stderr and an exit code."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+# -- arguments ----------------------------------------------------------------------------------------------------
+
+
+def _common_options() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    group = common.add_argument_group("connection and settings")
+    group.add_argument("--ws-url", help="WebSocket API URL (default: production, or testnet with --testnet)")
+    group.add_argument("--stream-url", help="user-data stream base URL, e.g. wss://fstream.binance.com")
+    group.add_argument("--testnet", action="store_true", default=None, help="use Binance's futures testnet")
+    group.add_argument("--demo", action="store_true", default=None, help="use the embedded exchange simulator")
+    group.add_argument("--interval", type=float, help="seconds between refreshes (default 2)")
+    group.add_argument("--recv-window", type=int, help="recvWindow in ms for signed requests (at most 60000)")
+    group.add_argument("--profile", help="profile of the config file to use")
+    group.add_argument("--config", type=Path, help="config file (default: the platform config dir)")
+    group.add_argument("--log-file", type=Path, help="write a log of connection events here (no secrets)")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common_options()
+    parser = argparse.ArgumentParser(
+        prog="balance-tui",
+        description="Balances of a Binance USDⓈ-M Futures account, live, exact, in the terminal. "
+        "With no credentials it runs a demo on the embedded exchange simulator.",
+        epilog="Credentials: BINANCE_API_KEY with BINANCE_API_SECRET (HMAC) or BINANCE_PRIVATE_KEY_FILE "
+        "(+ BINANCE_PRIVATE_KEY_PASSPHRASE) for Ed25519/RSA keys, or a profile of the config file. "
+        "Use a read-only key. Exit codes: 0 ok, 2 usage or configuration, 3 credentials rejected, "
+        "4 network or rate limit after retries.",
+        parents=[common],
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.add_parser("dashboard", parents=[common], help="the dashboard (the default)")
+    snapshot = commands.add_parser("snapshot", parents=[common], help="fetch the balances once, print them, exit")
+    snapshot.add_argument("--json", action="store_true", help="print JSON with every amount as the exchange's string")
+    watch = commands.add_parser("watch", parents=[common], help="print every new snapshot and state change")
+    watch.add_argument("--jsonl", action="store_true", help="one JSON object per line (the only format so far)")
+    watch.add_argument("--duration", type=float, help="stop after this many seconds")
+    sim = commands.add_parser("sim", help="run the exchange simulator alone, for this app or your own bots")
+    sim.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    sim.add_argument("--port", type=int, default=0, help="port (default: any free port)")
+    sim.add_argument("--port-file", type=Path, help="write the port chosen to this file once listening")
+    sim.add_argument("--multi-assets", action="store_true", help="start the account in Multi-Assets mode")
+    sim.add_argument(
+        "--key",
+        action="append",
+        default=[],
+        metavar="API_KEY=PEM_FILE",
+        help="accept this Ed25519 or RSA key (the PEM of its public or private key); repeatable",
+    )
+    sim.add_argument("--hmac", action="append", default=[], metavar="API_KEY=SECRET", help="accept this HMAC key")
+    return parser
+
+
+SETTING_OPTIONS = ("ws_url", "stream_url", "testnet", "demo", "interval", "recv_window", "profile", "log_file")
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    cli = {name: getattr(args, name) for name in SETTING_OPTIONS if getattr(args, name, None) is not None}
+    return load_settings(cli, config_path=getattr(args, "config", None))
+
+
+# -- the exchange to talk to --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """Where to connect and as whom; ``simulator`` is set when it is the embedded one."""
+
+    ws_url: str
+    stream_url: str
+    credentials: Credentials | None
+    simulator: ExchangeSimulator | None = None
+
+    @property
+    def label(self) -> str:
+        if self.simulator is not None:
+            return "DEMO"
+        return "TESTNET" if "testnet" in self.ws_url or "binancefuture" in self.ws_url else "LIVE"
+
+
+@contextlib.asynccontextmanager
+async def open_exchange(settings: Settings, *, announce: TextIO | None = sys.stderr) -> AsyncIterator[Exchange]:
+    """The exchange the settings point at; in demo mode, the embedded simulator started on a free loopback port."""
+    if not settings.use_simulator:
+        credentials = settings.credentials()
+        yield Exchange(settings.endpoint(), settings.stream_endpoint(), credentials)
+        return
+    simulator = ExchangeSimulator(account=SimulatedAccount())
+    api_key, secret = simulator.add_hmac_key()
+    await simulator.start()
+    simulator.start_ticker(1.0)
+    if announce is not None:
+        print("demo: no credentials given, using the embedded exchange simulator (not real money)", file=announce)
+    try:
+        yield Exchange(
+            simulator.ws_url, simulator.stream_url, Credentials(api_key, HmacSigner(secret)), simulator=simulator
+        )
+    finally:
+        await simulator.stop()
+
+
+def make_client(settings: Settings, exchange: Exchange) -> WsApiClient:
+    return WsApiClient(exchange.ws_url, exchange.credentials, clock=SYSTEM_CLOCK, recv_window=settings.recv_window)
+
+
+# -- snapshot -----------------------------------------------------------------------------------------------------
+
+
+SNAPSHOT_ATTEMPTS = 3
+
+
+async def fetch_once(feed: AccountFeed, attempts: int = SNAPSHOT_ATTEMPTS) -> AccountSnapshot:
+    """One snapshot, retrying what can be retried a few times; raises CommandError with the exit code."""
+    last: ExchangeError | None = None
+    for attempt in range(1, attempts + 1):
+        try:
+            return await feed.refresh()
+        except CredentialsRejected as exc:
+            raise CommandError(f"credentials rejected: {exc}", EXIT_CREDENTIALS) from None
+        except RateLimited as exc:
+            raise CommandError(f"rate limited by the exchange: {exc}", EXIT_NETWORK) from None
+        except ExchangeError as exc:
+            last = exc
+            if not exc.retryable or attempt == attempts:
+                break
+            await asyncio.sleep(getattr(exc, "retry_in", 0.0) or feed.backoff.next_delay())
+    raise CommandError(f"could not fetch balances: {last}", EXIT_NETWORK)
+
+
+def snapshot_json(snapshot: AccountSnapshot, exchange: Exchange) -> dict[str, Any]:
+    return {"endpoint": exchange.ws_url, "mode": exchange.label, **snapshot.json_dict()}
+
+
+def snapshot_table(snapshot: AccountSnapshot) -> str:
+    """A plain-text table of the snapshot, for a terminal or a log."""
+    headers = ("Asset", "Wallet", "Cross wallet", "Unrealized PnL", "Available", "Max withdraw", "Margin")
+    rows = [
+        (
+            row.asset,
+            format_amount(row.wallet_balance, 8),
+            format_amount(row.cross_wallet_balance, 8),
+            format_amount(row.cross_un_pnl, 8, signed=True),
+            format_amount(row.available_balance, 8),
+            format_amount(row.max_withdraw_amount, 8),
+            {True: "yes", False: "no", None: "—"}[row.margin_available],
+        )
+        for row in snapshot.balances.values()
+    ]
+    widths = [max(len(line[i]) for line in [headers, *rows]) for i in range(len(headers))]
+    lines = [
+        "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths, strict=True))
+        )
+        for line in [headers, *rows]
+    ]
+    if snapshot.totals is not None:
+        t = snapshot.totals
+        lines.append("")
+        lines.append(
+            f"Totals  wallet {format_amount(t.total_wallet_balance, 8)}  "
+            f"unrealized {format_amount(t.total_unrealized_profit, 8, signed=True)}  "
+            f"margin balance {format_amount(t.total_margin_balance, 8)}  "
+            f"available {format_amount(t.available_balance, 8)}"
+        )
+    mode = {True: "on", False: "off", None: "unknown"}[snapshot.multi_assets_margin]
+    lines.append(f"Multi-Assets mode {mode}")
+    return "\n".join(lines)
+
+
+async def run_snapshot(settings: Settings, *, as_json: bool, out: TextIO) -> int:
+    async with open_exchange(settings) as exchange, make_client(settings, exchange) as client:
+        snapshot = await fetch_once(AccountFeed(client, interval=settings.interval))
+        if as_json:
+            out.write(json.dumps(snapshot_json(snapshot, exchange), indent=2) + "\n")
+        else:
+            out.write(snapshot_table(snapshot) + "\n")
+    return EXIT_OK
+
+
+# -- watch --------------------------------------------------------------------------------------------------------
+
+
+async def run_watch(settings: Settings, *, duration: float | None, out: TextIO) -> int:
+    """One JSON line per snapshot and per change of state, until ``duration`` or an interrupt."""
+    async with open_exchange(settings) as exchange, make_client(settings, exchange) as client:
+        feed = AccountFeed(client, interval=settings.interval)
+
+        async def pump() -> int:
+            async for event in feed.events():
+                if isinstance(event, SnapshotEvent):
+                    line = {"type": "snapshot", **snapshot_json(event.snapshot, exchange)}
+                else:
+                    line = {"type": "status", **event.status.model_dump(mode="json")}
+                    if event.status.state is LinkState.CREDENTIALS_REJECTED:
+                        out.write(json.dumps(line) + "\n")
+                        out.flush()
+                        return EXIT_CREDENTIALS
+                out.write(json.dumps(line) + "\n")
+                out.flush()
+            return EXIT_OK
+
+        try:
+            return await asyncio.wait_for(pump(), duration) if duration is not None else await pump()
+        except TimeoutError:
+            return EXIT_OK
+
+
+# -- sim ----------------------------------------------------------------------------------------------------------
+
+
+async def run_sim(args: argparse.Namespace, out: TextIO) -> int:
+    simulator = ExchangeSimulator(
+        host=args.host, port=args.port, account=SimulatedAccount(multi_assets=args.multi_assets)
+    )
+    for spec in args.hmac:
+        api_key, _, secret = spec.partition("=")
+        if not api_key or not secret:
+            raise CommandError("--hmac takes API_KEY=SECRET", EXIT_CONFIG)
+        simulator.add_hmac_key(api_key, secret)
+    for spec in args.key:
+        api_key, _, file = spec.partition("=")
+        if not api_key or not file:
+            raise CommandError("--key takes API_KEY=PEM_FILE", EXIT_CONFIG)
+        simulator.add_public_key(_public_key(Path(file)), api_key)
+    demo_key, demo_secret = simulator.add_hmac_key()
+    await simulator.start()
+    simulator.start_ticker(1.0)
+    out.write(
+        f"exchange simulator listening on {simulator.ws_url}\n"
+        f"  user-data stream base: {simulator.stream_url}   server time: {simulator.time_url}\n"
+        f"  demo HMAC key (simulator only, not a real credential):\n"
+        f"    BINANCE_API_KEY={demo_key}\n    BINANCE_API_SECRET={demo_secret}\n"
+    )
+    out.flush()
+    if args.port_file is not None:
+        args.port_file.write_text(f"{simulator.port}\n")
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await simulator.stop()
+    return EXIT_OK
+
+
+def _public_key(path: Path) -> Any:
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    try:
+        pem = path.read_bytes()
+    except OSError as exc:
+        raise CommandError(f"cannot read {path}: {exc.strerror or exc}", EXIT_CONFIG) from None
+    if b"PRIVATE KEY" in pem:
+        try:
+            return load_private_key_file(path).public_key()
+        except KeyFileError as exc:
+            raise CommandError(str(exc), EXIT_CONFIG) from None
+    try:
+        return load_pem_public_key(pem)
+    except ValueError:
+        raise CommandError(f"{path}: not a PEM public key", EXIT_CONFIG) from None
+
+
+# -- main ---------------------------------------------------------------------------------------------------------
+
+
+def configure_logging(log_file: Path | None) -> None:
+    if log_file is None:
+        logging.getLogger().addHandler(logging.NullHandler())
+        return
+    from logging.handlers import RotatingFileHandler
+
+    handler = RotatingFileHandler(log_file, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command = args.command or "dashboard"
+    try:
+        if command == "sim":
+            return asyncio.run(run_sim(args, sys.stdout))
+        settings = settings_from(args)
+        configure_logging(settings.log_file)
+        if not settings.use_simulator and settings.credentials() is None:  # a half-given key fails in there
+            raise ConfigError("no credentials for this exchange: set BINANCE_API_KEY and a secret or key file")
+        if command == "snapshot":
+            return asyncio.run(run_snapshot(settings, as_json=args.json, out=sys.stdout))
+        if command == "watch":
+            return asyncio.run(run_watch(settings, duration=args.duration, out=sys.stdout))
+        from tui.app import run_dashboard
+
+        return run_dashboard(settings)
+    except ConfigError as exc:
+        print(f"balance-tui: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except CommandError as exc:
+        print(f"balance-tui: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
