@@ -233,4 +233,4 @@ def _credentials_hint(exc: CredentialsRejected) -> str:
         -1022: "the signature was rejected: check the secret or private key belongs to this API key",
     }
     hint = hints.get(exc.code or 0, "check the API key and its permissions")
-    return f"credentials rejected: {exc.message} — {hint}"
+    return f"credentials rejected: {exc} — {hint}"

@@ -227,7 +227,7 @@ class AccountSnapshot(BaseModel):
 
     def json_dict(self) -> dict[str, Any]:
         """Plain JSON data with every amount as the exchange's exact decimal string."""
-        return self.model_dump(mode="json")
+        return self.model_dump(mode="json", by_alias=False)
 
 
 class LinkState(StrEnum):

@@ -448,8 +448,8 @@ class WsApiClient:
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         link.pending[str(request_id)] = future
         frame = json.dumps({"id": request_id, "method": method, "params": params}, separators=(",", ":"))
-        started = self.clock.monotonic()
-        loop_started = asyncio.get_running_loop().time()
+        # RTT on the loop's own clock: it is about the network, not about the (injectable) wall clock.
+        started = asyncio.get_running_loop().time()
         try:
             await link.ws.send(frame)
         except ConnectionClosed as exc:
@@ -469,9 +469,7 @@ class WsApiClient:
             raise NetworkError(
                 f"no reply to {method} within {self.request_timeout:g} s", retry_in=self.backoff.base
             ) from None
-        loop_elapsed = asyncio.get_running_loop().time() - loop_started
-        # RTT on the loop's clock: an injected clock that stands still would say zero.
-        self.last_rtt_ms = round(max(loop_elapsed, self.clock.monotonic() - started) * 1000)
+        self.last_rtt_ms = round((asyncio.get_running_loop().time() - started) * 1000)
         weight = self._read_weight(message)
         status = message.get("status")
         if status == 200 and "result" in message:
@@ -672,7 +670,7 @@ def _http_server_time(url: str, timeout: float) -> int | None:
     """``GET /fapi/v1/time`` → ``serverTime``: the fallback clock probe when ``session.status`` is not there."""
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response:
-            body = json.loads(response.read())
+            body = json.loads(response.read(), parse_float=Decimal)
     except (OSError, ValueError):
         return None
     value = body.get("serverTime") if isinstance(body, dict) else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import random
 from decimal import Decimal
@@ -27,7 +28,9 @@ from tests.conftest import TEST_API_KEY, TEST_SECRET
 from tests.helpers import drive
 
 
-def make_client(sim: ExchangeSimulator, clock: VirtualClock, credentials: Credentials, **options: object) -> WsApiClient:
+def make_client(
+    sim: ExchangeSimulator, clock: VirtualClock, credentials: Credentials, **options: object
+) -> WsApiClient:
     options.setdefault("request_timeout", 2.0)
     options.setdefault("backoff", Backoff(rng=random.Random(5)))
     return WsApiClient(sim.ws_url, credentials, clock=clock, **options)  # type: ignore[arg-type]
@@ -54,7 +57,7 @@ async def test_account_balance_is_exact_and_carries_the_weight_reading(
 
 
 async def test_v1_balance_and_both_status_versions(client: WsApiClient) -> None:
-    assert [r.asset for r in await client.account_balance(v2=False)][0] == "USDT"
+    assert next(r.asset for r in await client.account_balance(v2=False)) == "USDT"
     full = await client.account_status()
     assert full.multi_assets_margin is False
     short = await client.account_status(v2=True)
@@ -117,7 +120,9 @@ async def test_rsa_signs_every_request(
         assert "signature" in sim.last_params
 
 
-async def test_recv_window_is_sent_and_bounded(sim: ExchangeSimulator, clock: VirtualClock, hmac_credentials: Credentials) -> None:
+async def test_recv_window_is_sent_and_bounded(
+    sim: ExchangeSimulator, clock: VirtualClock, hmac_credentials: Credentials
+) -> None:
     async with make_client(sim, clock, hmac_credentials, recv_window=60000) as client:
         await client.account_balance()
         assert sim.last_params["recvWindow"] == 60000
@@ -232,7 +237,9 @@ async def test_clock_skew_that_cannot_be_fixed_is_reported(
 # -- rate limits --------------------------------------------------------------------------------------------------
 
 
-async def test_429_stops_the_client_until_the_window_resets(client: WsApiClient, sim: ExchangeSimulator, clock: VirtualClock) -> None:
+async def test_429_stops_the_client_until_the_window_resets(
+    client: WsApiClient, sim: ExchangeSimulator, clock: VirtualClock
+) -> None:
     await client.account_balance()
     sim.weight_limit = 15
     with pytest.raises(RateLimited) as info:
@@ -249,9 +256,7 @@ async def test_429_stops_the_client_until_the_window_resets(client: WsApiClient,
     assert sim.bans == 0
 
 
-async def test_429_without_retry_after_still_waits_for_the_window(
-    client: WsApiClient, sim: ExchangeSimulator
-) -> None:
+async def test_429_without_retry_after_still_waits_for_the_window(client: WsApiClient, sim: ExchangeSimulator) -> None:
     await client.account_balance()
     sim.faults.retry_after_in_errors = False
     sim.weight_limit = 15
@@ -356,7 +361,9 @@ async def test_planned_rollover_before_the_lifetime_loses_no_request(
         assert sim.handshakes == 4
 
 
-async def test_server_shutdown_notice_rolls_the_connection_over(client: WsApiClient, sim: ExchangeSimulator, clock: VirtualClock) -> None:
+async def test_server_shutdown_notice_rolls_the_connection_over(
+    client: WsApiClient, sim: ExchangeSimulator, clock: VirtualClock
+) -> None:
     await client.account_balance()
     sim.faults.shutdown_notice_next = 1
     assert await client.account_balance()  # answered on the old connection
@@ -415,21 +422,25 @@ async def test_connection_refused_backs_off_and_never_knocks_more_than_once_a_se
     client = WsApiClient(
         f"ws://127.0.0.1:{port}/ws-fapi/v1", hmac_credentials, clock=clock, backoff=Backoff(rng=random.Random(2))
     )
-    attempts: list[float] = []
-    delays = []
+    failed_at: list[float] = []
+    delays: list[float] = []
     for _ in range(6):
-        attempts.append(clock.monotonic())
         with pytest.raises(NetworkError) as info:
-            await drive(clock, client.connect(), step=0.25)
+            await drive(clock, client.connect(), step=0.05)
+        failed_at.append(clock.monotonic())
         delays.append(info.value.retry_in)
-    assert all(b - a >= 1.0 for a, b in zip(attempts, attempts[1:], strict=False)) or delays[0] >= 1.0
-    assert delays[0] >= 1.0
-    assert delays[-1] > delays[0]  # exponential
-    assert delays == sorted(delays) or max(delays) <= 60
+    # Each attempt came at least the advised delay after the failure before it, and never within a second.
+    for (before, after), advised in zip(itertools.pairwise(failed_at), delays, strict=False):
+        assert after - before >= advised - 0.05
+        assert after - before >= 0.95
+    assert min(delays) >= 1.0
+    assert delays[-1] > 8.0  # 1, 2, 4, 8, 16, 32 with jitter in the upper half: exponential
 
 
 async def test_connect_waits_out_the_backoff_itself(clock: VirtualClock, hmac_credentials: Credentials) -> None:
-    client = WsApiClient("ws://127.0.0.1:9/ws-fapi/v1", hmac_credentials, clock=clock, backoff=Backoff(rng=random.Random(2)))
+    client = WsApiClient(
+        "ws://127.0.0.1:9/ws-fapi/v1", hmac_credentials, clock=clock, backoff=Backoff(rng=random.Random(2))
+    )
     with pytest.raises(NetworkError) as first:
         await client.connect()
     started = clock.monotonic()

@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 from services.clock import SYSTEM_CLOCK
 from services.errors import CredentialsRejected, ExchangeError, RateLimited
-from services.feed import AccountFeed, SnapshotEvent, StatusEvent
+from services.feed import AccountFeed, SnapshotEvent
 from services.formatting import format_amount
 from services.models import AccountSnapshot, LinkState
 from services.settings import ConfigError, Settings, load_settings

@@ -1,0 +1,230 @@
+"""The headless CLI as a trader runs it: real processes, the simulator on loopback, exact amounts, exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from services.simulator import ExchangeSimulator
+from tests.conftest import TEST_API_KEY, TEST_SECRET, pem
+
+CLI = [sys.executable, "-m", "tui.cli"]
+AMOUNTS = {
+    "wallet_balance": "walletBalance",
+    "cross_wallet_balance": "crossWalletBalance",
+    "cross_un_pnl": "crossUnPnl",
+    "available_balance": "availableBalance",
+    "max_withdraw_amount": "maxWithdrawAmount",
+}
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    (tmp_path / "config").mkdir()
+    return tmp_path
+
+
+def clean_env(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BINANCE_", "BALANCE_TUI_"))}
+    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / "config"), **extra)
+    return env
+
+
+async def run_cli(*args: str, env: dict[str, str], timeout: float = 60) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        *CLI, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+@pytest.fixture
+async def live_sim() -> AsyncIterator[ExchangeSimulator]:
+    simulator = ExchangeSimulator()  # real clock: the CLI in another process stamps with the real time
+    simulator.add_hmac_key(TEST_API_KEY, TEST_SECRET)
+    async with simulator:
+        yield simulator
+
+
+def assert_exact(output: dict[str, Any], sent: dict[str, Any]) -> None:
+    rows = output["balances"]
+    assert list(rows) == [asset["asset"] for asset in sent["assets"]]
+    for asset in sent["assets"]:
+        for ours, theirs in AMOUNTS.items():
+            assert rows[asset["asset"]][ours] == asset[theirs], (asset["asset"], ours)
+    assert output["totals"]["total_wallet_balance"] == sent["totalWalletBalance"]
+
+
+async def test_snapshot_json_is_character_for_character_what_the_server_sent(
+    live_sim: ExchangeSimulator, home: Path
+) -> None:
+    env = clean_env(home, BINANCE_API_KEY=TEST_API_KEY, BINANCE_API_SECRET=TEST_SECRET)
+    code, out, err = await run_cli("snapshot", "--json", "--ws-url", live_sim.ws_url, env=env)
+    assert code == 0, err
+    output = json.loads(out)
+    assert output["mode"] == "LIVE"
+    assert_exact(output, live_sim.last_result["account.status"])
+    assert TEST_SECRET not in out + err
+
+
+async def test_snapshot_with_an_ed25519_pem_key_logs_on(live_sim: ExchangeSimulator, home: Path) -> None:
+    key = ed25519.Ed25519PrivateKey.generate()
+    api_key = live_sim.add_public_key(key.public_key(), "cli-ed25519-key-0123456789abcdefghijklmnopqrstu")
+    key_file = home / "key.pem"
+    key_file.write_bytes(pem(key, passphrase="pass phrase"))
+    env = clean_env(
+        home,
+        BINANCE_API_KEY=api_key,
+        BINANCE_PRIVATE_KEY_FILE=str(key_file),
+        BINANCE_PRIVATE_KEY_PASSPHRASE="pass phrase",
+    )
+    code, out, err = await run_cli("snapshot", "--json", "--ws-url", live_sim.ws_url, env=env)
+    assert code == 0, err
+    assert_exact(json.loads(out), live_sim.last_result["account.status"])
+    methods = [method for _, method in live_sim.requests]
+    assert methods[:3] == ["session.status", "session.logon", "account.status"]
+    assert "signature" not in live_sim.last_params  # sent on the logged-on session
+
+
+async def test_snapshot_table(live_sim: ExchangeSimulator, home: Path) -> None:
+    env = clean_env(home, BINANCE_API_KEY=TEST_API_KEY, BINANCE_API_SECRET=TEST_SECRET)
+    code, out, _ = await run_cli("snapshot", "--ws-url", live_sim.ws_url, env=env)
+    assert code == 0
+    assert out.splitlines()[0].split()[:2] == ["Asset", "Wallet"]
+    assert "122,607.35137903" in out
+    assert "Multi-Assets mode off" in out
+
+
+async def test_standalone_simulator_with_a_port_file(home: Path) -> None:
+    port_file = home / "port"
+    sim = await asyncio.create_subprocess_exec(
+        *CLI, "sim", "--port-file", str(port_file), env=clean_env(home), stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert sim.stdout is not None
+        banner = [(await asyncio.wait_for(sim.stdout.readline(), 30)).decode() for _ in range(5)]
+        keys = dict(line.strip().split("=", 1) for line in banner if line.strip().startswith("BINANCE_"))
+        for _ in range(500):
+            if port_file.exists() and port_file.read_text().strip():
+                break
+            await asyncio.sleep(0.01)
+        port = int(port_file.read_text())
+        env = clean_env(home, **keys)
+        code, out, err = await run_cli("snapshot", "--json", "--ws-url", f"ws://127.0.0.1:{port}/ws-fapi/v1", env=env)
+        assert code == 0, err
+        output = json.loads(out)
+        assert output["balances"]["USDT"]["wallet_balance"] == "122607.35137903"
+        assert set(output["balances"]) >= {"USDT", "USDC", "BTC", "ETH", "BNB"}
+    finally:
+        sim.terminate()
+        await sim.wait()
+
+
+async def test_demo_mode_says_so(home: Path) -> None:
+    code, out, err = await run_cli("snapshot", "--json", env=clean_env(home))
+    assert code == 0, err
+    assert "embedded exchange simulator" in err
+    assert json.loads(out)["mode"] == "DEMO"
+
+
+async def test_watch_jsonl_prints_states_and_snapshots(home: Path) -> None:
+    code, out, err = await run_cli("watch", "--jsonl", "--duration", "2.5", "--interval", "1", env=clean_env(home))
+    assert code == 0, err
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [line["type"] for line in lines[:3]] == ["status", "status", "snapshot"]
+    assert [line.get("state") for line in lines[:2]] == ["connecting", "live"]
+    assert sum(line["type"] == "snapshot" for line in lines) >= 2
+
+
+async def test_rejected_credentials_exit_3(live_sim: ExchangeSimulator, home: Path) -> None:
+    env = clean_env(home, BINANCE_API_KEY=TEST_API_KEY, BINANCE_API_SECRET="wrong-secret")
+    code, _, err = await run_cli("snapshot", "--ws-url", live_sim.ws_url, env=env)
+    assert code == 3
+    assert "credentials rejected" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+async def test_unreachable_exchange_exits_4(home: Path) -> None:
+    env = clean_env(home, BINANCE_API_KEY=TEST_API_KEY, BINANCE_API_SECRET=TEST_SECRET)
+    code, _, err = await run_cli("snapshot", "--ws-url", "ws://127.0.0.1:9/ws-fapi/v1", env=env)
+    assert code == 4
+    assert "could not fetch balances" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("args", "env_extra", "message"),
+    [
+        ((), {"BINANCE_API_KEY": "k"}, "no secret"),
+        ((), {"BINANCE_API_SECRET": "s"}, "no API key"),
+        (("--ws-url", "http://example.invalid"), {}, "ws-url"),
+        (("--recv-window", "70000"), {}, "recv-window"),
+        (("--interval", "0"), {}, "interval"),
+        (("--interval", "-3"), {}, "interval"),
+        (("--profile", "nope"), {}, "nope"),
+        ((), {"BINANCE_API_KEY": "k", "BINANCE_PRIVATE_KEY_FILE": "/nonexistent/key.pem"}, "cannot read"),
+        (("--ws-url", "ws://127.0.0.1:9/ws-fapi/v1"), {}, "no credentials"),
+    ],
+)
+async def test_bad_configuration_is_one_line_and_exit_2(
+    home: Path, args: tuple[str, ...], env_extra: dict[str, str], message: str
+) -> None:
+    code, _, err = await run_cli("snapshot", *args, env=clean_env(home, **env_extra))
+    assert code == 2, err
+    assert message in err
+    assert "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1
+
+
+async def test_bad_toml_and_wrong_key_type(home: Path) -> None:
+    config = home / "bad.toml"
+    config.write_text("interval = [unclosed\n")
+    code, _, err = await run_cli("snapshot", "--config", str(config), env=clean_env(home))
+    assert code == 2 and "not valid TOML" in err
+    not_a_key = home / "not-a-key.pem"
+    not_a_key.write_text("hello\n")
+    env = clean_env(home, BINANCE_API_KEY="k", BINANCE_PRIVATE_KEY_FILE=str(not_a_key))
+    code, _, err = await run_cli("snapshot", env=env)
+    assert code == 2 and "not a PEM private key" in err
+
+
+async def test_a_readable_config_holding_a_secret_is_refused(home: Path) -> None:
+    config = home / "config.toml"
+    config.write_text(f'[profiles.main]\napi_key = "{TEST_API_KEY}"\napi_secret = "{TEST_SECRET}"\n')
+    config.chmod(0o644)
+    code, _, err = await run_cli("snapshot", "--config", str(config), "--profile", "main", env=clean_env(home))
+    assert code == 2
+    assert f"chmod 600 {config}" in err
+    assert TEST_SECRET not in err
+
+
+async def test_profiles_and_precedence(live_sim: ExchangeSimulator, home: Path) -> None:
+    config = home / "config.toml"
+    config.write_text(
+        f'profile = "main"\ninterval = 9\n[profiles.main]\napi_key = "{TEST_API_KEY}"\n'
+        f'api_secret = "{TEST_SECRET}"\nws_url = "ws://127.0.0.1:9/ws-fapi/v1"\n'
+    )
+    config.chmod(0o600)
+    env = clean_env(home, BALANCE_TUI_WS_URL=live_sim.ws_url)  # env beats the file
+    code, out, err = await run_cli("snapshot", "--json", "--config", str(config), env=env)
+    assert code == 0, err
+    assert json.loads(out)["endpoint"] == live_sim.ws_url
+    # and the command line beats the environment
+    code, _, err = await run_cli(
+        "snapshot", "--config", str(config), "--ws-url", "ws://127.0.0.1:9/ws-fapi/v1", env=env
+    )
+    assert code == 4
+
+
+async def test_help_mentions_no_secret(home: Path) -> None:
+    code, out, _ = await run_cli("--help", env=clean_env(home, BINANCE_API_SECRET=TEST_SECRET))
+    assert code == 0
+    assert "read-only" in out and TEST_SECRET not in out

@@ -1,0 +1,225 @@
+"""The feed over a real socket with a virtual clock: polling pace, control, and every failure as a state."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import random
+from collections.abc import AsyncIterator
+
+import pytest
+
+from services.backoff import Backoff
+from services.clock import VirtualClock
+from services.feed import AccountFeed, FeedEvent, SnapshotEvent, StatusEvent
+from services.models import AccountSnapshot, LinkState
+from services.simulator import ExchangeSimulator
+from services.wsapi import Credentials, WsApiClient
+from tests.conftest import TEST_API_KEY, TEST_SECRET
+from tests.helpers import until
+
+
+class Recorder:
+    """Runs a feed in a task and keeps every event it yields."""
+
+    def __init__(self, feed: AccountFeed) -> None:
+        self.feed = feed
+        self.events: list[FeedEvent] = []
+        self.task = asyncio.create_task(self._run())
+
+    async def _run(self) -> None:
+        async for event in self.feed.events():
+            self.events.append(event)
+
+    @property
+    def snapshots(self) -> list[AccountSnapshot]:
+        return [e.snapshot for e in self.events if isinstance(e, SnapshotEvent)]
+
+    @property
+    def states(self) -> list[LinkState]:
+        return [e.status.state for e in self.events if isinstance(e, StatusEvent)]
+
+    async def stop(self) -> None:
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task
+
+
+@pytest.fixture
+async def feed(
+    sim: ExchangeSimulator, clock: VirtualClock, hmac_credentials: Credentials
+) -> AsyncIterator[AccountFeed]:
+    client = WsApiClient(
+        sim.ws_url, hmac_credentials, clock=clock, request_timeout=2.0, backoff=Backoff(rng=random.Random(4))
+    )
+    yield AccountFeed(client, interval=2.0, backoff=Backoff(rng=random.Random(9)))
+    await client.close()
+
+
+@pytest.fixture
+async def recorder(feed: AccountFeed) -> AsyncIterator[Recorder]:
+    rec = Recorder(feed)
+    yield rec
+    await rec.stop()
+
+
+def polls(sim: ExchangeSimulator) -> list[str]:
+    return [m for _, m in sim.requests if m.endswith("account.status")]
+
+
+async def test_first_poll_is_full_then_light(recorder: Recorder, sim: ExchangeSimulator, clock: VirtualClock) -> None:
+    await until(lambda: len(recorder.snapshots) >= 3, clock=clock, step=1.0)
+    assert recorder.states[:2] == [LinkState.CONNECTING, LinkState.LIVE]
+    assert polls(sim)[:3] == ["account.status", "v2/account.status", "v2/account.status"]
+    first = recorder.snapshots[0]
+    assert first.multi_assets_margin is False
+    assert recorder.snapshots[1].multi_assets_margin is False  # remembered from the full poll
+    assert first.balances["USDT"].source_method == "account.status"
+    assert first.totals is not None and first.weight is not None
+    assert first.balances["USDT"].wallet_balance == sim.account.assets["USDT"].wallet
+
+
+async def test_polls_keep_their_interval_and_never_overlap(
+    recorder: Recorder, sim: ExchangeSimulator, clock: VirtualClock
+) -> None:
+    await until(lambda: len(recorder.snapshots) >= 6, clock=clock, step=0.5)
+    times = [t for t, m in sim.requests if m.endswith("account.status")]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    assert all(gap >= 2000 for gap in gaps), gaps
+
+
+async def test_refresh_now_pause_resume_and_interval(
+    recorder: Recorder, feed: AccountFeed, sim: ExchangeSimulator, clock: VirtualClock
+) -> None:
+    await until(lambda: len(recorder.snapshots) >= 1, clock=clock)
+    feed.set_interval(60)
+    await until(lambda: len(recorder.snapshots) >= 2, clock=clock)  # the interval change wakes the feed
+    count = len(polls(sim))
+    feed.refresh_now()
+    await until(lambda: len(polls(sim)) == count + 1)  # no clock movement needed
+    feed.pause()
+    await until(lambda: recorder.states[-1] is LinkState.PAUSED)
+    paused_at = len(polls(sim))
+    await clock.advance(600, step=30)
+    assert len(polls(sim)) == paused_at
+    feed.resume()
+    await until(lambda: recorder.states[-1] is LinkState.LIVE)
+    assert len(polls(sim)) == paused_at + 1
+    assert feed.set_interval(0.01) == 0.5 and feed.set_interval(10_000) == 300
+
+
+async def test_new_connection_asks_the_full_status_again(
+    recorder: Recorder, sim: ExchangeSimulator, clock: VirtualClock
+) -> None:
+    await until(lambda: len(recorder.snapshots) >= 2, clock=clock)
+    sim.account.multi_assets = True
+    await sim.drop_connections()
+    await until(lambda: recorder.snapshots[-1].multi_assets_margin is True, clock=clock)
+    assert recorder.feed.client.connections_opened == 2
+    assert recorder.states[-1] is LinkState.LIVE
+
+
+async def test_multi_assets_flag_is_refreshed_every_full_interval(
+    sim: ExchangeSimulator, clock: VirtualClock, hmac_credentials: Credentials
+) -> None:
+    async with WsApiClient(sim.ws_url, hmac_credentials, clock=clock) as client:
+        rec = Recorder(AccountFeed(client, interval=5, full_every=60))
+        await until(lambda: len(rec.snapshots) >= 1, clock=clock)
+        sim.account.multi_assets = True
+        await until(lambda: rec.snapshots[-1].multi_assets_margin is True, clock=clock, step=1.0, limit=70)
+        await rec.stop()
+
+
+async def test_credentials_rejected_stops_polling_until_asked(
+    recorder: Recorder, feed: AccountFeed, sim: ExchangeSimulator, clock: VirtualClock
+) -> None:
+    await until(lambda: len(recorder.snapshots) >= 1, clock=clock)
+    sim.revoke_key(TEST_API_KEY)
+    await until(lambda: recorder.states[-1] is LinkState.CREDENTIALS_REJECTED, clock=clock)
+    status = feed.status
+    assert "revoked" in status.detail and "-2015" in status.detail
+    sent = len(sim.requests)
+    await clock.advance(3600, step=60)
+    assert len(sim.requests) == sent  # no retry storm
+    sim.keys[TEST_API_KEY].revoked = False
+    feed.refresh_now()
+    await until(lambda: recorder.states[-1] is LinkState.LIVE, clock=clock)
+
+
+async def test_rate_limit_waits_for_the_window_and_recovers(
+    recorder: Recorder, feed: AccountFeed, sim: ExchangeSimulator, clock: VirtualClock
+) -> None:
+    await until(lambda: len(recorder.snapshots) >= 1, clock=clock)
+    sim.spend_weight(2400)  # other programs used the IP's whole minute
+    await until(lambda: recorder.states[-1] is LinkState.RATE_LIMITED, clock=clock)
+    status = feed.status
+    assert status.retry_at_ms == (sim.server_time_ms() // 60_000 + 1) * 60_000
+    sent = len(sim.requests)
+    feed.refresh_now()  # a key press does not override the exchange
+    await asyncio.sleep(0.01)
+    await until(lambda: sim.server_time_ms() >= status.retry_at_ms - 1000, clock=clock, step=1.0)
+    assert len(sim.requests) == sent
+    await until(lambda: recorder.states[-1] is LinkState.LIVE, clock=clock, step=1.0)
+    assert sim.bans == 0
+
+
+async def test_ban_is_shown_as_banned_with_its_end(
+    recorder: Recorder, feed: AccountFeed, sim: ExchangeSimulator, clock: VirtualClock
+) -> None:
+    await until(lambda: len(recorder.snapshots) >= 1, clock=clock)
+    sim.ban(180)
+    await until(lambda: recorder.states[-1] is LinkState.BANNED, clock=clock)
+    assert feed.status.retry_at_ms == sim.banned_until_ms
+    await until(lambda: recorder.states[-1] is LinkState.LIVE, clock=clock, step=5.0)
+
+
+async def test_exchange_down_then_back_on_the_same_port(clock: VirtualClock, hmac_credentials: Credentials) -> None:
+    first = ExchangeSimulator(clock=clock)
+    first.add_hmac_key(TEST_API_KEY, TEST_SECRET)
+    await first.start()
+    client = WsApiClient(first.ws_url, hmac_credentials, clock=clock, backoff=Backoff(rng=random.Random(1)))
+    rec = Recorder(AccountFeed(client, interval=2, backoff=Backoff(rng=random.Random(2))))
+    await until(lambda: len(rec.snapshots) >= 1, clock=clock)
+    await first.stop()
+    await until(lambda: rec.states.count(LinkState.RECONNECTING) >= 3, clock=clock)
+    reconnecting = [
+        e.status for e in rec.events if isinstance(e, StatusEvent) and e.status.state is LinkState.RECONNECTING
+    ]
+    assert [s.attempt for s in reconnecting[:3]] == [1, 2, 3]
+    assert all(s.retry_at_ms is not None and s.retry_at_ms > s.since_ms for s in reconnecting)
+    second = ExchangeSimulator(clock=clock, port=first.port)
+    second.add_hmac_key(TEST_API_KEY, TEST_SECRET)
+    async with second:
+        await until(lambda: rec.states[-1] is LinkState.LIVE, clock=clock, step=1.0)
+        count = len(rec.snapshots)
+        await until(lambda: len(rec.snapshots) > count, clock=clock)
+    await rec.stop()
+    await client.close()
+
+
+async def test_protocol_faults_are_errors_that_recover(
+    recorder: Recorder, sim: ExchangeSimulator, clock: VirtualClock
+) -> None:
+    await until(lambda: len(recorder.snapshots) >= 1, clock=clock)
+    good = recorder.snapshots[-1]
+    sim.faults.bad_amount_next = 1
+    await until(lambda: recorder.states[-1] is LinkState.ERROR, clock=clock)
+    assert recorder.feed.last_snapshot == good or recorder.feed.last_snapshot is not None
+    await until(lambda: recorder.states[-1] is LinkState.LIVE, clock=clock)
+
+
+async def test_a_day_and_a_half_of_polling_rolls_connections_over(
+    clock: VirtualClock, hmac_credentials: Credentials
+) -> None:
+    sim = ExchangeSimulator(clock=clock)
+    sim.add_hmac_key(TEST_API_KEY, TEST_SECRET)
+    async with sim:
+        client = WsApiClient(sim.ws_url, hmac_credentials, clock=clock, max_connection_age=23 * 3600)
+        rec = Recorder(AccountFeed(client, interval=120))
+        await until(lambda: len(rec.snapshots) >= 1, clock=clock)
+        await until(lambda: len(rec.snapshots) > 36 * 30, clock=clock, step=60, limit=37 * 3600)
+        assert client.connections_opened == 2
+        assert LinkState.RECONNECTING not in rec.states  # rolled over before the server's 24 h cut
+        await rec.stop()
+        await client.close()
