@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
 
-from services.clock import SYSTEM_CLOCK
+from services.clock import SYSTEM_CLOCK, Clock
 from services.errors import CredentialsRejected, ExchangeError, RateLimited
 from services.feed import AccountFeed, SnapshotEvent
 from services.formatting import format_amount
@@ -145,8 +145,8 @@ async def open_exchange(settings: Settings, *, announce: TextIO | None = sys.std
         await simulator.stop()
 
 
-def make_client(settings: Settings, exchange: Exchange) -> WsApiClient:
-    return WsApiClient(exchange.ws_url, exchange.credentials, clock=SYSTEM_CLOCK, recv_window=settings.recv_window)
+def make_client(settings: Settings, exchange: Exchange, clock: Clock = SYSTEM_CLOCK) -> WsApiClient:
+    return WsApiClient(exchange.ws_url, exchange.credentials, clock=clock, recv_window=settings.recv_window)
 
 
 # -- snapshot -----------------------------------------------------------------------------------------------------

@@ -1,0 +1,390 @@
+"""The balance-tui App: one dashboard screen fed by a background worker, and a help screen."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import AbstractAsyncContextManager
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.reactive import reactive
+from textual.screen import ModalScreen, Screen
+from textual.widgets import DataTable, Footer, Markdown, Static
+from textual.worker import Worker, WorkerState
+
+from services.clock import SYSTEM_CLOCK, Clock
+from services.feed import AccountFeed, SnapshotEvent
+from services.models import AccountSnapshot, ConnectionStatus, LinkState
+from services.settings import Settings
+from tui.cli import Exchange, make_client, open_exchange
+from widgets.balance_table import BalanceTable
+from widgets.margin_pane import MarginPane
+from widgets.status_line import StatusLine, TotalsBar, countdown, is_stale
+from widgets.weight_meter import WeightMeter
+
+ExchangeFactory = Callable[[Settings], AbstractAsyncContextManager[Exchange]]
+
+COMPACT_BELOW = 112  # columns: narrower terminals get the compact table
+
+
+class SnapshotReceived(Message):
+    """A new snapshot from the feed. A newer one replaces it in the queue: bursts collapse to the latest."""
+
+    def __init__(self, snapshot: AccountSnapshot) -> None:
+        super().__init__()
+        self.snapshot = snapshot
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, SnapshotReceived)
+
+
+class StatusChanged(Message):
+    """The connection's state changed."""
+
+    def __init__(self, status: ConnectionStatus) -> None:
+        super().__init__()
+        self.status = status
+
+
+HELP = """\
+# balance-tui
+
+Balances of your USDⓈ-M Futures account, as the exchange reports them — every amount is the exchange's exact
+decimal, cut (never rounded up) to the column's precision. The margin pane shows all eight decimals.
+
+| key | does |
+|---|---|
+| `r` | refresh now (and retry after rejected credentials) |
+| `p` | pause / resume refreshing |
+| `+` / `-` | refresh faster / slower |
+| `s` / `S` | sort by the next column / reverse the order |
+| `z` | hide / show zero balances |
+| `d` | show / hide the margin pane |
+| `?` | this help |
+| `q` | quit |
+
+**States.** *LIVE*: numbers arrive on time. *STALE*: three refreshes went by without new numbers — the last good ones
+stay on screen, marked. *RECONNECTING*: the connection dropped; the countdown says when the next try is.
+*RATE-LIMITED* / *BANNED*: the exchange said stop (429/418); nothing is sent until the time shown.
+*CREDENTIALS REJECTED*: check the key, its permissions and the IP whitelist, then press `r`.
+
+**Weight.** Binance allows 2400 request weight a minute per IP, shared with every other program on it. The meter
+shows the whole IP's count, this app's share, and what other programs used.
+
+Press `escape` to close.
+"""
+
+
+class HelpScreen(ModalScreen[None]):
+    """Keys and what the states mean."""
+
+    BINDINGS = [
+        Binding("escape,q,question_mark", "dismiss", "Close", id="help.close"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help"):
+            yield Markdown(HELP)
+
+
+class DashboardScreen(Screen[None]):
+    """Balances, totals, margin, weight and the connection's state on one screen."""
+
+    BINDINGS = [
+        Binding("r", "refresh", "Refresh", id="refresh"),
+        Binding("p", "pause", "Pause", id="pause"),
+        Binding("plus,equals_sign", "faster", "Speed", id="faster", key_display="+/-"),
+        Binding("minus", "slower", "Slower", id="slower", show=False),
+        Binding("s", "sort", "Sort", id="sort"),
+        Binding("S", "reverse", "Reverse", id="reverse", show=False),
+        Binding("z", "hide_zero", "Zeros", id="hide_zero"),
+        Binding("d", "details", "Pane", id="details"),
+        Binding("question_mark", "help", "Help", id="help", key_display="?"),
+        Binding("q", "app.quit", "Quit", id="quit"),
+    ]
+
+    snapshot: reactive[AccountSnapshot | None] = reactive(None)
+    status: reactive[ConnectionStatus | None] = reactive(None)
+    now_ms: reactive[int] = reactive(0)
+
+    def __init__(self, settings: Settings, clock: Clock, exchange_factory: ExchangeFactory | None) -> None:
+        super().__init__()
+        self.settings = settings
+        self.clock = clock
+        self.exchange_factory = exchange_factory
+        self.feed: AccountFeed | None = None
+        self.exchange: Exchange | None = None
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="top"):
+            yield Static("", id="mode")
+            yield Static("balance-tui", id="title")
+            yield Static("", id="endpoint")
+        yield StatusLine(id="status").data_bind(
+            DashboardScreen.status, DashboardScreen.snapshot, DashboardScreen.now_ms
+        )
+        yield Static("", id="banner")
+        yield TotalsBar(id="totals")
+        yield BalanceTable(id="balances")
+        yield MarginPane(id="margin")
+        yield WeightMeter(id="weight")
+        # The palette (ctrl+p) is in the help screen; its footer entry would push Quit off an 80-column screen.
+        yield Footer(show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.now_ms = self.clock.time_ms()
+        self.query_one(BalanceTable).set_compact(self.size.width < COMPACT_BELOW)
+        self.set_interval(1.0, self._tick, name="age tick")
+        if self.exchange_factory is not None:
+            self.run_feed()
+
+    # -- the feed ---------------------------------------------------------------------------------------------
+
+    @work(group="feed", exclusive=True, exit_on_error=False)
+    async def run_feed(self) -> None:
+        assert self.exchange_factory is not None
+        async with (
+            self.exchange_factory(self.settings) as exchange,
+            make_client(self.settings, exchange, self.clock) as client,
+        ):
+            self.show_exchange(exchange)
+            self.feed = AccountFeed(client, interval=self.settings.interval)
+            async for event in self.feed.events():
+                if isinstance(event, SnapshotEvent):
+                    self.post_message(SnapshotReceived(event.snapshot))
+                else:
+                    self.post_message(StatusChanged(event.status))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # The one place a failure of the feed itself lands: shown as a state, never as a traceback.
+        if event.worker.group == "feed" and event.state is WorkerState.ERROR:
+            error = event.worker.error
+            self.status = ConnectionStatus(
+                state=LinkState.ERROR,
+                endpoint=self.status.endpoint if self.status else "",
+                since_ms=self.clock.time_ms(),
+                detail=f"the feed stopped: {error}",
+            )
+            self.notify(f"The feed stopped: {error}", severity="error", timeout=30)
+
+    def show_exchange(self, exchange: Exchange) -> None:
+        self.exchange = exchange
+        mode = self.query_one("#mode", Static)
+        mode.update(f" {exchange.label} ")
+        for label in ("DEMO", "TESTNET", "LIVE"):
+            mode.set_class(exchange.label == label, f"-{label.lower()}")
+        suffix = " — simulated exchange, not real money" if exchange.label == "DEMO" else ""
+        self.query_one("#endpoint", Static).update(f"{exchange.ws_url}{suffix}")
+
+    @on(SnapshotReceived)
+    def _snapshot_received(self, message: SnapshotReceived) -> None:
+        self.snapshot = message.snapshot
+
+    @on(StatusChanged)
+    def _status_changed(self, message: StatusChanged) -> None:
+        self.status = message.status
+
+    # -- rendering --------------------------------------------------------------------------------------------
+
+    def watch_snapshot(self, snapshot: AccountSnapshot | None) -> None:
+        with self.app.batch_update():
+            self.now_ms = self.clock.time_ms()
+            table = self.query_one(BalanceTable)
+            table.show(snapshot, self.now_ms)
+            totals = self.query_one(TotalsBar)
+            totals.totals = snapshot.totals if snapshot else None
+            totals.multi_assets = snapshot.multi_assets_margin if snapshot else None
+            meter = self.query_one(WeightMeter)
+            meter.reading = snapshot.weight if snapshot else None
+            self._update_pane()
+            self._update_stale()
+            self._update_meter_clock()
+
+    def watch_status(self, status: ConnectionStatus | None) -> None:
+        self._update_banner()
+        self._update_stale()
+
+    def _tick(self) -> None:
+        with self.app.batch_update():
+            self.now_ms = self.clock.time_ms()
+            self.query_one(BalanceTable).tick(self.now_ms)
+            self._update_banner()
+            self._update_stale()
+            self._update_meter_clock()
+
+    def _update_meter_clock(self) -> None:
+        offset = self.snapshot.clock_offset_ms if self.snapshot else 0
+        self.query_one(WeightMeter).server_now_ms = self.now_ms + offset
+
+    def _update_stale(self) -> None:
+        table = self.query_one(BalanceTable)
+        stale = is_stale(self.status, self.snapshot, self.now_ms) or (
+            self.snapshot is not None
+            and self.status is not None
+            and self.status.state not in (LinkState.LIVE, LinkState.PAUSED, LinkState.CONNECTING)
+        )
+        table.set_class(stale, "-stale")
+        table.border_title = "STALE — last good numbers, not current" if stale else None
+
+    def _update_banner(self) -> None:
+        banner = self.query_one("#banner", Static)
+        status = self.status
+        if status is None or status.state not in (
+            LinkState.RATE_LIMITED,
+            LinkState.BANNED,
+            LinkState.CREDENTIALS_REJECTED,
+        ):
+            banner.display = False
+            return
+        if status.state is LinkState.CREDENTIALS_REJECTED:
+            text = f"CREDENTIALS REJECTED — polling stopped.\n{status.detail}\nFix the key, then press r."
+        else:
+            what = "IP BANNED by the exchange (418)" if status.state is LinkState.BANNED else "RATE-LIMITED (429)"
+            left = countdown(status.retry_at_ms, self.now_ms)
+            text = f"{what} — nothing is sent for {left}.\n{status.detail}"
+        banner.update(text)
+        banner.display = True
+
+    def _update_pane(self) -> None:
+        pane = self.query_one(MarginPane)
+        table = self.query_one(BalanceTable)
+        snapshot = self.snapshot
+        asset = table.selected_asset
+        pane.row = snapshot.balances.get(asset) if snapshot is not None and asset else None
+        pane.multi_assets = snapshot.multi_assets_margin if snapshot else None
+        pane.totals = snapshot.totals if snapshot else None
+
+    @on(DataTable.RowHighlighted, "#balances")
+    def _row_highlighted(self) -> None:
+        self._update_pane()
+
+    @on(DataTable.HeaderSelected, "#balances")
+    def _header_selected(self, event: DataTable.HeaderSelected) -> None:
+        table = self.query_one(BalanceTable)
+        key = str(event.column_key.value)
+        if key == table.sort_key:
+            table.sort_by(key, reverse=not table.sort_reverse)
+        else:
+            table.sort_by(key)
+
+    def on_resize(self) -> None:
+        self.query_one(BalanceTable).set_compact(self.size.width < COMPACT_BELOW)
+
+    # -- actions ----------------------------------------------------------------------------------------------
+
+    def action_refresh(self) -> None:
+        if self.feed is not None:
+            self.feed.refresh_now()
+            self.notify("Refreshing…", timeout=1.5)
+
+    def action_pause(self) -> None:
+        if self.feed is None:
+            return
+        if self.feed.paused:
+            self.feed.resume()
+        else:
+            self.feed.pause()
+
+    def action_faster(self) -> None:
+        self._set_interval(0.5)
+
+    def action_slower(self) -> None:
+        self._set_interval(2.0)
+
+    def _set_interval(self, factor: float) -> None:
+        current = self.feed.interval if self.feed is not None else self.settings.interval
+        interval = self.feed.set_interval(current * factor) if self.feed is not None else current
+        self.notify(f"Refreshing every {interval:g} s", timeout=2)
+
+    def action_sort(self) -> None:
+        table = self.query_one(BalanceTable)
+        table.sort_by(table.next_sort_key())
+
+    def action_reverse(self) -> None:
+        table = self.query_one(BalanceTable)
+        table.sort_by(table.sort_key, reverse=not table.sort_reverse)
+
+    def action_hide_zero(self) -> None:
+        table = self.query_one(BalanceTable)
+        table.set_hide_zero(not table.hide_zero)
+        self._update_pane()
+
+    def action_details(self) -> None:
+        pane = self.query_one(MarginPane)
+        pane.display = not pane.display
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen())
+
+    def resync(self) -> None:
+        """After a suspend the loop stood still: fetch now rather than trust what is on screen."""
+        if self.feed is not None:
+            self.feed.refresh_now()
+
+
+class BalanceApp(App[int]):
+    """The dashboard. ``exchange_factory=None`` starts no feed: tests then post snapshots and states themselves."""
+
+    CSS_PATH = "balance_tui.tcss"
+    TITLE = "balance-tui"
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock = SYSTEM_CLOCK,
+        exchange_factory: ExchangeFactory | None = None,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.clock = clock
+        self.exchange_factory = exchange_factory
+        if settings.theme:
+            self.theme = settings.theme
+
+    def on_mount(self) -> None:
+        if self.settings.keymap:
+            self.set_keymap(self.settings.keymap)
+        self.app_resume_signal.subscribe(self, self._resumed)
+        self.push_screen(DashboardScreen(self.settings, self.clock, self.exchange_factory))
+
+    def _resumed(self) -> None:
+        if isinstance(self.screen, DashboardScreen):
+            self.screen.resync()
+
+    @property
+    def dashboard(self) -> DashboardScreen:
+        return next(s for s in self.screen_stack if isinstance(s, DashboardScreen))
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        dashboard = self.dashboard
+        for title, help_text, action in (
+            ("Refresh now", "Fetch balances now (and retry after rejected credentials)", dashboard.action_refresh),
+            ("Pause or resume", "Stop or restart refreshing", dashboard.action_pause),
+            ("Refresh faster", "Halve the refresh interval", dashboard.action_faster),
+            ("Refresh slower", "Double the refresh interval", dashboard.action_slower),
+            ("Sort by next column", "Cycle the sort column", dashboard.action_sort),
+            ("Reverse sort order", "Flip the sort order", dashboard.action_reverse),
+            ("Hide or show zero balances", "Toggle assets with nothing in them", dashboard.action_hide_zero),
+            ("Show or hide the margin pane", "Toggle the detail pane", dashboard.action_details),
+            ("Help", "Keys and what the states mean", dashboard.action_help),
+        ):
+            yield SystemCommand(title, help_text, action)
+
+
+@contextlib.asynccontextmanager
+async def _quiet_exchange(settings: Settings) -> AsyncIterator[Exchange]:
+    # In the dashboard the header says DEMO; nothing may be printed under Textual's screen.
+    async with open_exchange(settings, announce=None) as exchange:
+        yield exchange
+
+
+def run_dashboard(settings: Settings) -> int:
+    app = BalanceApp(settings, exchange_factory=_quiet_exchange)
+    app.run()
+    return app.return_code or 0

@@ -1,0 +1,290 @@
+"""The per-asset balance table: rows keyed by asset, patched in place, sorted by the raw Decimal."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Literal
+
+from rich.text import Text
+from textual.widgets import DataTable
+from textual.widgets.data_table import ColumnKey, RowKey
+
+from services.formatting import format_amount
+from services.models import AccountSnapshot, AssetBalance
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A cell's text, alignment and tone (``gain``, ``loss``, ``muted`` or none), before styling."""
+
+    text: str
+    justify: Literal["left", "center", "right"] = "right"
+    tone: str = ""
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column: its key, header, width, and how a row becomes its cell and its sort value."""
+
+    key: str
+    label: str
+    width: int
+    cell: Callable[[AssetBalance, int, int], Cell]
+    sort_value: Callable[[AssetBalance], Decimal | str | int]
+    compact: bool = True  # kept when the terminal is narrow
+    short_label: str = ""  # the header when the terminal is narrow, if the label does not fit
+
+
+def _amount(
+    get: Callable[[AssetBalance], Decimal], *, signed: bool = False
+) -> Callable[[AssetBalance, int, int], Cell]:
+    def cell(row: AssetBalance, places: int, _now: int) -> Cell:
+        text = format_amount(get(row), places, signed=signed)
+        tone = ""
+        if signed and text.startswith("+"):
+            tone = "gain"
+        elif signed and text.startswith("-"):
+            tone = "loss"
+        return Cell(text, "right", tone)
+
+    return cell
+
+
+def _margin(row: AssetBalance, _places: int, _now: int) -> Cell:
+    if row.margin_available is None:
+        return Cell("—", "center", "muted")
+    return Cell("yes" if row.margin_available else "no", "center")
+
+
+def format_age(seconds: float) -> str:
+    """A short age: ``4s``, ``12m``, ``3h``, ``2d``."""
+    if seconds < 60:
+        return f"{max(0, int(seconds))}s"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)}h"
+    return f"{int(seconds // 86400)}d"
+
+
+def _age(row: AssetBalance, _places: int, now_ms: int) -> Cell:
+    if not row.update_time_ms:
+        return Cell("—", "right", "muted")
+    return Cell(format_age((now_ms - row.update_time_ms) / 1000), "right")
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("asset", "Asset", 7, lambda r, _p, _n: Cell(r.asset, "left"), lambda r: r.asset),
+    Column("wallet", "Wallet", 17, _amount(lambda r: r.wallet_balance), lambda r: r.wallet_balance),
+    Column(
+        "cross",
+        "Cross wallet",
+        17,
+        _amount(lambda r: r.cross_wallet_balance),
+        lambda r: r.cross_wallet_balance,
+        compact=False,
+    ),
+    Column(
+        "upnl",
+        "Unrealized PnL",
+        15,
+        _amount(lambda r: r.cross_un_pnl, signed=True),
+        lambda r: r.cross_un_pnl,
+        short_label="Unreal. PnL",
+    ),
+    Column("available", "Available", 17, _amount(lambda r: r.available_balance), lambda r: r.available_balance),
+    Column(
+        "max_withdraw",
+        "Max withdraw",
+        17,
+        _amount(lambda r: r.max_withdraw_amount),
+        lambda r: r.max_withdraw_amount,
+        compact=False,
+    ),
+    Column("margin", "Margin", 6, _margin, lambda r: {True: 2, None: 1, False: 0}[r.margin_available]),
+    Column("age", "Age", 4, _age, lambda r: -r.update_time_ms),
+)
+SORTABLE = tuple(column.key for column in COLUMNS)
+FULL_PLACES = 8
+COMPACT_PLACES = 4
+COMPACT_WIDTH = 12
+
+
+class BalanceTable(DataTable[Text]):
+    """Balances by asset. Give it data with :meth:`show`; it writes only the cells whose text changed."""
+
+    COMPONENT_CLASSES = DataTable.COMPONENT_CLASSES | {
+        "balance-table--gain",
+        "balance-table--loss",
+        "balance-table--muted",
+    }
+
+    DEFAULT_CSS = """
+    BalanceTable { height: 1fr; }
+    BalanceTable > .balance-table--gain { color: $text-success; }
+    BalanceTable > .balance-table--loss { color: $text-error; }
+    BalanceTable > .balance-table--muted { color: $text-muted; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        self.compact = False
+        self.sort_key = "asset"
+        self.sort_reverse = False
+        self.hide_zero = False
+        self._rows: dict[str, AssetBalance] = {}
+        self._cells: dict[tuple[str, str], Text] = {}
+        self._now_ms = 0
+        self._columns_shown: tuple[Column, ...] = ()
+
+    def on_mount(self) -> None:
+        self._build_columns()
+
+    # -- columns ----------------------------------------------------------------------------------------------
+
+    @property
+    def places(self) -> int:
+        return COMPACT_PLACES if self.compact else FULL_PLACES
+
+    def set_compact(self, compact: bool) -> None:
+        """Narrow terminals drop the cross-wallet and max-withdraw columns and show 4 decimals."""
+        if compact == self.compact and self._columns_shown:
+            return
+        self.compact = compact
+        keep = self.selected_asset
+        self.clear(columns=True)
+        self._cells.clear()
+        self._build_columns()
+        self._reconcile()
+        self._restore_cursor(keep)
+
+    def _build_columns(self) -> None:
+        self._columns_shown = tuple(c for c in COLUMNS if c.compact or not self.compact)
+        for column in self._columns_shown:
+            width = column.width if column.key in ("asset", "margin", "age") or not self.compact else COMPACT_WIDTH
+            self.add_column(self._label(column), width=width, key=column.key)
+
+    def _sort_mark(self, key: str) -> str:
+        if key != self.sort_key:
+            return ""
+        return " ▼" if self.sort_reverse else " ▲"
+
+    def _relabel(self) -> None:
+        for column in self._columns_shown:
+            self.columns[ColumnKey(column.key)].label = self._label(column)
+        self._update_count += 1  # the header is cached by this count, like the rows
+        self.refresh()
+
+    def _label(self, column: Column) -> Text:
+        label = (column.short_label if self.compact and column.short_label else column.label) + self._sort_mark(
+            column.key
+        )
+        return Text(label, justify="left" if column.key in ("asset", "margin") else "right")
+
+    # -- data -------------------------------------------------------------------------------------------------
+
+    @property
+    def selected_asset(self) -> str | None:
+        if not self.row_count:
+            return None
+        try:
+            row_key, _ = self.coordinate_to_cell_key(self.cursor_coordinate)
+        except Exception:
+            return None
+        return row_key.value
+
+    def show(self, snapshot: AccountSnapshot | None, now_ms: int) -> None:
+        """Reconcile the table with a snapshot: add new assets, patch changed cells, remove assets gone."""
+        self._rows = dict(snapshot.balances) if snapshot is not None else {}
+        self._now_ms = now_ms
+        self._reconcile()
+
+    def tick(self, now_ms: int) -> None:
+        """Time moved: only the Age cells can change."""
+        self._now_ms = now_ms
+        for asset in list(self._visible_assets()):
+            self._write(asset, "age")
+
+    def set_hide_zero(self, hide: bool) -> None:
+        self.hide_zero = hide
+        self._reconcile()
+
+    def next_sort_key(self) -> str:
+        """The column after the current sort column, among those on screen."""
+        shown = [column.key for column in self._columns_shown] or list(SORTABLE)
+        if self.sort_key not in shown:
+            return shown[0]
+        return shown[(shown.index(self.sort_key) + 1) % len(shown)]
+
+    def sort_by(self, key: str, *, reverse: bool | None = None) -> None:
+        self.sort_key = key
+        self.sort_reverse = (
+            (key in ("wallet", "cross", "upnl", "available", "max_withdraw")) if reverse is None else reverse
+        )
+        self._relabel()
+        self._apply_sort()
+
+    def _visible_assets(self) -> list[str]:
+        return [asset for asset, row in self._rows.items() if not (self.hide_zero and row.is_zero)]
+
+    def _reconcile(self) -> None:
+        if not self._columns_shown:
+            return
+        keep = self.selected_asset
+        visible = self._visible_assets()
+        present = {key.value for key in self.rows}
+        added = False
+        for asset in list(present - set(visible)):
+            self.remove_row(asset)
+            for column in self._columns_shown:
+                self._cells.pop((asset, column.key), None)
+        for asset in visible:
+            if asset not in present:
+                cells = [self._cell(asset, column) for column in self._columns_shown]
+                self.add_row(*cells, key=asset)
+                for column, cell in zip(self._columns_shown, cells, strict=True):
+                    self._cells[(asset, column.key)] = cell
+                added = True
+            else:
+                for column in self._columns_shown:
+                    self._write(asset, column.key)
+        if added or self.sort_key != "asset":
+            self._apply_sort()
+        self._restore_cursor(keep)
+
+    def _cell(self, asset: str, column: Column) -> Text:
+        cell = column.cell(self._rows[asset], self.places, self._now_ms)
+        style = self.get_component_rich_style(f"balance-table--{cell.tone}", partial=True) if cell.tone else ""
+        return Text(cell.text, style=style, justify=cell.justify)
+
+    def _write(self, asset: str, key: str) -> None:
+        column = next(c for c in self._columns_shown if c.key == key)
+        cell = self._cell(asset, column)
+        old = self._cells.get((asset, key))
+        if old is not None and old.plain == cell.plain and old.style == cell.style:
+            return  # update_cell repaints the table: skip it when nothing changed
+        self._cells[(asset, key)] = cell
+        self.update_cell(asset, key, cell)
+
+    def _apply_sort(self) -> None:
+        if not self.row_count:
+            return
+        keep = self.selected_asset
+        column = next(c for c in COLUMNS if c.key == self.sort_key)
+        rows = self._rows
+
+        def value(cell: Text) -> tuple[Decimal | str | int, str]:
+            asset = cell.plain
+            return (column.sort_value(rows[asset]), asset) if asset in rows else ("", asset)
+
+        self.sort("asset", key=value, reverse=self.sort_reverse)
+        self._restore_cursor(keep)
+
+    def _restore_cursor(self, asset: str | None) -> None:
+        if asset is None or RowKey(asset) not in self.rows:
+            return
+        index = self.get_row_index(asset)
+        if index != self.cursor_row:
+            self.move_cursor(row=index, animate=False, scroll=False)

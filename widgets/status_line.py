@@ -1,0 +1,133 @@
+"""The connection's state, always visible: live, stale, reconnecting, rate-limited, rejected — with the facts."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from services.formatting import format_amount
+from services.models import AccountSnapshot, AccountTotals, ConnectionStatus, LinkState
+from widgets.balance_table import format_age
+from widgets.margin_pane import clock_time
+
+ICONS = {
+    LinkState.CONNECTING: "◌",
+    LinkState.LIVE: "●",
+    LinkState.RECONNECTING: "↻",
+    LinkState.RATE_LIMITED: "⏳",
+    LinkState.BANNED: "⛔",
+    LinkState.CREDENTIALS_REJECTED: "✖",
+    LinkState.PAUSED: "⏸",
+    LinkState.ERROR: "⚠",
+    LinkState.CLOSED: "■",
+}
+
+
+def is_stale(status: ConnectionStatus | None, snapshot: AccountSnapshot | None, now_ms: int, misses: int = 3) -> bool:
+    """Numbers are stale once ``misses`` refreshes have gone by without a new snapshot (and not by choice)."""
+    if snapshot is None or status is None or status.state is LinkState.PAUSED:
+        return False
+    return now_ms - snapshot.received_at_ms > misses * max(status.interval_ms, 500)
+
+
+def countdown(at_ms: int | None, now_ms: int) -> str:
+    if at_ms is None:
+        return ""
+    return f"{max(0, (at_ms - now_ms + 999) // 1000)} s"
+
+
+def describe(status: ConnectionStatus, snapshot: AccountSnapshot | None, now_ms: int, stale: bool) -> tuple[str, str]:
+    """The headline of the state and its CSS class."""
+    state = status.state
+    if state is LinkState.LIVE and stale and snapshot is not None:
+        return f"STALE since {clock_time(snapshot.received_at_ms)} — no new numbers", "-stale"
+    if state is LinkState.LIVE:
+        return "LIVE", "-live"
+    if state is LinkState.RECONNECTING:
+        when = countdown(status.retry_at_ms, now_ms)
+        return f"RECONNECTING in {when} (attempt {status.attempt}) — {status.detail}", "-bad"
+    if state is LinkState.RATE_LIMITED:
+        return (
+            f"RATE-LIMITED until {clock_time(status.retry_at_ms or 0)} ({countdown(status.retry_at_ms, now_ms)})",
+            "-bad",
+        )
+    if state is LinkState.BANNED:
+        return f"BANNED until {clock_time(status.retry_at_ms or 0)} ({countdown(status.retry_at_ms, now_ms)})", "-bad"
+    if state is LinkState.CREDENTIALS_REJECTED:
+        return f"CREDENTIALS REJECTED — {status.detail.removeprefix('credentials rejected: ')} · r to retry", "-bad"
+    if state is LinkState.ERROR:
+        when = countdown(status.retry_at_ms, now_ms)
+        return f"ERROR — {status.detail} · retrying in {when}", "-bad"
+    if state is LinkState.PAUSED:
+        return "PAUSED — p to resume", "-paused"
+    return state.value.upper(), "-connecting"
+
+
+class StatusLine(Widget):
+    """One line: state, endpoint, interval, last update age, round trip, clock correction."""
+
+    DEFAULT_CSS = """
+    StatusLine { height: 1; }
+    """
+
+    status: reactive[ConnectionStatus | None] = reactive(None)
+    snapshot: reactive[AccountSnapshot | None] = reactive(None)
+    now_ms: reactive[int] = reactive(0)
+
+    def render(self) -> Text:
+        status = self.status
+        if status is None:
+            return Text("◌ starting…")
+        snapshot = self.snapshot
+        stale = is_stale(status, snapshot, self.now_ms)
+        headline, css = describe(status, snapshot, self.now_ms, stale)
+        for name in ("-live", "-stale", "-bad", "-paused", "-connecting"):
+            self.set_class(name == css, name)
+        icon = "⚠" if stale else ICONS.get(status.state, "·")
+        text = Text.assemble((f"{icon} {headline}", "bold"))
+        facts = [f"every {status.interval_ms / 1000:g} s"]
+        if snapshot is not None:
+            facts.append(f"updated {format_age((self.now_ms - snapshot.received_at_ms) / 1000)} ago")
+            if snapshot.rtt_ms is not None:
+                facts.append(f"rtt {snapshot.rtt_ms} ms")
+            if abs(snapshot.clock_offset_ms) >= 1000:
+                facts.append(f"clock corrected {snapshot.clock_offset_ms / 1000:+.1f} s")
+        text.append("  " + " · ".join(facts), style="")
+        return text
+
+
+class TotalsBar(Widget):
+    """Account totals from ``account.status``: wallet, unrealized, margin balance, available."""
+
+    COMPONENT_CLASSES = {"totals-bar--gain", "totals-bar--loss", "totals-bar--label"}
+
+    DEFAULT_CSS = """
+    TotalsBar { height: 1; }
+    TotalsBar > .totals-bar--gain { color: $text-success; }
+    TotalsBar > .totals-bar--loss { color: $text-error; }
+    TotalsBar > .totals-bar--label { color: $text-muted; }
+    """
+
+    totals: reactive[AccountTotals | None] = reactive(None)
+    multi_assets: reactive[bool | None] = reactive(None)
+
+    def render(self) -> Text:
+        totals = self.totals
+        if totals is None:
+            return Text("Totals: waiting for the first refresh", style="dim")
+        unit = "USD" if self.multi_assets else "USDT"
+        upnl = format_amount(totals.total_unrealized_profit, 2, signed=True)
+        tone = "gain" if upnl.startswith("+") else "loss" if upnl.startswith("-") else ""
+        label = self.get_component_rich_style("totals-bar--label", partial=True)
+        return Text.assemble(
+            (f"Totals ({unit})  ", "bold"),
+            ("wallet ", label),
+            format_amount(totals.total_wallet_balance, 2),
+            ("  unrealized ", label),
+            (upnl, self.get_component_rich_style(f"totals-bar--{tone}", partial=True) if tone else ""),
+            ("  margin balance ", label),
+            format_amount(totals.total_margin_balance, 2),
+            ("  available ", label),
+            format_amount(totals.available_balance, 2),
+        )

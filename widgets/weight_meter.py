@@ -1,0 +1,53 @@
+"""The request-weight meter: the IP's usage this minute, ours beside other programs', and when it resets."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from services.models import WeightReading
+
+WARN = 0.5
+HIGH = 0.8
+
+
+class WeightMeter(Widget):
+    """``count / limit`` of the latest reply as a bar, with the seconds until the fixed window resets."""
+
+    DEFAULT_CSS = """
+    WeightMeter { height: 2; }
+    WeightMeter.-warn { color: $text-warning; }
+    WeightMeter.-high { color: $text-error; text-style: bold; }
+    """
+
+    reading: reactive[WeightReading | None] = reactive(None)
+    server_now_ms: reactive[int] = reactive(0)
+    budget: reactive[int | None] = reactive(None)
+
+    def watch_reading(self, reading: WeightReading | None) -> None:
+        fraction = reading.count / reading.limit if reading and reading.limit else 0
+        self.set_class(WARN <= fraction < HIGH, "-warn")
+        self.set_class(fraction >= HIGH, "-high")
+
+    def render(self) -> Text:
+        reading = self.reading
+        if reading is None:
+            return Text("Weight  no reading yet", style="dim")
+        expired = self.server_now_ms >= reading.resets_at_ms
+        percent = reading.count * 100 // reading.limit if reading.limit else 0
+        label = f"{reading.count:,} / {reading.limit:,}  {percent:>3} %"
+        if expired:
+            resets = "window reset (count of the last minute)"
+        else:
+            resets = f"resets in {max(0, (reading.resets_at_ms - self.server_now_ms + 999) // 1000)} s"
+        width = max(10, self.size.width - len(label) - len(resets) - 12)
+        filled = min(width, reading.count * width // reading.limit) if reading.limit else 0
+        bar = "█" * filled + "░" * (width - filled)
+        text = Text.assemble("Weight  ", (bar, "" if not expired else "dim"), f"  {label}  ", (resets, "dim"))
+        budget = f" · budget {self.budget:,}/min" if self.budget is not None else ""
+        text.append(
+            f"\n        this app {reading.own:,} · other programs on this IP {reading.others:,}{budget}",
+            style="dim",
+        )
+        return text
