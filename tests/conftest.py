@@ -75,3 +75,13 @@ async def client(
         sim.ws_url, hmac_credentials, clock=clock, request_timeout=2.0, backoff=Backoff(rng=random.Random(1))
     ) as ws_client:
         yield ws_client
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _utc() -> None:
+    # Clock times on screen are local: pin the zone so pictures and assertions are the same everywhere.
+    import os
+    import time
+
+    os.environ["TZ"] = "UTC"
+    time.tzset()

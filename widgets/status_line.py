@@ -11,14 +11,15 @@ from services.models import AccountSnapshot, AccountTotals, ConnectionStatus, Li
 from widgets.balance_table import format_age
 from widgets.margin_pane import clock_time
 
+# Single-width symbols only: emoji are double width in some terminals and fonts, and would shift the line.
 ICONS = {
     LinkState.CONNECTING: "◌",
     LinkState.LIVE: "●",
     LinkState.RECONNECTING: "↻",
-    LinkState.RATE_LIMITED: "⏳",
-    LinkState.BANNED: "⛔",
+    LinkState.RATE_LIMITED: "◔",
+    LinkState.BANNED: "⊘",
     LinkState.CREDENTIALS_REJECTED: "✖",
-    LinkState.PAUSED: "⏸",
+    LinkState.PAUSED: "‖",
     LinkState.ERROR: "⚠",
     LinkState.CLOSED: "■",
 }

@@ -1,0 +1,254 @@
+"""Pilot tests: the real app against the simulator over loopback, keys pressed, state asserted."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from decimal import Decimal
+
+import pytest
+from textual.pilot import Pilot
+
+from services.clock import VirtualClock
+from services.formatting import format_amount
+from services.models import LinkState
+from services.settings import Settings
+from services.simulator import ExchangeSimulator
+from services.wsapi import Credentials
+from tests.conftest import TEST_API_KEY, TEST_SECRET
+from tui.app import BalanceApp, DashboardScreen, HelpScreen
+from tui.cli import Exchange
+from widgets.balance_table import BalanceTable
+from widgets.margin_pane import MarginPane
+from widgets.status_line import StatusLine
+
+
+def factory(sim: ExchangeSimulator, credentials: Credentials) -> Callable[[Settings], contextlib.AbstractAsyncContextManager[Exchange]]:
+    @contextlib.asynccontextmanager
+    async def open_sim(settings: Settings) -> AsyncIterator[Exchange]:
+        yield Exchange(sim.ws_url, sim.stream_url, credentials)
+
+    return open_sim
+
+
+async def wait_for(pilot: Pilot[int], predicate: Callable[[], bool], *, clock: VirtualClock | None = None, step: float = 0.5, tries: int = 400) -> None:
+    for _ in range(tries):
+        if predicate():
+            return
+        if clock is not None:
+            await clock.advance(step)
+        await pilot.pause(0.005)
+    raise AssertionError("condition not met")
+
+
+@pytest.fixture
+def app(sim: ExchangeSimulator, clock: VirtualClock, hmac_credentials: Credentials) -> BalanceApp:
+    settings = Settings(interval=2.0, keymap={"refresh": "f5,r"})
+    return BalanceApp(settings, clock=clock, exchange_factory=factory(sim, hmac_credentials))
+
+
+def dashboard(app: BalanceApp) -> DashboardScreen:
+    return app.dashboard
+
+
+def table(app: BalanceApp) -> BalanceTable:
+    return dashboard(app).query_one(BalanceTable)
+
+
+def order(app: BalanceApp) -> list[str]:
+    t = table(app)
+    return [str(t.coordinate_to_cell_key((i, 0)).row_key.value) for i in range(t.row_count)]
+
+
+async def started(pilot: Pilot[int], app: BalanceApp) -> None:
+    await wait_for(pilot, lambda: dashboard(app).snapshot is not None and table(app).row_count > 0)
+
+
+async def test_shows_exactly_what_the_exchange_sent(app: BalanceApp, sim: ExchangeSimulator) -> None:
+    async with app.run_test(size=(120, 36)) as pilot:
+        await started(pilot, app)
+        t = table(app)
+        sent = {a["asset"]: a for a in sim.last_result["account.status"]["assets"]}
+        assert set(order(app)) == set(sent)
+        for asset, row in sent.items():
+            assert t.get_cell(asset, "wallet").plain == format_amount(Decimal(row["walletBalance"]), 8)
+            assert t.get_cell(asset, "available").plain == format_amount(Decimal(row["availableBalance"]), 8)
+        assert t.get_cell("USDT", "wallet").plain == "122,607.35137903"
+        assert dashboard(app).status is not None and dashboard(app).status.state is LinkState.LIVE
+        assert "LIVE" in str(dashboard(app).query_one(StatusLine).render())
+
+
+async def test_refresh_key_polls_now(app: BalanceApp, sim: ExchangeSimulator) -> None:
+    async with app.run_test() as pilot:
+        await started(pilot, app)
+        before = len(sim.requests)
+        await pilot.press("r")
+        await wait_for(pilot, lambda: len(sim.requests) == before + 1)
+        await pilot.press("f5")  # the remapped key from the settings' keymap
+        await wait_for(pilot, lambda: len(sim.requests) == before + 2)
+
+
+async def test_pause_and_resume(app: BalanceApp, sim: ExchangeSimulator, clock: VirtualClock) -> None:
+    async with app.run_test() as pilot:
+        await started(pilot, app)
+        await pilot.press("p")
+        await wait_for(pilot, lambda: dashboard(app).status.state is LinkState.PAUSED)  # type: ignore[union-attr]
+        before = len(sim.requests)
+        await clock.advance(60)
+        await pilot.pause(0.05)
+        assert len(sim.requests) == before
+        assert "PAUSED" in str(dashboard(app).query_one(StatusLine).render())
+        assert not table(app).has_class("-stale")  # paused on purpose is not stale
+        await pilot.press("p")
+        await wait_for(pilot, lambda: dashboard(app).status.state is LinkState.LIVE)  # type: ignore[union-attr]
+        assert len(sim.requests) == before + 1
+
+
+async def test_faster_and_slower(app: BalanceApp) -> None:
+    async with app.run_test() as pilot:
+        await started(pilot, app)
+        feed = dashboard(app).feed
+        assert feed is not None
+        await pilot.press("plus")
+        assert feed.interval == 1.0
+        await pilot.press("minus", "minus")
+        assert feed.interval == 4.0
+
+
+async def test_sort_keeps_the_cursor_on_its_asset(app: BalanceApp) -> None:
+    async with app.run_test(size=(120, 36)) as pilot:
+        await started(pilot, app)
+        t = table(app)
+        assert order(app) == sorted(order(app))
+        t.move_cursor(row=order(app).index("ETH"))
+        await pilot.press("s")  # by wallet, largest first
+        assert t.sort_key == "wallet"
+        snap = dashboard(app).snapshot
+        assert snap is not None
+        wallets = [snap.balances[a].wallet_balance for a in order(app)]
+        assert wallets == sorted(wallets, reverse=True)
+        assert t.selected_asset == "ETH"
+        await pilot.press("S")
+        assert [snap.balances[a].wallet_balance for a in order(app)] == sorted(wallets)
+        assert t.selected_asset == "ETH"
+        assert "▲" in str(t.columns[t.ordered_columns[1].key].label)
+
+
+async def test_hide_zero_balances(app: BalanceApp) -> None:
+    async with app.run_test() as pilot:
+        await started(pilot, app)
+        assert "FDUSD" in order(app)
+        await pilot.press("z")
+        assert "FDUSD" not in order(app)
+        await pilot.press("z")
+        assert "FDUSD" in order(app)
+
+
+async def test_detail_pane_follows_the_cursor_and_toggles(app: BalanceApp) -> None:
+    async with app.run_test(size=(120, 36)) as pilot:
+        await started(pilot, app)
+        pane = dashboard(app).query_one(MarginPane)
+        table(app).move_cursor(row=order(app).index("BTC"))
+        await pilot.pause()
+        assert pane.row is not None and pane.row.asset == "BTC"
+        assert "backs no USDT position" in str(pane.render().renderables[-1])  # type: ignore[attr-defined]
+        await pilot.press("d")
+        assert not pane.display
+        await pilot.press("d")
+        assert pane.display
+
+
+async def test_help_opens_and_closes(app: BalanceApp) -> None:
+    async with app.run_test() as pilot:
+        await started(pilot, app)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        assert isinstance(app.screen, DashboardScreen)
+
+
+async def test_quit(app: BalanceApp) -> None:
+    async with app.run_test() as pilot:
+        await started(pilot, app)
+        await pilot.press("q")
+        await pilot.pause()
+        assert not app.is_running
+
+
+async def test_palette_offers_every_action(app: BalanceApp) -> None:
+    async with app.run_test() as pilot:
+        await started(pilot, app)
+        titles = [command.title for command in app.get_system_commands(app.screen)]
+        for title in ("Refresh now", "Pause or resume", "Refresh faster", "Refresh slower", "Sort by next column",
+                      "Hide or show zero balances", "Show or hide the margin pane", "Help", "Quit"):
+            assert title in titles, title
+
+
+async def test_every_binding_has_an_id() -> None:
+    for binding in DashboardScreen.BINDINGS + HelpScreen.BINDINGS:
+        assert getattr(binding, "id", None), binding
+
+
+async def test_only_changed_cells_are_written(app: BalanceApp, sim: ExchangeSimulator, clock: VirtualClock) -> None:
+    async with app.run_test(size=(120, 36)) as pilot:
+        await started(pilot, app)
+        t = table(app)
+        t.move_cursor(row=2)
+        writes: list[tuple[str, str]] = []
+        original = t.update_cell
+
+        def spy(row_key: object, column_key: object, value: object, **kw: object) -> None:
+            writes.append((str(row_key), str(column_key)))
+            original(row_key, column_key, value, **kw)  # type: ignore[arg-type]
+
+        t.update_cell = spy  # type: ignore[method-assign,assignment]
+        sim.account.assets["ETH"].wallet += Decimal("1.5")
+        count = len(sim.requests)
+        await pilot.press("r")
+        await wait_for(pilot, lambda: len(sim.requests) > count and dashboard(app).snapshot.balances["ETH"].wallet_balance == Decimal("5.7"))  # type: ignore[union-attr]
+        await pilot.pause()
+        assert {column for asset, column in writes if asset == "ETH"} >= {"wallet", "cross", "available"}
+        assert all(asset == "ETH" for asset, column in writes if column != "age")
+        assert t.cursor_row == 2
+
+
+async def test_exchange_killed_goes_stale_then_recovers_by_itself(clock: VirtualClock, hmac_credentials: Credentials) -> None:
+    first = ExchangeSimulator(clock=clock)
+    first.add_hmac_key(TEST_API_KEY, TEST_SECRET)
+    await first.start()
+    app = BalanceApp(Settings(interval=2.0), clock=clock, exchange_factory=factory(first, hmac_credentials))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await started(pilot, app)
+        await first.stop()
+        # within three refreshes: reconnecting, and the table marked stale
+        await wait_for(
+            pilot,
+            lambda: dashboard(app).status.state is LinkState.RECONNECTING and table(app).has_class("-stale"),  # type: ignore[union-attr]
+            clock=clock,
+            step=0.5,
+            tries=12,
+        )
+        line = str(dashboard(app).query_one(StatusLine).render())
+        assert "RECONNECTING in" in line and "attempt" in line
+        second = ExchangeSimulator(clock=clock, port=first.port)
+        second.add_hmac_key(TEST_API_KEY, TEST_SECRET)
+        async with second:
+            await wait_for(pilot, lambda: dashboard(app).status.state is LinkState.LIVE, clock=clock, step=1.0)  # type: ignore[union-attr]
+            await wait_for(pilot, lambda: not table(app).has_class("-stale"), clock=clock)
+            assert table(app).row_count == len(second.account.assets)
+        await pilot.press("q")
+
+
+async def test_rejected_credentials_are_shown_and_polling_stops(app: BalanceApp, sim: ExchangeSimulator, clock: VirtualClock) -> None:
+    async with app.run_test(size=(120, 36)) as pilot:
+        await started(pilot, app)
+        sim.revoke_key(TEST_API_KEY)
+        await wait_for(pilot, lambda: dashboard(app).status.state is LinkState.CREDENTIALS_REJECTED, clock=clock)  # type: ignore[union-attr]
+        banner = dashboard(app).query_one("#banner")
+        assert banner.display
+        sent = len(sim.requests)
+        await clock.advance(120)
+        await pilot.pause(0.05)
+        assert len(sim.requests) == sent
+        assert table(app).row_count == len(sim.account.assets)  # last good numbers kept
+        assert table(app).has_class("-stale")

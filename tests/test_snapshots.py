@@ -1,0 +1,115 @@
+"""Snapshot tests: the dashboard's pictures at 80×24 and 120×36, fixed data, fixed clock, no animation.
+
+The data is the simulator's demo account, turned into a snapshot without any socket, so the pictures are the same on
+every machine. Regenerate with ``pytest tests/test_snapshots.py --snapshot-update`` after a deliberate change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+
+from services.clock import VirtualClock
+from services.models import (
+    AccountSnapshot,
+    AccountStatus,
+    AssetBalance,
+    ConnectionStatus,
+    LinkState,
+    WeightReading,
+)
+from services.settings import Settings
+from services.simulator import SimulatedAccount
+from tui.app import BalanceApp, SnapshotReceived, StatusChanged
+from tui.cli import Exchange
+
+NOW = 1_795_608_000_000  # 2026-11-25 12:00:00 UTC
+ENDPOINT = "wss://ws-fapi.binance.com/ws-fapi/v1"
+SIZES = [(80, 24), (120, 36)]
+
+
+def account_snapshot(*, multi_assets: bool = False, extra_assets: int = 0, age_ms: int = 400) -> AccountSnapshot:
+    account = SimulatedAccount(multi_assets=multi_assets, seed=11)
+    account.add_assets(extra_assets)
+    account.set_time(NOW - 95_000)
+    account.assets["USDT"].update_time = NOW - 2_000
+    status = AccountStatus.model_validate(account.status(v2=False))
+    received = NOW - age_ms
+    return AccountSnapshot(
+        balances={
+            row.asset: AssetBalance.from_status(row, method="account.status", received_at_ms=received)
+            for row in status.assets
+        },
+        totals=status.totals(),
+        multi_assets_margin=status.multi_assets_margin,
+        weight=WeightReading(count=312, limit=2400, own=45, resets_at_ms=NOW + 23_000, server_time_ms=NOW),
+        server_time_ms=received,
+        received_at_ms=received,
+        rtt_ms=38,
+        clock_offset_ms=12,
+    )
+
+
+def status(state: LinkState, **fields: Any) -> ConnectionStatus:
+    return ConnectionStatus(
+        state=state, endpoint=ENDPOINT, since_ms=NOW - 1_000, interval_ms=2_000, last_success_ms=NOW - 400, **fields
+    )
+
+
+SCENES: dict[str, tuple[AccountSnapshot, ConnectionStatus]] = {
+    "live": (account_snapshot(), status(LinkState.LIVE)),
+    "stale": (account_snapshot(age_ms=9_000), status(LinkState.LIVE)),
+    "reconnecting": (
+        account_snapshot(age_ms=7_000),
+        status(LinkState.RECONNECTING, retry_at_ms=NOW + 4_000, attempt=3, detail="the connection dropped"),
+    ),
+    "rate_limited": (
+        account_snapshot(age_ms=3_000),
+        status(
+            LinkState.RATE_LIMITED,
+            retry_at_ms=NOW + 37_000,
+            detail="Too many requests; current limit of IP(127.0.0.1) is 2400 requests per minute. (code -1003)",
+        ),
+    ),
+    "credentials_rejected": (
+        account_snapshot(age_ms=5_000),
+        status(
+            LinkState.CREDENTIALS_REJECTED,
+            detail="credentials rejected: Invalid API-key, IP, or permissions for action. (code -2015) — the key "
+            "is invalid or revoked, this IP is not whitelisted, or the key lacks futures read permission",
+        ),
+    ),
+    "multi_assets": (account_snapshot(multi_assets=True), status(LinkState.LIVE)),
+    "forty_assets": (account_snapshot(extra_assets=34), status(LinkState.LIVE)),
+}
+
+
+def scene(name: str) -> tuple[BalanceApp, Callable[[Pilot[int]], Any]]:
+    snapshot, link = SCENES[name]
+    app = BalanceApp(Settings(), clock=VirtualClock(start_ms=NOW))
+    app.animation_level = "none"
+
+    async def run_before(pilot: Pilot[int]) -> None:
+        screen = app.dashboard
+        screen.show_exchange(Exchange(ENDPOINT, "wss://fstream.binance.com", None))
+        screen.post_message(StatusChanged(link))
+        screen.post_message(SnapshotReceived(snapshot))
+        await pilot.pause()
+        await pilot.pause()
+
+    return app, run_before
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("name", list(SCENES))
+def test_dashboard_picture(snap_compare: Any, name: str, size: tuple[int, int]) -> None:
+    app, run_before = scene(name)
+    assert snap_compare(app, terminal_size=size, run_before=run_before)
+
+
+def test_forty_assets_fill_the_table() -> None:
+    snapshot, _ = SCENES["forty_assets"]
+    assert len(snapshot.balances) == 40
