@@ -23,7 +23,9 @@ from widgets.margin_pane import MarginPane
 from widgets.status_line import StatusLine
 
 
-def factory(sim: ExchangeSimulator, credentials: Credentials) -> Callable[[Settings], contextlib.AbstractAsyncContextManager[Exchange]]:
+def factory(
+    sim: ExchangeSimulator, credentials: Credentials
+) -> Callable[[Settings], contextlib.AbstractAsyncContextManager[Exchange]]:
     @contextlib.asynccontextmanager
     async def open_sim(settings: Settings) -> AsyncIterator[Exchange]:
         yield Exchange(sim.ws_url, sim.stream_url, credentials)
@@ -31,7 +33,14 @@ def factory(sim: ExchangeSimulator, credentials: Credentials) -> Callable[[Setti
     return open_sim
 
 
-async def wait_for(pilot: Pilot[int], predicate: Callable[[], bool], *, clock: VirtualClock | None = None, step: float = 0.5, tries: int = 400) -> None:
+async def wait_for(
+    pilot: Pilot[int],
+    predicate: Callable[[], bool],
+    *,
+    clock: VirtualClock | None = None,
+    step: float = 0.5,
+    tries: int = 400,
+) -> None:
     for _ in range(tries):
         if predicate():
             return
@@ -179,8 +188,17 @@ async def test_palette_offers_every_action(app: BalanceApp) -> None:
     async with app.run_test() as pilot:
         await started(pilot, app)
         titles = [command.title for command in app.get_system_commands(app.screen)]
-        for title in ("Refresh now", "Pause or resume", "Refresh faster", "Refresh slower", "Sort by next column",
-                      "Hide or show zero balances", "Show or hide the margin pane", "Help", "Quit"):
+        for title in (
+            "Refresh now",
+            "Pause or resume",
+            "Refresh faster",
+            "Refresh slower",
+            "Sort by next column",
+            "Hide or show zero balances",
+            "Show or hide the margin pane",
+            "Help",
+            "Quit",
+        ):
             assert title in titles, title
 
 
@@ -205,14 +223,21 @@ async def test_only_changed_cells_are_written(app: BalanceApp, sim: ExchangeSimu
         sim.account.assets["ETH"].wallet += Decimal("1.5")
         count = len(sim.requests)
         await pilot.press("r")
-        await wait_for(pilot, lambda: len(sim.requests) > count and dashboard(app).snapshot.balances["ETH"].wallet_balance == Decimal("5.7"))  # type: ignore[union-attr]
+        await wait_for(
+            pilot,
+            lambda: (
+                len(sim.requests) > count and dashboard(app).snapshot.balances["ETH"].wallet_balance == Decimal("5.7")
+            ),
+        )  # type: ignore[union-attr]
         await pilot.pause()
         assert {column for asset, column in writes if asset == "ETH"} >= {"wallet", "cross", "available"}
         assert all(asset == "ETH" for asset, column in writes if column != "age")
         assert t.cursor_row == 2
 
 
-async def test_exchange_killed_goes_stale_then_recovers_by_itself(clock: VirtualClock, hmac_credentials: Credentials) -> None:
+async def test_exchange_killed_goes_stale_then_recovers_by_itself(
+    clock: VirtualClock, hmac_credentials: Credentials
+) -> None:
     first = ExchangeSimulator(clock=clock)
     first.add_hmac_key(TEST_API_KEY, TEST_SECRET)
     await first.start()
@@ -239,7 +264,9 @@ async def test_exchange_killed_goes_stale_then_recovers_by_itself(clock: Virtual
         await pilot.press("q")
 
 
-async def test_rejected_credentials_are_shown_and_polling_stops(app: BalanceApp, sim: ExchangeSimulator, clock: VirtualClock) -> None:
+async def test_rejected_credentials_are_shown_and_polling_stops(
+    app: BalanceApp, sim: ExchangeSimulator, clock: VirtualClock
+) -> None:
     async with app.run_test(size=(120, 36)) as pilot:
         await started(pilot, app)
         sim.revoke_key(TEST_API_KEY)
