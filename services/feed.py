@@ -1,8 +1,9 @@
-"""The account feed: polls the exchange through a :class:`~services.wsapi.WsApiClient` and yields what changed.
+"""The account feed: polls and pushes merged into one stream of snapshots, within a weight budget.
 
-It yields two kinds of event: a new :class:`AccountSnapshot`, and a change of the connection's
-:class:`ConnectionStatus`. A poll starts only when the previous one has ended, so requests never pile up, and every
-failure becomes a state with a countdown rather than an exception.
+It yields :class:`SnapshotEvent` (a new :class:`AccountSnapshot`), :class:`StatusEvent` (the connection's state
+changed) and :class:`MarginCallEvent`. A poll starts only when the previous one has ended, so requests never pile
+up; every failure becomes a state with a countdown rather than an exception; and the app's own request weight stays
+inside its share of the IP's limit, which every other program of the trader shares.
 """
 
 from __future__ import annotations
@@ -10,26 +11,33 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
 from services.backoff import Backoff
 from services.clock import Clock
-from services.errors import (
-    CredentialsRejected,
-    ExchangeError,
-    NetworkError,
-    RateLimited,
-    RequestRejected,
+from services.errors import CredentialsRejected, ExchangeError, NetworkError, RateLimited, RequestRejected
+from services.models import (
+    AccountConfigUpdate,
+    AccountSnapshot,
+    AccountUpdate,
+    AssetBalance,
+    BalanceChange,
+    ConnectionStatus,
+    LinkState,
+    MarginCall,
 )
-from services.models import AccountSnapshot, AssetBalance, ConnectionStatus, LinkState
-from services.wsapi import WsApiClient
+from services.stream import StreamState, UserDataStream
+from services.wsapi import METHOD_WEIGHTS, WsApiClient
 
 log = logging.getLogger("balance_tui.feed")
 
 MIN_INTERVAL = 0.5
 MAX_INTERVAL = 300.0
+POLL_WEIGHT = METHOD_WEIGHTS["v2/account.status"]
+DEFAULT_LIMIT = 2400
 
 
 @dataclass(frozen=True)
@@ -46,17 +54,41 @@ class StatusEvent:
     status: ConnectionStatus
 
 
-FeedEvent = SnapshotEvent | StatusEvent
+@dataclass(frozen=True)
+class MarginCallEvent:
+    """The exchange sent a MARGIN_CALL: positions are close to liquidation."""
+
+    margin_call: MarginCall
+
+
+FeedEvent = SnapshotEvent | StatusEvent | MarginCallEvent
+
+
+@dataclass(frozen=True)
+class WeightBudget:
+    """How much of the IP's request weight this app may use, and when to hold back for other programs."""
+
+    share_streaming: float = 0.05  # of the IP's limit per minute, with the push stream live
+    share_polling: float = 0.10  # without it
+    slow_above: float = 0.70  # the IP's count (everyone's) past this fraction: poll four times less often
+    slow_factor: float = 4.0
+
+    def allowance(self, limit: int, *, streaming: bool) -> int:
+        return math.floor(limit * (self.share_streaming if streaming else self.share_polling))
 
 
 class AccountFeed:
-    """Polls balances on an interval; controllable (refresh now, pause, interval) while it runs.
+    """Polls balances, applies pushes, and is controllable (refresh now, pause, interval) while it runs.
 
     Each poll is one ``v2/account.status`` (weight 5): it carries every column of the table — wallet, cross wallet,
     cross uPnL, available, max withdraw, the margin flag — and the account totals, in a reply that lists only the
     symbols in use. ``account.balance`` would cost the same weight and miss the totals. The v1 ``account.status``
-    (same weight, but a reply listing every symbol of the market) is asked on each new connection and every
-    ``full_every`` seconds, for the one thing v2 lacks: the Multi-Assets flag.
+    (same weight, but listing every symbol of the market) is asked on each new connection and every ``full_every``
+    seconds, for the one thing v2 lacks: the Multi-Assets flag.
+
+    With the user-data stream live, wallet changes arrive as pushes at no weight; polling then drops to a slow
+    reconcile every ``reconcile_every`` seconds, plus one shortly after each burst of pushes for the columns a
+    push does not carry (available, max withdraw, unrealized PnL).
     """
 
     def __init__(
@@ -66,25 +98,54 @@ class AccountFeed:
         interval: float = 2.0,
         full_every: float = 600.0,
         backoff: Backoff | None = None,
+        stream: UserDataStream | None = None,
+        reconcile_every: float = 60.0,
+        push_debounce: float = 1.0,
+        budget: WeightBudget | None = None,
     ) -> None:
         self.client = client
         self.clock: Clock = client.clock
         self._interval = _clamp(interval)
         self.full_every = full_every
         self.backoff = backoff or Backoff(base=1.0, cap=60.0)
+        self.stream = stream
+        self.reconcile_every = reconcile_every
+        self.push_debounce = push_debounce
+        self.budget = budget or WeightBudget()
         self.paused = False
+        self.stream_state = "off" if stream is None else "connecting"
         self.status = self._status(LinkState.CONNECTING, detail=f"connecting to {client.url}")
         self.last_snapshot: AccountSnapshot | None = None
         self._wake = asyncio.Event()
+        self._force = False
+        self._reconcile_at: float | None = None
         self._multi_assets: bool | None = None
         self._full_at: float | None = None
         self._full_connection = -1
+        self._pushed: dict[str, tuple[int, BalanceChange, int, str]] = {}  # asset → (E, change, received, reason)
+        self._queue: asyncio.Queue[FeedEvent | BaseException] = asyncio.Queue()
 
     # -- control ----------------------------------------------------------------------------------------------
 
     @property
     def interval(self) -> float:
         return self._interval
+
+    @property
+    def streaming(self) -> bool:
+        return self.stream_state == "live"
+
+    def effective_interval(self) -> float:
+        """The wait between regular polls: the user's interval, slowed by a live stream and a busy IP."""
+        interval = max(self._interval, self.reconcile_every) if self.streaming else self._interval
+        weight = self.client.weight
+        if weight is not None and weight.limit and weight.count >= self.budget.slow_above * weight.limit:
+            interval *= self.budget.slow_factor
+        return interval
+
+    def allowance(self) -> int:
+        limit = self.client.weight.limit if self.client.weight is not None else DEFAULT_LIMIT
+        return self.budget.allowance(limit, streaming=self.streaming)
 
     def set_interval(self, seconds: float) -> float:
         """Change the poll interval (clamped to 0.5 s … 5 min); takes effect at once."""
@@ -93,8 +154,9 @@ class AccountFeed:
         return self._interval
 
     def refresh_now(self) -> None:
-        """Poll now, and retry now whatever the feed was waiting for (except a rate limit's reset)."""
+        """Poll now, and retry now whatever the feed was waiting for (except a rate limit or the budget)."""
         self.paused = False
+        self._force = True
         self._wake.set()
 
     def pause(self) -> None:
@@ -103,6 +165,7 @@ class AccountFeed:
 
     def resume(self) -> None:
         self.paused = False
+        self._force = True
         self._wake.set()
 
     # -- one poll ---------------------------------------------------------------------------------------------
@@ -110,7 +173,7 @@ class AccountFeed:
     async def refresh(self) -> AccountSnapshot:
         """Poll once and return the new snapshot; raises the client's typed errors."""
         client = self.client
-        if client.connected is False:
+        if not client.connected:
             await client.connect()
         now = self.clock.monotonic()
         full = (
@@ -126,11 +189,12 @@ class AccountFeed:
             self._full_at = now
             self._full_connection = client.connections_opened
         received = self.clock.time_ms()
+        balances = {}
+        for row in status.assets:
+            balance = AssetBalance.from_status(row, method=method, received_at_ms=received)
+            balances[row.asset] = self._with_newer_push(balance)
         snapshot = AccountSnapshot(
-            balances={
-                row.asset: AssetBalance.from_status(row, method=method, received_at_ms=received)
-                for row in status.assets
-            },
+            balances=balances,
             totals=status.totals(),
             multi_assets_margin=self._multi_assets,
             weight=client.weight,
@@ -138,31 +202,121 @@ class AccountFeed:
             received_at_ms=received,
             rtt_ms=client.last_rtt_ms,
             clock_offset_ms=client.clock_offset_ms,
+            weight_budget=self.allowance(),
+            cause="poll",
         )
         self.last_snapshot = snapshot
         return snapshot
 
-    # -- the loop ---------------------------------------------------------------------------------------------
+    def _with_newer_push(self, polled: AssetBalance) -> AssetBalance:
+        """A poll older than the last push for an asset must not undo the push's wallet figures."""
+        pushed = self._pushed.get(polled.asset)
+        if pushed is None:
+            return polled
+        event_time, change, received, reason = pushed
+        if polled.update_time_ms >= event_time:
+            del self._pushed[polled.asset]  # the poll has caught up
+            return polled
+        return _pushed_row(polled, event_time, change, received, reason)
+
+    # -- pushes -----------------------------------------------------------------------------------------------
+
+    def apply_account_update(self, event: AccountUpdate) -> AccountSnapshot | None:
+        """Apply an ACCOUNT_UPDATE's absolute ``wb``/``cw``; returns the new snapshot, or None if nothing changed."""
+        received = self.clock.time_ms()
+        changed = False
+        for change in event.data.balances:
+            last = self._pushed.get(change.asset)
+            snapshot_row = self.last_snapshot.balances.get(change.asset) if self.last_snapshot else None
+            newest_known = max(last[0] if last else 0, snapshot_row.update_time_ms if snapshot_row else 0)
+            if event.event_time <= newest_known:
+                log.info("ignored an older ACCOUNT_UPDATE for %s (E=%d)", change.asset, event.event_time)
+                continue
+            self._pushed[change.asset] = (event.event_time, change, received, event.data.reason)
+            changed = True
+        if changed:
+            self._schedule_reconcile()
+        if not changed or self.last_snapshot is None:
+            return None
+        balances = dict(self.last_snapshot.balances)
+        for asset, row in balances.items():
+            balances[asset] = self._with_newer_push(row)
+        self.last_snapshot = self.last_snapshot.model_copy(update={"balances": balances, "cause": "push"})
+        return self.last_snapshot
+
+    def apply_config_update(self, event: AccountConfigUpdate) -> AccountSnapshot | None:
+        if event.multi_assets is None:
+            return None  # a leverage change: nothing balance-tui shows
+        self._multi_assets = event.multi_assets
+        self._schedule_reconcile()  # totals are counted differently in the other mode
+        if self.last_snapshot is None:
+            return None
+        self.last_snapshot = self.last_snapshot.model_copy(
+            update={"multi_assets_margin": event.multi_assets, "cause": "push"}
+        )
+        return self.last_snapshot
+
+    def _schedule_reconcile(self) -> None:
+        if self._reconcile_at is None:
+            self._reconcile_at = self.clock.monotonic() + self.push_debounce
+            self._wake.set()
+
+    # -- the loops --------------------------------------------------------------------------------------------
 
     async def events(self) -> AsyncIterator[FeedEvent]:
-        """Poll until cancelled, yielding each snapshot and each change of state."""
+        """Poll (and listen) until cancelled, yielding each snapshot, each change of state, each margin call."""
+        self._queue = asyncio.Queue()
         yield StatusEvent(self.status)
+        tasks = [asyncio.create_task(self._guard(self._poll_loop()), name="feed-polls")]
+        if self.stream is not None:
+            tasks.append(asyncio.create_task(self._guard(self._stream_loop()), name="feed-stream"))
+        try:
+            while True:
+                item = await self._queue.get()
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            if self.stream is not None:
+                await self.stream.close()
+
+    async def _guard(self, loop: Any) -> None:
+        try:
+            await loop
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug, not a network fault: let the consumer see it rather than hang
+            log.exception("feed loop failed")
+            self._queue.put_nowait(exc)
+
+    def _emit(self, event: FeedEvent) -> None:
+        self._queue.put_nowait(event)
+
+    async def _poll_loop(self) -> None:
         while True:
             if self.paused:
                 if self.status.state is not LinkState.PAUSED:
-                    yield self._set(LinkState.PAUSED, detail="paused: press the refresh or pause key to resume")
+                    self._set(LinkState.PAUSED, detail="paused: press p to resume")
                 await self._wait(None)
                 continue
+            await self._within_budget()
             try:
                 snapshot = await self.refresh()
             except CredentialsRejected as exc:
                 # Retrying cannot help until a person acts: wait for an explicit refresh (no retry storm).
-                yield self._set(LinkState.CREDENTIALS_REJECTED, detail=_credentials_hint(exc))
-                await self._wait(None)
+                self._set(LinkState.CREDENTIALS_REJECTED, detail=_credentials_hint(exc))
+                self._force = False
+                while not self._force:
+                    await self._wait(None)
                 continue
             except RateLimited as exc:
                 state = LinkState.BANNED if exc.banned else LinkState.RATE_LIMITED
-                yield self._set(state, detail=str(exc), retry_at_ms=exc.retry_at_ms)
+                self._set(state, detail=str(exc), retry_at_ms=exc.retry_at_ms)
                 await self._wait_until_server_time(exc.retry_at_ms)
                 continue
             except ExchangeError as exc:
@@ -170,21 +324,83 @@ class AccountFeed:
                 state = LinkState.RECONNECTING if isinstance(exc, NetworkError) else LinkState.ERROR
                 if isinstance(exc, RequestRejected):
                     delay = max(delay, self._interval)
-                yield self._set(
+                self._set(
                     state,
                     detail=str(exc),
                     retry_at_ms=self.clock.time_ms() + round(delay * 1000),
                     attempt=self.backoff.attempt,
                 )
-                await self._wait(delay)
+                await self._sleep_unless_forced(delay)
                 continue
             self.backoff.reset()
+            self._reconcile_at = None
+            self._force = False
             if self.status.state is not LinkState.LIVE:
-                yield self._set(LinkState.LIVE, last_success_ms=snapshot.received_at_ms)
+                self._set(LinkState.LIVE, last_success_ms=snapshot.received_at_ms)
             else:
-                self.status = self.status.model_copy(update={"last_success_ms": snapshot.received_at_ms})
-            yield SnapshotEvent(snapshot)
-            await self._wait(self._interval)
+                self.status = self.status.model_copy(
+                    update={
+                        "last_success_ms": snapshot.received_at_ms,
+                        "interval_ms": round(self.effective_interval() * 1000),
+                    }
+                )
+            self._emit(SnapshotEvent(snapshot))
+            await self._until_next_poll(self.clock.monotonic())
+
+    async def _until_next_poll(self, polled_at: float) -> None:
+        """Wait for the next regular poll, a due reconcile, a key press, or a change of pace."""
+        while True:
+            now = self.clock.monotonic()
+            due = polled_at + self.effective_interval()
+            if self._reconcile_at is not None:
+                due = min(due, self._reconcile_at)
+            if self._force or self.paused or now >= due:
+                return
+            await self._wait(due - now)
+
+    async def _sleep_unless_forced(self, seconds: float) -> None:
+        deadline = self.clock.monotonic() + seconds
+        self._force = False
+        while not self._force and (left := deadline - self.clock.monotonic()) > 0:
+            await self._wait(left)
+
+    async def _within_budget(self) -> None:
+        """Hold the next poll until this app's own weight this window leaves room for it."""
+        while self.client.own_weight() + POLL_WEIGHT > self.allowance():
+            resets = self.client.window_resets_at_ms()
+            log.info(
+                "holding the next poll: %d of %d weight used this minute", self.client.own_weight(), self.allowance()
+            )
+            await self._wait_until_server_time(resets)
+
+    async def _stream_loop(self) -> None:
+        assert self.stream is not None
+        try:
+            async for item in self.stream.events():
+                if isinstance(item, StreamState):
+                    self.stream_state = item.state
+                    self.status = self.status.model_copy(
+                        update={"stream": item.state, "interval_ms": round(self.effective_interval() * 1000)}
+                    )
+                    self._emit(StatusEvent(self.status))
+                    self._wake.set()  # the pace of polling depends on it
+                elif isinstance(item, AccountUpdate):
+                    snapshot = self.apply_account_update(item)
+                    if snapshot is not None:
+                        self._emit(SnapshotEvent(snapshot))
+                elif isinstance(item, AccountConfigUpdate):
+                    snapshot = self.apply_config_update(item)
+                    if snapshot is not None:
+                        self._emit(SnapshotEvent(snapshot))
+                elif isinstance(item, MarginCall):
+                    self._emit(MarginCallEvent(item))
+        except CredentialsRejected:
+            # The poll loop reports rejected credentials; the stream just stops.
+            self.stream_state = "off"
+            self.status = self.status.model_copy(update={"stream": "off"})
+            self._emit(StatusEvent(self.status))
+
+    # -- helpers ----------------------------------------------------------------------------------------------
 
     def _status(self, state: LinkState, **fields: Any) -> ConnectionStatus:
         last = getattr(self, "status", None)
@@ -193,33 +409,47 @@ class AccountFeed:
             state=state,
             endpoint=self.client.url,
             since_ms=self.clock.time_ms(),
-            interval_ms=round(self._interval * 1000),
+            interval_ms=round(self.effective_interval() * 1000),
+            stream=self.stream_state,
             **fields,
         )
 
-    def _set(self, state: LinkState, **fields: Any) -> StatusEvent:
+    def _set(self, state: LinkState, **fields: Any) -> None:
         self.status = self._status(state, **fields)
         log.info("state %s %s", state.value, self.status.detail)
-        return StatusEvent(self.status)
+        self._emit(StatusEvent(self.status))
 
     async def _wait(self, seconds: float | None) -> None:
-        """Sleep on the injected clock, or until a control call wakes the feed."""
+        """Sleep on the injected clock, or until a control call wakes the feed (whichever comes first)."""
         self._wake.clear()
-        waiter = asyncio.ensure_future(self._wake.wait())
-        sleeper = asyncio.ensure_future(self.clock.sleep(seconds)) if seconds is not None else None
+        alarm = asyncio.create_task(self._ring(seconds), name="feed-alarm") if seconds is not None else None
         try:
-            await asyncio.wait([t for t in (waiter, sleeper) if t is not None], return_when=asyncio.FIRST_COMPLETED)
+            await self._wake.wait()
         finally:
-            for task in (waiter, sleeper):
-                if task is not None and not task.done():
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+            if alarm is not None:
+                alarm.cancel()
+
+    async def _ring(self, seconds: float) -> None:
+        await self.clock.sleep(seconds)
+        self._wake.set()
 
     async def _wait_until_server_time(self, at_ms: int) -> None:
-        # A rate limit is the exchange's rule, not ours: a key press does not cut it short.
+        # A rate limit or the budget is a rule, not a preference: a key press does not cut it short.
         while (left := at_ms - self.client.server_time_ms()) > 0:
             await self.clock.sleep(left / 1000)
+
+
+def _pushed_row(row: AssetBalance, event_time: int, change: BalanceChange, received: int, reason: str) -> AssetBalance:
+    return row.model_copy(
+        update={
+            "wallet_balance": change.wallet_balance,
+            "cross_wallet_balance": change.cross_wallet_balance,
+            "update_time_ms": event_time,
+            "source": "push",
+            "source_method": f"ACCOUNT_UPDATE {reason}".strip(),
+            "received_at_ms": received,
+        }
+    )
 
 
 def _clamp(seconds: float) -> float:

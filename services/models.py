@@ -224,10 +224,115 @@ class AccountSnapshot(BaseModel):
     received_at_ms: int = 0
     rtt_ms: int | None = None
     clock_offset_ms: int = 0
+    weight_budget: int | None = None  # this app's own weight allowance per minute
+    cause: str = "poll"  # what made this snapshot: a poll, or a push (ACCOUNT_UPDATE / ACCOUNT_CONFIG_UPDATE)
 
     def json_dict(self) -> dict[str, Any]:
         """Plain JSON data with every amount as the exchange's exact decimal string."""
         return self.model_dump(mode="json", by_alias=False)
+
+
+def _event_time(value: object) -> int:
+    # ``E`` is an int on most events and a string on ``listenKeyExpired`` (PROTOCOL.md §6): accept both.
+    if isinstance(value, bool):
+        raise ValueError("an event time must be a number")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str | Decimal) and str(value).strip().isdigit():
+        return int(str(value).strip())
+    raise ValueError(f"not an event time: {value!r}")
+
+
+EventTime = Annotated[int, BeforeValidator(_event_time)]
+
+
+class BalanceChange(ExchangeModel):
+    """One asset of an ACCOUNT_UPDATE: absolute wallet and cross wallet balances, and the change."""
+
+    asset: str = Field(alias="a")
+    wallet_balance: Amount = Field(alias="wb")
+    cross_wallet_balance: Amount = Field(alias="cw")
+    balance_change: Amount = Field(Decimal(0), alias="bc")
+
+
+class AccountUpdateData(ExchangeModel):
+    reason: str = Field("", alias="m")
+    symbol: str | None = Field(None, alias="S")
+    balances: tuple[BalanceChange, ...] = Field((), alias="B")
+
+
+class AccountUpdate(ExchangeModel):
+    """``ACCOUNT_UPDATE``: balances changed (only the assets listed)."""
+
+    event: Literal["ACCOUNT_UPDATE"] = Field(alias="e")
+    event_time: EventTime = Field(alias="E")
+    transaction_time: EventTime = Field(0, alias="T")
+    data: AccountUpdateData = Field(alias="a")
+
+
+class MarginCallPosition(ExchangeModel):
+    symbol: str = Field(alias="s")
+    side: str = Field("", alias="ps")
+    amount: Amount = Field(Decimal(0), alias="pa")
+    margin_type: str = Field("", alias="mt")
+    mark_price: Amount = Field(Decimal(0), alias="mp")
+    unrealized: Amount = Field(Decimal(0), alias="up")
+    maint_margin: Amount = Field(Decimal(0), alias="mm")
+
+
+class MarginCall(ExchangeModel):
+    """``MARGIN_CALL``: positions close to liquidation."""
+
+    event: Literal["MARGIN_CALL"] = Field(alias="e")
+    event_time: EventTime = Field(alias="E")
+    cross_wallet_balance: Amount | None = Field(None, alias="cw")
+    positions: tuple[MarginCallPosition, ...] = Field((), alias="p")
+
+
+class AccountConfigUpdate(ExchangeModel):
+    """``ACCOUNT_CONFIG_UPDATE``: ``ai.j`` is the Multi-Assets mode; a leverage change (``ac``) carries none."""
+
+    event: Literal["ACCOUNT_CONFIG_UPDATE"] = Field(alias="e")
+    event_time: EventTime = Field(alias="E")
+    multi_assets: bool | None = None
+
+    @classmethod
+    def parse(cls, raw: dict[str, Any]) -> AccountConfigUpdate:
+        ai = raw.get("ai")
+        flag = ai.get("j") if isinstance(ai, dict) else None
+        return cls.model_validate({**raw, "multi_assets": flag if isinstance(flag, bool) else None})
+
+
+class ListenKeyExpired(ExchangeModel):
+    """``listenKeyExpired``: the stream is over; a new key is needed."""
+
+    event: Literal["listenKeyExpired"] = Field(alias="e")
+    event_time: EventTime = Field(alias="E")
+    listen_key: str = Field("", alias="listenKey")
+
+
+UserDataEvent = AccountUpdate | MarginCall | AccountConfigUpdate | ListenKeyExpired
+
+
+def parse_user_data_event(raw: object) -> UserDataEvent | None:
+    """The event in a stream frame (plain or ``{"stream", "data"}``); None for events balance-tui ignores.
+
+    Raises ``ValueError`` (pydantic's ValidationError) for a known event of the wrong shape.
+    """
+    if isinstance(raw, dict) and isinstance(raw.get("data"), dict) and "stream" in raw:
+        raw = raw["data"]
+    if not isinstance(raw, dict):
+        raise ValueError("a stream frame must be a JSON object")
+    kind = raw.get("e")
+    if kind == "ACCOUNT_UPDATE":
+        return AccountUpdate.model_validate(raw)
+    if kind == "MARGIN_CALL":
+        return MarginCall.model_validate(raw)
+    if kind == "ACCOUNT_CONFIG_UPDATE":
+        return AccountConfigUpdate.parse(raw)
+    if kind == "listenKeyExpired":
+        return ListenKeyExpired.model_validate(raw)
+    return None
 
 
 class LinkState(StrEnum):
@@ -257,3 +362,4 @@ class ConnectionStatus(BaseModel):
     attempt: int = 0
     interval_ms: int = 0
     last_success_ms: int | None = None
+    stream: str = "off"  # the user-data stream: off, connecting, live, reconnecting

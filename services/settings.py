@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     testnet: bool = False
     demo: bool = False
     interval: float = Field(2.0, gt=0, le=300)
+    stream: bool = True  # listen to the user-data stream for pushes
+    reconcile_interval: float = Field(60.0, ge=5, le=3600)  # polls while the stream is live
+    weight_share: float = Field(0.05, gt=0, le=1)  # of the IP's weight per minute, stream live
+    weight_share_polling: float = Field(0.10, gt=0, le=1)  # without the stream
+    slow_above: float = Field(0.70, gt=0, le=1)  # IP usage (everyone's) past which polling slows
     recv_window: int | None = Field(None, gt=0, le=MAX_RECV_WINDOW)
     profile: str | None = None
     keymap: dict[str, str] = Field(default_factory=dict)
@@ -108,8 +113,16 @@ class Settings(BaseSettings):
         return TESTNET_URL if self.testnet else PRODUCTION_URL
 
     def stream_endpoint(self) -> str:
+        """The user-data stream's base URL.
+
+        A ``--ws-url`` of one's own (a simulator, a proxy) means an exchange of one's own: its stream is taken to
+        be served at the same origin, as the simulator does, unless ``--stream-url`` says otherwise.
+        """
         if self.stream_url is not None:
             return self.stream_url
+        if self.ws_url is not None:
+            url = urlsplit(self.ws_url)
+            return f"{url.scheme}://{url.netloc}"
         return TESTNET_STREAM_URL if self.testnet else PRODUCTION_STREAM_URL
 
     def credentials(self) -> Credentials | None:

@@ -197,6 +197,15 @@ class WsApiClient:
         """The exchange's time as this client best knows it: local time plus the measured offset."""
         return self.clock.time_ms() + self.clock_offset_ms
 
+    def own_weight(self) -> int:
+        """The request weight this client has spent in the current window, handshakes included."""
+        return self._ledger.own(self.server_time_ms())
+
+    def window_resets_at_ms(self) -> int:
+        """When the current fixed weight window ends, in the exchange's time."""
+        window = self._ledger.window_ms
+        return (self.server_time_ms() // window + 1) * window
+
     # -- connection -------------------------------------------------------------------------------------------
 
     async def __aenter__(self) -> WsApiClient:

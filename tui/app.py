@@ -17,12 +17,12 @@ from textual.widgets import DataTable, Footer, Markdown, Static
 from textual.worker import Worker, WorkerState
 
 from services.clock import SYSTEM_CLOCK, Clock
-from services.feed import AccountFeed, SnapshotEvent
-from services.models import AccountSnapshot, ConnectionStatus, LinkState
+from services.feed import AccountFeed, MarginCallEvent, SnapshotEvent
+from services.models import AccountSnapshot, ConnectionStatus, LinkState, MarginCall
 from services.settings import Settings
-from tui.cli import Exchange, make_client, open_exchange
+from tui.cli import Exchange, make_client, make_feed, open_exchange
 from widgets.balance_table import BalanceTable
-from widgets.margin_pane import MarginPane
+from widgets.margin_pane import MarginPane, clock_time
 from widgets.status_line import StatusLine, TotalsBar, countdown, is_stale
 from widgets.weight_meter import WeightMeter
 
@@ -40,6 +40,14 @@ class SnapshotReceived(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, SnapshotReceived)
+
+
+class MarginCallReceived(Message):
+    """The exchange sent a MARGIN_CALL."""
+
+    def __init__(self, margin_call: MarginCall) -> None:
+        super().__init__()
+        self.margin_call = margin_call
 
 
 class StatusChanged(Message):
@@ -64,6 +72,7 @@ decimal, cut (never rounded up) to the column's precision. The margin pane shows
 | `s` / `S` | sort by the next column / reverse the order |
 | `z` | hide / show zero balances |
 | `d` | show / hide the margin pane |
+| `a` | acknowledge a margin call (shown only while there is one) |
 | `?` | this help |
 | `q` | quit |
 
@@ -103,6 +112,7 @@ class DashboardScreen(Screen[None]):
         Binding("S", "reverse", "Reverse", id="reverse", show=False),
         Binding("z", "hide_zero", "Zeros", id="hide_zero"),
         Binding("d", "details", "Pane", id="details"),
+        Binding("a", "acknowledge", "Acknowledge", id="acknowledge"),
         Binding("question_mark", "help", "Help", id="help", key_display="?"),
         Binding("q", "app.quit", "Quit", id="quit"),
     ]
@@ -110,6 +120,7 @@ class DashboardScreen(Screen[None]):
     snapshot: reactive[AccountSnapshot | None] = reactive(None)
     status: reactive[ConnectionStatus | None] = reactive(None)
     now_ms: reactive[int] = reactive(0)
+    margin_call: reactive[MarginCall | None] = reactive(None, bindings=True)
 
     def __init__(self, settings: Settings, clock: Clock, exchange_factory: ExchangeFactory | None) -> None:
         super().__init__()
@@ -127,6 +138,7 @@ class DashboardScreen(Screen[None]):
         yield StatusLine(id="status").data_bind(
             DashboardScreen.status, DashboardScreen.snapshot, DashboardScreen.now_ms
         )
+        yield Static("", id="margin-call")
         yield Static("", id="banner")
         yield TotalsBar(id="totals")
         yield BalanceTable(id="balances")
@@ -152,10 +164,12 @@ class DashboardScreen(Screen[None]):
             make_client(self.settings, exchange, self.clock) as client,
         ):
             self.show_exchange(exchange)
-            self.feed = AccountFeed(client, interval=self.settings.interval)
+            self.feed = make_feed(self.settings, exchange, client)
             async for event in self.feed.events():
                 if isinstance(event, SnapshotEvent):
                     self.post_message(SnapshotReceived(event.snapshot))
+                elif isinstance(event, MarginCallEvent):
+                    self.post_message(MarginCallReceived(event.margin_call))
                 else:
                     self.post_message(StatusChanged(event.status))
 
@@ -188,6 +202,34 @@ class DashboardScreen(Screen[None]):
     def _status_changed(self, message: StatusChanged) -> None:
         self.status = message.status
 
+    @on(MarginCallReceived)
+    def _margin_call_received(self, message: MarginCallReceived) -> None:
+        self.margin_call = message.margin_call
+        self.app.bell()
+        self.notify("MARGIN CALL from the exchange — see the banner", severity="error", timeout=60)
+
+    def watch_margin_call(self, call: MarginCall | None) -> None:
+        banner = self.query_one("#margin-call", Static)
+        banner.display = call is not None
+        if call is None:
+            return
+        positions = "; ".join(
+            f"{p.symbol} {p.side} {p.amount} at mark {p.mark_price}, unrealized {p.unrealized}, maint. {p.maint_margin}"
+            for p in call.positions
+        )
+        banner.update(
+            f"MARGIN CALL at {clock_time(call.event_time)} — positions close to liquidation: {positions or 'see the exchange'}."
+            f"\nCross wallet {call.cross_wallet_balance if call.cross_wallet_balance is not None else '—'}. Press a to acknowledge."
+        )
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "acknowledge":
+            return self.margin_call is not None  # the key shows only while there is something to acknowledge
+        return True
+
+    def action_acknowledge(self) -> None:
+        self.margin_call = None
+
     # -- rendering --------------------------------------------------------------------------------------------
 
     def watch_snapshot(self, snapshot: AccountSnapshot | None) -> None:
@@ -200,6 +242,7 @@ class DashboardScreen(Screen[None]):
             totals.multi_assets = snapshot.multi_assets_margin if snapshot else None
             meter = self.query_one(WeightMeter)
             meter.reading = snapshot.weight if snapshot else None
+            meter.budget = snapshot.weight_budget if snapshot else None
             self._update_pane()
             self._update_stale()
             self._update_meter_clock()
@@ -372,6 +415,7 @@ class BalanceApp(App[int]):
             ("Reverse sort order", "Flip the sort order", dashboard.action_reverse),
             ("Hide or show zero balances", "Toggle assets with nothing in them", dashboard.action_hide_zero),
             ("Show or hide the margin pane", "Toggle the detail pane", dashboard.action_details),
+            ("Acknowledge margin call", "Clear the margin-call banner", dashboard.action_acknowledge),
             ("Help", "Keys and what the states mean", dashboard.action_help),
         ):
             yield SystemCommand(title, help_text, action)

@@ -20,12 +20,13 @@ from typing import Any, TextIO
 
 from services.clock import SYSTEM_CLOCK, Clock
 from services.errors import CredentialsRejected, ExchangeError, RateLimited
-from services.feed import AccountFeed, SnapshotEvent
+from services.feed import AccountFeed, MarginCallEvent, SnapshotEvent, StatusEvent, WeightBudget
 from services.formatting import format_amount
 from services.models import AccountSnapshot, LinkState
 from services.settings import ConfigError, Settings, load_settings
 from services.signing import HmacSigner, KeyFileError, load_private_key_file
 from services.simulator import ExchangeSimulator, SimulatedAccount
+from services.stream import UserDataStream
 from services.wsapi import Credentials, WsApiClient
 
 EXIT_OK = 0
@@ -55,6 +56,13 @@ def _common_options() -> argparse.ArgumentParser:
     group.add_argument("--testnet", action="store_true", default=None, help="use Binance's futures testnet")
     group.add_argument("--demo", action="store_true", default=None, help="use the embedded exchange simulator")
     group.add_argument("--interval", type=float, help="seconds between refreshes (default 2)")
+    group.add_argument(
+        "--no-stream",
+        dest="stream",
+        action="store_false",
+        default=None,
+        help="do not listen to the user-data stream (poll only)",
+    )
     group.add_argument("--recv-window", type=int, help="recvWindow in ms for signed requests (at most 60000)")
     group.add_argument("--profile", help="profile of the config file to use")
     group.add_argument("--config", type=Path, help="config file (default: the platform config dir)")
@@ -97,7 +105,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-SETTING_OPTIONS = ("ws_url", "stream_url", "testnet", "demo", "interval", "recv_window", "profile", "log_file")
+SETTING_OPTIONS = (
+    "ws_url",
+    "stream_url",
+    "testnet",
+    "demo",
+    "interval",
+    "stream",
+    "recv_window",
+    "profile",
+    "log_file",
+)
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
@@ -147,6 +165,22 @@ async def open_exchange(settings: Settings, *, announce: TextIO | None = sys.std
 
 def make_client(settings: Settings, exchange: Exchange, clock: Clock = SYSTEM_CLOCK) -> WsApiClient:
     return WsApiClient(exchange.ws_url, exchange.credentials, clock=clock, recv_window=settings.recv_window)
+
+
+def make_feed(settings: Settings, exchange: Exchange, client: WsApiClient) -> AccountFeed:
+    """The feed the settings ask for: polling, and pushes from the user-data stream unless switched off."""
+    stream = UserDataStream(client, exchange.stream_url) if settings.stream else None
+    return AccountFeed(
+        client,
+        interval=settings.interval,
+        stream=stream,
+        reconcile_every=settings.reconcile_interval,
+        budget=WeightBudget(
+            share_streaming=settings.weight_share,
+            share_polling=settings.weight_share_polling,
+            slow_above=settings.slow_above,
+        ),
+    )
 
 
 # -- snapshot -----------------------------------------------------------------------------------------------------
@@ -215,7 +249,7 @@ def snapshot_table(snapshot: AccountSnapshot) -> str:
 
 async def run_snapshot(settings: Settings, *, as_json: bool, out: TextIO) -> int:
     async with open_exchange(settings) as exchange, make_client(settings, exchange) as client:
-        snapshot = await fetch_once(AccountFeed(client, interval=settings.interval))
+        snapshot = await fetch_once(AccountFeed(client, interval=settings.interval))  # one poll: no stream needed
         if as_json:
             out.write(json.dumps(snapshot_json(snapshot, exchange), indent=2) + "\n")
         else:
@@ -229,20 +263,21 @@ async def run_snapshot(settings: Settings, *, as_json: bool, out: TextIO) -> int
 async def run_watch(settings: Settings, *, duration: float | None, out: TextIO) -> int:
     """One JSON line per snapshot and per change of state, until ``duration`` or an interrupt."""
     async with open_exchange(settings) as exchange, make_client(settings, exchange) as client:
-        feed = AccountFeed(client, interval=settings.interval)
+        feed = make_feed(settings, exchange, client)
 
         async def pump() -> int:
             async for event in feed.events():
+                line: dict[str, Any]
                 if isinstance(event, SnapshotEvent):
                     line = {"type": "snapshot", **snapshot_json(event.snapshot, exchange)}
+                elif isinstance(event, MarginCallEvent):
+                    line = {"type": "margin_call", **event.margin_call.model_dump(mode="json", by_alias=False)}
                 else:
                     line = {"type": "status", **event.status.model_dump(mode="json")}
-                    if event.status.state is LinkState.CREDENTIALS_REJECTED:
-                        out.write(json.dumps(line) + "\n")
-                        out.flush()
-                        return EXIT_CREDENTIALS
                 out.write(json.dumps(line) + "\n")
                 out.flush()
+                if isinstance(event, StatusEvent) and event.status.state is LinkState.CREDENTIALS_REJECTED:
+                    return EXIT_CREDENTIALS
             return EXIT_OK
 
         try:

@@ -88,6 +88,8 @@ class StatusLine(Widget):
         icon = "⚠" if stale else ICONS.get(status.state, "·")
         text = Text.assemble((f"{icon} {headline}", "bold"))
         facts = [f"every {status.interval_ms / 1000:g} s"]
+        if status.stream != "off":
+            facts.append(f"push {status.stream}")
         if snapshot is not None:
             facts.append(f"updated {format_age((self.now_ms - snapshot.received_at_ms) / 1000)} ago")
             if snapshot.rtt_ms is not None:
