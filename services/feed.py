@@ -224,23 +224,26 @@ class AccountFeed:
     def apply_account_update(self, event: AccountUpdate) -> AccountSnapshot | None:
         """Apply an ACCOUNT_UPDATE's absolute ``wb``/``cw``; returns the new snapshot, or None if nothing changed."""
         received = self.clock.time_ms()
-        changed = False
+        changed: list[str] = []
         for change in event.data.balances:
             last = self._pushed.get(change.asset)
             snapshot_row = self.last_snapshot.balances.get(change.asset) if self.last_snapshot else None
             newest_known = max(last[0] if last else 0, snapshot_row.update_time_ms if snapshot_row else 0)
-            if event.event_time <= newest_known:
+            # Strictly older only: the stream delivers in order, and values are absolute, so an event stamped
+            # the same millisecond as what we hold is the later word on it.
+            if event.event_time < newest_known:
                 log.info("ignored an older ACCOUNT_UPDATE for %s (E=%d)", change.asset, event.event_time)
                 continue
             self._pushed[change.asset] = (event.event_time, change, received, event.data.reason)
-            changed = True
+            changed.append(change.asset)
         if changed:
-            self._schedule_reconcile()
+            self._schedule_reconcile()  # an asset new to us, too, arrives with the next poll
         if not changed or self.last_snapshot is None:
             return None
         balances = dict(self.last_snapshot.balances)
-        for asset, row in balances.items():
-            balances[asset] = self._with_newer_push(row)
+        for asset in changed:
+            if asset in balances:
+                balances[asset] = _pushed_row(balances[asset], *self._pushed[asset])
         self.last_snapshot = self.last_snapshot.model_copy(update={"balances": balances, "cause": "push"})
         return self.last_snapshot
 

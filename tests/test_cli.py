@@ -230,3 +230,41 @@ async def test_help_mentions_no_secret(home: Path) -> None:
     code, out, _ = await run_cli("--help", env=clean_env(home, BINANCE_API_SECRET=TEST_SECRET))
     assert code == 0
     assert "read-only" in out and TEST_SECRET not in out
+
+
+async def test_watch_reports_every_pushed_change_in_order(live_sim: ExchangeSimulator, home: Path) -> None:
+    env = clean_env(home, BINANCE_API_KEY=TEST_API_KEY, BINANCE_API_SECRET=TEST_SECRET)
+    process = await asyncio.create_subprocess_exec(
+        *CLI, "watch", "--jsonl", "--ws-url", live_sim.ws_url, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stdout is not None
+    lines: list[dict[str, Any]] = []
+
+    async def read_until(predicate: Any) -> None:
+        while not predicate():
+            raw = await asyncio.wait_for(process.stdout.readline(), 30)  # type: ignore[union-attr]
+            assert raw, "watch ended early"
+            lines.append(json.loads(raw))
+
+    try:
+        await read_until(lambda: any(line.get("stream") == "live" for line in lines))
+        pushed = []
+        for _ in range(15):  # a balance change every 300 ms, as a busy account would see
+            pushed.append((await live_sim.push_balance_change("USDT", "1.25"))["a"]["B"][0]["wb"])
+            await asyncio.sleep(0.3)
+        last = pushed[-1]
+        await read_until(
+            lambda: any(
+                line["type"] == "snapshot" and line["balances"]["USDT"]["wallet_balance"] == last for line in lines
+            )
+        )
+    finally:
+        process.terminate()
+        await process.wait()
+    seen = [
+        line["balances"]["USDT"]["wallet_balance"]
+        for line in lines
+        if line["type"] == "snapshot" and line["cause"] == "push"
+    ]
+    assert seen == pushed  # each change, once, in order, nothing lost

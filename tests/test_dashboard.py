@@ -279,3 +279,28 @@ async def test_rejected_credentials_are_shown_and_polling_stops(
         assert len(sim.requests) == sent
         assert table(app).row_count == len(sim.account.assets)  # last good numbers kept
         assert table(app).has_class("-stale")
+
+
+async def test_pushes_show_at_once_and_a_margin_call_cannot_be_missed(
+    app: BalanceApp, sim: ExchangeSimulator, clock: VirtualClock
+) -> None:
+    async with app.run_test(size=(120, 36)) as pilot:
+        await started(pilot, app)
+        await wait_for(pilot, lambda: dashboard(app).status.stream == "live")  # type: ignore[union-attr]
+        assert "push live" in str(dashboard(app).query_one(StatusLine).render())
+        event = await sim.push_balance_change("ETH", "0.8")
+        wallet = format_amount(Decimal(event["a"]["B"][0]["wb"]), 8)
+        await wait_for(pilot, lambda: table(app).get_cell("ETH", "wallet").plain == wallet)
+        table(app).move_cursor(row=order(app).index("ETH"))
+        await pilot.pause()
+        pane = dashboard(app).query_one(MarginPane)
+        assert pane.row is not None and pane.row.source == "push"
+        assert "ACCOUNT_UPDATE ORDER" in str(pane.render().renderables[0])  # type: ignore[attr-defined]
+        assert not app.active_bindings.get("a")
+        await sim.push_margin_call()
+        banner = dashboard(app).query_one("#margin-call")
+        await wait_for(pilot, lambda: banner.display)
+        assert "MARGIN CALL" in str(banner.render()) and "ETHUSDT" in str(banner.render())
+        assert "a" in app.active_bindings
+        await pilot.press("a")
+        assert not banner.display
