@@ -49,16 +49,18 @@ class VirtualClock:
     """A clock that stands still until :meth:`advance` moves it; sleepers wake in order of their deadlines."""
 
     def __init__(self, start_ms: int = 1_764_000_000_000) -> None:
-        self._now = start_ms / 1000
-        self._start = self._now
+        self._start_ms = start_ms
+        # Seconds since start, kept small: at epoch magnitude (~1.8e9 s) a float cannot hold a sub-microsecond
+        # step, and a sleep that short would wake at the very instant it began, over and over.
+        self._now = 0.0
         self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
         self._order = itertools.count()
 
     def time_ms(self) -> int:
-        return round(self._now * 1000)
+        return self._start_ms + round(self._now * 1000)
 
     def monotonic(self) -> float:
-        return self._now - self._start
+        return self._now
 
     async def sleep(self, seconds: float) -> None:
         if seconds <= 0:

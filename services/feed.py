@@ -37,6 +37,7 @@ log = logging.getLogger("balance_tui.feed")
 MIN_INTERVAL = 0.5
 MAX_INTERVAL = 300.0
 POLL_WEIGHT = METHOD_WEIGHTS["v2/account.status"]
+EPSILON = 0.001  # seconds: a wait shorter than this is no wait (and float remainders must not spin)
 DEFAULT_LIMIT = 2400
 
 
@@ -118,6 +119,7 @@ class AccountFeed:
         self.last_snapshot: AccountSnapshot | None = None
         self._wake = asyncio.Event()
         self._force = False
+        self._failures = 0
         self._reconcile_at: float | None = None
         self._multi_assets: bool | None = None
         self._full_at: float | None = None
@@ -144,8 +146,9 @@ class AccountFeed:
         return interval
 
     def allowance(self) -> int:
+        """This app's weight per minute. Never below one poll: a budget of nothing would freeze the screen for good."""
         limit = self.client.weight.limit if self.client.weight is not None else DEFAULT_LIMIT
-        return self.budget.allowance(limit, streaming=self.streaming)
+        return max(POLL_WEIGHT, self.budget.allowance(limit, streaming=self.streaming))
 
     def set_interval(self, seconds: float) -> float:
         """Change the poll interval (clamped to 0.5 s … 5 min); takes effect at once."""
@@ -322,20 +325,34 @@ class AccountFeed:
                 self._set(state, detail=str(exc), retry_at_ms=exc.retry_at_ms)
                 await self._wait_until_server_time(exc.retry_at_ms)
                 continue
+            except NetworkError as exc:
+                # The client keeps the one reconnect backoff (the stream's attempts count too): follow its advice,
+                # so the countdown on screen is the time of the next real attempt.
+                self._failures += 1
+                delay = max(exc.retry_in, self.client.backoff.base)
+                self._set(
+                    LinkState.RECONNECTING,
+                    detail=str(exc),
+                    retry_at_ms=self.clock.time_ms() + round(delay * 1000),
+                    attempt=self._failures,
+                )
+                await self._sleep_unless_forced(delay)
+                continue
             except ExchangeError as exc:
-                delay = max(self.backoff.next_delay(), exc.retry_in if isinstance(exc, NetworkError) else 0.0)
-                state = LinkState.RECONNECTING if isinstance(exc, NetworkError) else LinkState.ERROR
+                self._failures += 1
+                delay = self.backoff.next_delay()
                 if isinstance(exc, RequestRejected):
                     delay = max(delay, self._interval)
                 self._set(
-                    state,
+                    LinkState.ERROR,
                     detail=str(exc),
                     retry_at_ms=self.clock.time_ms() + round(delay * 1000),
-                    attempt=self.backoff.attempt,
+                    attempt=self._failures,
                 )
                 await self._sleep_unless_forced(delay)
                 continue
             self.backoff.reset()
+            self._failures = 0
             self._reconcile_at = None
             self._force = False
             if self.status.state is not LinkState.LIVE:
@@ -357,14 +374,14 @@ class AccountFeed:
             due = polled_at + self.effective_interval()
             if self._reconcile_at is not None:
                 due = min(due, self._reconcile_at)
-            if self._force or self.paused or now >= due:
+            if self._force or self.paused or now >= due - EPSILON:
                 return
             await self._wait(due - now)
 
     async def _sleep_unless_forced(self, seconds: float) -> None:
         deadline = self.clock.monotonic() + seconds
         self._force = False
-        while not self._force and (left := deadline - self.clock.monotonic()) > 0:
+        while not self._force and (left := deadline - self.clock.monotonic()) > EPSILON:
             await self._wait(left)
 
     async def _within_budget(self) -> None:

@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     weight_share_polling: float = Field(0.10, gt=0, le=1)  # without the stream
     slow_above: float = Field(0.70, gt=0, le=1)  # IP usage (everyone's) past which polling slows
     recv_window: int | None = Field(None, gt=0, le=MAX_RECV_WINDOW)
+    request_timeout: float = Field(10.0, gt=0, le=120)  # seconds to wait for a reply before giving up on it
     profile: str | None = None
     keymap: dict[str, str] = Field(default_factory=dict)
     theme: str | None = None

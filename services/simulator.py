@@ -109,7 +109,7 @@ class SimulatedAccount:
     def __init__(self, *, multi_assets: bool = False, seed: int = 7, symbols: int = 60) -> None:
         self.multi_assets = multi_assets
         self.alias = "SgsR"
-        self._rng = random.Random(seed)
+        self.rng = random.Random(seed)
         self.assets: dict[str, SimAsset] = {}
         self.symbols = [f"SYM{i:03d}USDT" for i in range(symbols)]
         for name, wallet, price, eligible in (
@@ -138,7 +138,7 @@ class SimulatedAccount:
         """Move unrealized PnL a little, as marks move."""
         for asset in self.assets.values():
             if asset.initial_margin:
-                step = Decimal(self._rng.randint(-250, 250)) / Decimal(100) * (asset.initial_margin / 500)
+                step = Decimal(self.rng.randint(-250, 250)) / Decimal(100) * (asset.initial_margin / 500)
                 asset.unrealized = (asset.unrealized + step).quantize(EIGHT)
                 asset.update_time = now_ms
 
@@ -146,7 +146,7 @@ class SimulatedAccount:
         """More assets, for tests of wide accounts (40 rows and beyond)."""
         for i in range(count):
             name = f"AS{i:03d}"
-            self.assets[name] = SimAsset(name, Decimal(self._rng.randint(0, 10**8)) / 1000, Decimal(1))
+            self.assets[name] = SimAsset(name, Decimal(self.rng.randint(0, 10**8)) / 1000, Decimal(1))
 
     # -- what the exchange reports --------------------------------------------------------------------------
 
@@ -821,13 +821,22 @@ class ExchangeSimulator:
 
     # -- demo -------------------------------------------------------------------------------------------------
 
-    def start_ticker(self, interval: float = 1.0) -> None:
-        """Move the demo account's marks every ``interval`` seconds of the simulator's clock."""
+    def start_ticker(self, interval: float = 1.0, *, push_every: int = 0) -> None:
+        """Move the demo account's marks every ``interval`` seconds of the simulator's clock.
+
+        With ``push_every``, every that many ticks a small trade fee is charged and pushed as an ACCOUNT_UPDATE,
+        so a demo shows pushes arriving too.
+        """
 
         async def ticker() -> None:
+            ticks = 0
             while True:
                 await self.clock.sleep(interval)
+                ticks += 1
                 self.account.tick(self.server_time_ms())
+                if push_every and ticks % push_every == 0:
+                    fee = -Decimal(self.account.rng.randint(1, 400)) / Decimal(10_000)
+                    await self.push_balance_change("USDT", fee, reason="ORDER")
 
         self._spawn(ticker())
 

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from services.backoff import Backoff
-from services.errors import CredentialsRejected, ExchangeError, RequestRejected
+from services.errors import CredentialsRejected, ExchangeError, NetworkError, RequestRejected
 from services.models import ListenKeyExpired, UserDataEvent, parse_user_data_event
 from services.wsapi import WsApiClient
 
@@ -77,6 +77,14 @@ class UserDataStream:
                 detail = "the stream closed"
             except CredentialsRejected:
                 raise  # the feed shows it; a stream cannot fix credentials
+            except NetworkError as exc:
+                # The API connection is down: its own backoff paces the next try.
+                detail = str(exc)
+                delay = max(exc.retry_in, self.backoff.base)
+                log.info("user-data stream down (%s): again in %.1f s", detail, delay)
+                yield StreamState("reconnecting", detail=detail, retry_in=delay)
+                await clock.sleep(delay)
+                continue
             except ExchangeError as exc:
                 detail = str(exc)
             delay = self.backoff.next_delay()

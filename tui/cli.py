@@ -152,7 +152,7 @@ async def open_exchange(settings: Settings, *, announce: TextIO | None = sys.std
     simulator = ExchangeSimulator(account=SimulatedAccount())
     api_key, secret = simulator.add_hmac_key()
     await simulator.start()
-    simulator.start_ticker(1.0)
+    simulator.start_ticker(1.0, push_every=5)
     if announce is not None:
         print("demo: no credentials given, using the embedded exchange simulator (not real money)", file=announce)
     try:
@@ -164,7 +164,13 @@ async def open_exchange(settings: Settings, *, announce: TextIO | None = sys.std
 
 
 def make_client(settings: Settings, exchange: Exchange, clock: Clock = SYSTEM_CLOCK) -> WsApiClient:
-    return WsApiClient(exchange.ws_url, exchange.credentials, clock=clock, recv_window=settings.recv_window)
+    return WsApiClient(
+        exchange.ws_url,
+        exchange.credentials,
+        clock=clock,
+        recv_window=settings.recv_window,
+        request_timeout=settings.request_timeout,
+    )
 
 
 def make_feed(settings: Settings, exchange: Exchange, client: WsApiClient) -> AccountFeed:
@@ -305,7 +311,7 @@ async def run_sim(args: argparse.Namespace, out: TextIO) -> int:
         simulator.add_public_key(_public_key(Path(file)), api_key)
     demo_key, demo_secret = simulator.add_hmac_key()
     await simulator.start()
-    simulator.start_ticker(1.0)
+    simulator.start_ticker(1.0, push_every=5)
     out.write(
         f"exchange simulator listening on {simulator.ws_url}\n"
         f"  user-data stream base: {simulator.stream_url}   server time: {simulator.time_url}\n"
