@@ -120,6 +120,7 @@ class AccountFeed:
         self._wake = asyncio.Event()
         self._force = False
         self._failures = 0
+        self._logged_window = -1
         self._reconcile_at: float | None = None
         self._multi_assets: bool | None = None
         self._full_at: float | None = None
@@ -364,8 +365,28 @@ class AccountFeed:
                         "interval_ms": round(self.effective_interval() * 1000),
                     }
                 )
+            self._log_weight(snapshot)
             self._emit(SnapshotEvent(snapshot))
             await self._until_next_poll(self.clock.monotonic())
+
+    def _log_weight(self, snapshot: AccountSnapshot) -> None:
+        """One line a minute for the diagnostics log: the IP's weight, ours, and the budget."""
+        weight = snapshot.weight
+        if weight is None:
+            return
+        window = weight.server_time_ms // 60_000
+        if window == self._logged_window:
+            return
+        self._logged_window = window
+        log.info(
+            "weight %d/%d this minute: this app %d, other programs %d, budget %d; rtt %s ms",
+            weight.count,
+            weight.limit,
+            weight.own,
+            weight.others,
+            snapshot.weight_budget or 0,
+            snapshot.rtt_ms,
+        )
 
     async def _until_next_poll(self, polled_at: float) -> None:
         """Wait for the next regular poll, a due reconcile, a key press, or a change of pace."""

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import random
-from collections.abc import AsyncIterator
+import sys
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -85,3 +87,39 @@ def _utc() -> None:
 
     os.environ["TZ"] = "UTC"
     time.tzset()
+
+
+class _Collect(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.lines.append(self.format(record))
+        except Exception as exc:  # a record that cannot be formatted is itself worth failing on
+            self.lines.append(f"<unformattable record: {exc}>")
+
+
+@pytest.fixture(autouse=True)
+def no_secret_leaks(capfd: pytest.CaptureFixture[str]) -> Iterator[None]:
+    """Every test runs with the known test secret in play: it must reach no output and no log line.
+
+    Logging is captured at DEBUG for the test's duration, websockets' frame dumps included, so a secret that
+    reached any logger at any level fails the test that leaked it.
+    """
+    handler = _Collect()
+    root = logging.getLogger()
+    previous = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(previous)
+    out, err = capfd.readouterr()
+    sys.stdout.write(out)
+    sys.stderr.write(err)
+    for where, text in (("stdout", out), ("stderr", err), ("logs", "\n".join(handler.lines))):
+        assert TEST_SECRET not in text, f"the test secret leaked to {where}"
