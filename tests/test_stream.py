@@ -17,7 +17,7 @@ from services.models import AccountUpdate, LinkState
 from services.simulator import ExchangeSimulator
 from services.stream import StreamItem, StreamState, UserDataStream
 from services.wsapi import Credentials, WsApiClient
-from tests.helpers import until
+from tests.helpers import drive, until
 from tests.test_feed import Recorder
 
 
@@ -153,14 +153,16 @@ async def test_a_dropped_api_connection_leaves_the_stream_up(
 ) -> None:
     reader = StreamReader(stream)
     await until(lambda: "live" in reader.states)
+    assert client.connections_opened == 1
     for conn in list(sim._api):
         conn.ws.transport.abort()
-    await until(lambda: not client.connected)
     await sim.push_balance_change("USDT", "2")
     await until(lambda: len(reader.updates) == 1)
     assert reader.states == ["connecting", "live"]
-    # and the next key ping reconnects the API on its own
-    await until(lambda: client.connected, clock=clock, step=60, limit=3600)
+    # the key's next ping finds the API connection gone and opens a new one on its own
+    assert await drive(clock, client.user_data_stream_ping()) == stream.listen_key
+    assert client.connections_opened == 2
+    assert reader.states == ["connecting", "live"]
     await reader.stop()
 
 
