@@ -57,6 +57,7 @@ class Settings(BaseSettings):
     stream_url: str | None = None
     testnet: bool = False
     demo: bool = False
+    demo_motion: bool = True  # the demo account's marks move and small fees are pushed (off: a still account)
     interval: float = Field(2.0, gt=0, le=300)
     stream: bool = True  # listen to the user-data stream for pushes
     reconcile_interval: float = Field(60.0, ge=5, le=3600)  # polls while the stream is live

@@ -152,7 +152,8 @@ async def open_exchange(settings: Settings, *, announce: TextIO | None = sys.std
     simulator = ExchangeSimulator(account=SimulatedAccount())
     api_key, secret = simulator.add_hmac_key()
     await simulator.start()
-    simulator.start_ticker(1.0, push_every=5)
+    if settings.demo_motion:
+        simulator.start_ticker(1.0, push_every=5)
     if announce is not None:
         print("demo: no credentials given, using the embedded exchange simulator (not real money)", file=announce)
     try:
