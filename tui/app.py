@@ -117,9 +117,9 @@ class DashboardScreen(Screen[None]):
         Binding("q", "app.quit", "Quit", id="quit"),
     ]
 
-    snapshot: reactive[AccountSnapshot | None] = reactive(None)
-    status: reactive[ConnectionStatus | None] = reactive(None)
-    now_ms: reactive[int] = reactive(0)
+    snapshot: reactive[AccountSnapshot | None] = reactive(None, repaint=False)
+    status: reactive[ConnectionStatus | None] = reactive(None, repaint=False)
+    now_ms: reactive[int] = reactive(0, repaint=False)  # bound down; the screen itself draws nothing from it
     margin_call: reactive[MarginCall | None] = reactive(None, bindings=True)
 
     def __init__(self, settings: Settings, clock: Clock, exchange_factory: ExchangeFactory | None) -> None:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
 
+from rich.style import Style
 from rich.text import Text
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
@@ -69,10 +70,17 @@ def format_age(seconds: float) -> str:
     return f"{int(seconds // 86400)}d"
 
 
+def coarse_age(seconds: float) -> str:
+    """An age in 5-second steps under a minute: enough to judge freshness, and 12 repaints a minute, not 60."""
+    if seconds < 60:
+        return f"{int(max(0.0, seconds) // 5 * 5)}s"
+    return format_age(seconds)
+
+
 def _age(row: AssetBalance, _places: int, now_ms: int) -> Cell:
     if not row.update_time_ms:
         return Cell("—", "right", "muted")
-    return Cell(format_age((now_ms - row.update_time_ms) / 1000), "right")
+    return Cell(coarse_age((now_ms - row.update_time_ms) / 1000), "right")
 
 
 COLUMNS: tuple[Column, ...] = (
@@ -112,6 +120,19 @@ COMPACT_PLACES = 4
 COMPACT_WIDTH = 12
 
 
+def _display_key(row: AssetBalance) -> tuple[object, ...]:
+    """What a row's cells are drawn from (Age aside, which the tick redraws)."""
+    return (
+        row.wallet_balance,
+        row.cross_wallet_balance,
+        row.cross_un_pnl,
+        row.available_balance,
+        row.max_withdraw_amount,
+        row.margin_available,
+        row.update_time_ms,
+    )
+
+
 class BalanceTable(DataTable[Text]):
     """Balances by asset. Give it data with :meth:`show`; it writes only the cells whose text changed."""
 
@@ -136,6 +157,8 @@ class BalanceTable(DataTable[Text]):
         self.hide_zero = False
         self._rows: dict[str, AssetBalance] = {}
         self._cells: dict[tuple[str, str], Text] = {}
+        self._shown: dict[str, tuple[object, ...]] = {}  # per row, the figures its cells were drawn from
+        self._tones: dict[str, Style] = {}
         self._now_ms = 0
         self._columns_shown: tuple[Column, ...] = ()
 
@@ -156,6 +179,7 @@ class BalanceTable(DataTable[Text]):
         keep = self.selected_asset
         self.clear(columns=True)
         self._cells.clear()
+        self._shown.clear()
         self._build_columns()
         self._reconcile()
         self._restore_cursor(keep)
@@ -235,29 +259,47 @@ class BalanceTable(DataTable[Text]):
         keep = self.selected_asset
         visible = self._visible_assets()
         present = {key.value for key in self.rows}
-        added = False
+        changed = False
         for asset in list(present - set(visible)):
             self.remove_row(asset)
+            self._shown.pop(asset, None)
             for column in self._columns_shown:
                 self._cells.pop((asset, column.key), None)
         for asset in visible:
+            row = self._rows[asset]
+            key = _display_key(row)
             if asset not in present:
                 cells = [self._cell(asset, column) for column in self._columns_shown]
                 self.add_row(*cells, key=asset)
                 for column, cell in zip(self._columns_shown, cells, strict=True):
                     self._cells[(asset, column.key)] = cell
-                added = True
-            else:
+                changed = True
+            elif self._shown.get(asset) != key:
+                # Only a row whose figures changed is formatted again: the cost follows the changes, not the rows.
                 for column in self._columns_shown:
                     self._write(asset, column.key)
-        if added or self.sort_key != "asset":
+                changed = True
+            self._shown[asset] = key
+        if changed:
             self._apply_sort()
         self._restore_cursor(keep)
 
     def _cell(self, asset: str, column: Column) -> Text:
         cell = column.cell(self._rows[asset], self.places, self._now_ms)
-        style = self.get_component_rich_style(f"balance-table--{cell.tone}", partial=True) if cell.tone else ""
-        return Text(cell.text, style=style, justify=cell.justify)
+        return Text(cell.text, style=self._tone_style(cell.tone), justify=cell.justify)
+
+    def _tone_style(self, tone: str) -> Style | str:
+        # Resolving a component style walks the CSS: once per tone, again only when styles change (a new theme).
+        if not tone:
+            return ""
+        style = self._tones.get(tone)
+        if style is None:
+            style = self._tones[tone] = self.get_component_rich_style(f"balance-table--{tone}", partial=True)
+        return style
+
+    def notify_style_update(self) -> None:
+        self._tones.clear()
+        super().notify_style_update()
 
     def _write(self, asset: str, key: str) -> None:
         column = next(c for c in self._columns_shown if c.key == key)

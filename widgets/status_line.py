@@ -8,7 +8,7 @@ from textual.widget import Widget
 
 from services.formatting import format_amount
 from services.models import AccountSnapshot, AccountTotals, ConnectionStatus, LinkState
-from widgets.balance_table import format_age
+from widgets.balance_table import coarse_age
 from widgets.margin_pane import clock_time
 
 # Single-width symbols only: emoji are double width in some terminals and fonts, and would shift the line.
@@ -74,9 +74,23 @@ class StatusLine(Widget):
 
     status: reactive[ConnectionStatus | None] = reactive(None)
     snapshot: reactive[AccountSnapshot | None] = reactive(None)
-    now_ms: reactive[int] = reactive(0)
+    # Time passing repaints the line only when its text changes: an idle dashboard must cost nothing.
+    now_ms: reactive[int] = reactive(0, repaint=False)
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._shown = ""
+
+    def watch_now_ms(self) -> None:
+        if self.line().plain != self._shown:
+            self.refresh()
 
     def render(self) -> Text:
+        text = self.line()
+        self._shown = text.plain
+        return text
+
+    def line(self) -> Text:
         status = self.status
         if status is None:
             return Text("◌ starting…")
@@ -91,7 +105,7 @@ class StatusLine(Widget):
         if status.stream != "off":
             facts.append(f"push {status.stream}")
         if snapshot is not None:
-            facts.append(f"updated {format_age((self.now_ms - snapshot.received_at_ms) / 1000)} ago")
+            facts.append(f"updated {coarse_age((self.now_ms - snapshot.received_at_ms) / 1000)} ago")
             if snapshot.rtt_ms is not None:
                 facts.append(f"rtt {snapshot.rtt_ms} ms")
             if abs(snapshot.clock_offset_ms) >= 1000:

@@ -22,8 +22,28 @@ class WeightMeter(Widget):
     """
 
     reading: reactive[WeightReading | None] = reactive(None)
-    server_now_ms: reactive[int] = reactive(0)
+    # Time passing repaints the meter only when its text changes.
+    server_now_ms: reactive[int] = reactive(0, repaint=False)
     budget: reactive[int | None] = reactive(None)
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._resets_shown = ""
+
+    def watch_server_now_ms(self) -> None:
+        if self._resets_text() != self._resets_shown:
+            self.refresh()
+
+    def _resets_text(self) -> str:
+        reading = self.reading
+        if reading is None:
+            return ""
+        if self.server_now_ms >= reading.resets_at_ms:
+            return "window reset (count of the last minute)"
+        left = max(0, (reading.resets_at_ms - self.server_now_ms + 999) // 1000)
+        if reading.limit and reading.count < WARN * reading.limit:
+            left = -(-left // 5) * 5  # 5-second steps while there is room: the exact second matters when busy
+        return f"resets in {left} s"
 
     def watch_reading(self, reading: WeightReading | None) -> None:
         fraction = reading.count / reading.limit if reading and reading.limit else 0
@@ -37,10 +57,7 @@ class WeightMeter(Widget):
         expired = self.server_now_ms >= reading.resets_at_ms
         percent = reading.count * 100 // reading.limit if reading.limit else 0
         label = f"{reading.count:,} / {reading.limit:,}  {percent:>3} %"
-        if expired:
-            resets = "window reset (count of the last minute)"
-        else:
-            resets = f"resets in {max(0, (reading.resets_at_ms - self.server_now_ms + 999) // 1000)} s"
+        resets = self._resets_shown = self._resets_text()
         width = max(10, self.size.width - len(label) - len(resets) - 12)
         filled = min(width, reading.count * width // reading.limit) if reading.limit else 0
         bar = "█" * filled + "░" * (width - filled)
