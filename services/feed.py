@@ -329,28 +329,13 @@ class AccountFeed:
             except NetworkError as exc:
                 # The client keeps the one reconnect backoff (the stream's attempts count too): follow its advice,
                 # so the countdown on screen is the time of the next real attempt.
-                self._failures += 1
-                delay = max(exc.retry_in, self.client.backoff.base)
-                self._set(
-                    LinkState.RECONNECTING,
-                    detail=str(exc),
-                    retry_at_ms=self.clock.time_ms() + round(delay * 1000),
-                    attempt=self._failures,
-                )
-                await self._sleep_unless_forced(delay)
+                await self._retry_later(LinkState.RECONNECTING, exc, max(exc.retry_in, self.client.backoff.base))
                 continue
             except ExchangeError as exc:
-                self._failures += 1
                 delay = self.backoff.next_delay()
                 if isinstance(exc, RequestRejected):
                     delay = max(delay, self._interval)
-                self._set(
-                    LinkState.ERROR,
-                    detail=str(exc),
-                    retry_at_ms=self.clock.time_ms() + round(delay * 1000),
-                    attempt=self._failures,
-                )
-                await self._sleep_unless_forced(delay)
+                await self._retry_later(LinkState.ERROR, exc, delay)
                 continue
             self.backoff.reset()
             self._failures = 0
@@ -368,6 +353,14 @@ class AccountFeed:
             self._log_weight(snapshot)
             self._emit(SnapshotEvent(snapshot))
             await self._until_next_poll(self.clock.monotonic())
+
+    async def _retry_later(self, state: LinkState, exc: ExchangeError, delay: float) -> None:
+        """Show the failure with its countdown, then wait it out (a key press retries sooner)."""
+        self._failures += 1
+        self._set(
+            state, detail=str(exc), retry_at_ms=self.clock.time_ms() + round(delay * 1000), attempt=self._failures
+        )
+        await self._sleep_unless_forced(delay)
 
     def _log_weight(self, snapshot: AccountSnapshot) -> None:
         """One line a minute for the diagnostics log: the IP's weight, ours, and the budget."""

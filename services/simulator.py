@@ -15,6 +15,7 @@ import json
 import logging
 import random
 import secrets
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -286,7 +287,8 @@ class ExchangeSimulator:
         self.banned_until_ms = 0
         self.bans = 0
         self.handshakes = 0
-        self.requests: list[tuple[int, str]] = []  # (server time, method) of every request received
+        # (server time, method) of the requests received, the latest 50,000: a demo left open all day stays small.
+        self.requests: deque[tuple[int, str]] = deque(maxlen=50_000)
         self.last_result: dict[str, Any] = {}
         self.listen_keys: dict[str, tuple[str, int]] = {}  # listen key → (api key, expires at)
         self._windows: dict[int, int] = {}
@@ -819,6 +821,87 @@ class ExchangeSimulator:
             else:
                 await ws.close(code, "going away")
 
+    # -- console ----------------------------------------------------------------------------------------------
+
+    async def command(self, line: str) -> str:
+        """Apply one console command (``help`` lists them); returns what to tell the person who typed it."""
+        words = line.split()
+        if not words:
+            return ""
+        name, args = words[0].lower(), words[1:]
+        faults = self.faults
+
+        def count() -> int:
+            return int(args[0]) if args else 1
+
+        def switch() -> bool:
+            return not args or args[0].lower() in ("on", "true", "1", "yes")
+
+        try:
+            if name == "help":
+                return CONSOLE_HELP
+            if name in ("drop", "close", "malformed", "wrong-shape", "bad-amount", "oversized", "shutdown"):
+                attribute = {
+                    "drop": "drop_next", "close": "close_next", "malformed": "malformed_next",
+                    "wrong-shape": "wrong_shape_next", "bad-amount": "bad_amount_next",
+                    "oversized": "oversized_next", "shutdown": "shutdown_notice_next",
+                }[name]  # fmt: skip
+                setattr(faults, attribute, count())
+                return f"{name}: the next {count()} request(s)"
+            if name == "silent":
+                faults.silent = switch()
+                return f"silent {'on' if faults.silent else 'off'}"
+            if name == "skew":
+                faults.clock_skew_ms = int(args[0])
+                return f"server clock {faults.clock_skew_ms:+d} ms"
+            if name == "ban":
+                self.ban(float(args[0]) if args else 120)
+                return f"IP banned until {self.banned_until_ms}"
+            if name == "unban":
+                self.banned_until_ms = 0
+                return "ban lifted"
+            if name == "limit":
+                self.weight_limit = int(args[0])
+                return f"weight limit {self.weight_limit}/min"
+            if name == "others":
+                self.others_per_window = int(args[0])
+                return f"other programs spend {self.others_per_window} weight at each minute's start"
+            if name == "spend":
+                self.spend_weight(int(args[0]))
+                return f"IP weight now {self.weight_count()}"
+            if name in ("revoke", "restore"):
+                for key in self.keys.values():
+                    key.revoked = name == "revoke"
+                return f"all keys {'revoked' if name == 'revoke' else 'restored'}"
+            if name == "expire-keys":
+                await self.expire_listen_keys()
+                return "listen keys expired"
+            if name == "drop-all":
+                await self.drop_connections()
+                return "all connections dropped"
+            if name == "push":
+                asset = args[0] if args else "USDT"
+                amount_text = args[1] if len(args) > 1 else "1"
+                await self.push_balance_change(asset.upper(), Decimal(amount_text))
+                return f"pushed {amount_text} {asset.upper()}"
+            if name == "margin-call":
+                await self.push_margin_call()
+                return "MARGIN_CALL pushed"
+            if name == "multi-assets":
+                await self.push_multi_assets(switch())
+                return f"Multi-Assets mode {'on' if self.account.multi_assets else 'off'}"
+            if name == "lifetime":
+                self.max_connection_age = float(args[0])
+                return f"new connections close after {self.max_connection_age:g} s"
+            if name == "status":
+                active = {k: v for k, v in vars(faults).items() if v and k not in ("close_code", "oversized_bytes")}
+                return (
+                    f"weight {self.weight_count()}/{self.weight_limit}, banned until {self.banned_until_ms}, {active}"
+                )
+        except (ValueError, IndexError, KeyError, ArithmeticError) as exc:
+            return f"{name}: {exc or 'bad arguments'} (help lists the commands)"
+        return f"unknown command {name!r} (help lists the commands)"
+
     # -- demo -------------------------------------------------------------------------------------------------
 
     def start_ticker(self, interval: float = 1.0, *, push_every: int = 0) -> None:
@@ -839,6 +922,21 @@ class ExchangeSimulator:
                     await self.push_balance_change("USDT", fee, reason="ORDER")
 
         self._spawn(ticker())
+
+
+CONSOLE_HELP = """\
+drop [N] | close [N]          abort / close (1001) the connection on the next N requests
+silent on|off                 read requests, answer nothing
+malformed | wrong-shape | bad-amount | oversized [N]   spoil the next N replies
+shutdown [N]                  send a serverShutdown notice before the next N replies
+skew MS                       run the server clock MS milliseconds ahead (negative: behind)
+ban [SECONDS] | unban         418 on everything (default 120 s)
+limit N | others N | spend N  weight limit; weight other programs spend each minute; spend some now
+revoke | restore              revoke every key (-2015 with id null) / undo
+expire-keys | drop-all        expire listen keys / drop every connection
+push [ASSET AMOUNT] | margin-call | multi-assets on|off   user-data events
+lifetime SECONDS              connections opened from now on close after this long
+status | help"""
 
 
 def _param_value(value: Any) -> str:

@@ -71,7 +71,7 @@ async def test_snapshot_json_is_character_for_character_what_the_server_sent(
     code, out, err = await run_cli("snapshot", "--json", "--ws-url", live_sim.ws_url, env=env)
     assert code == 0, err
     output = json.loads(out)
-    assert output["mode"] == "LIVE"
+    assert output["mode"] == "CUSTOM"  # a URL of its own, not Binance production
     assert_exact(output, live_sim.last_result["account.status"])
     assert TEST_SECRET not in out + err
 
@@ -268,3 +268,12 @@ async def test_watch_reports_every_pushed_change_in_order(live_sim: ExchangeSimu
         if line["type"] == "snapshot" and line["cause"] == "push"
     ]
     assert seen == pushed  # each change, once, in order, nothing lost
+
+
+def test_the_mode_label_says_which_exchange_this_is() -> None:
+    from tui.cli import Exchange
+
+    assert Exchange("wss://ws-fapi.binance.com/ws-fapi/v1", "", None).label == "LIVE"
+    assert Exchange("wss://testnet.binancefuture.com/ws-fapi/v1", "", None).label == "TESTNET"
+    assert Exchange("ws://127.0.0.1:8765/ws-fapi/v1", "", None).label == "CUSTOM"
+    assert Exchange("wss://ws-fapi.binance.com.evil.example/ws-fapi/v1", "", None).label == "CUSTOM"

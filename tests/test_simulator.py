@@ -234,3 +234,29 @@ async def _until_subscribed(sim: ExchangeSimulator, count: int = 1) -> None:
             return
         await asyncio.sleep(0.002)
     raise AssertionError("stream never subscribed")
+
+
+async def test_the_fault_console(doc_sim: ExchangeSimulator) -> None:
+    assert "drop [N]" in await doc_sim.command("help")
+    assert await doc_sim.command("drop 2") == "drop: the next 2 request(s)" and doc_sim.faults.drop_next == 2
+    await doc_sim.command("silent on")
+    assert doc_sim.faults.silent
+    await doc_sim.command("silent off")
+    assert not doc_sim.faults.silent
+    await doc_sim.command("skew -10000")
+    assert doc_sim.faults.clock_skew_ms == -10_000
+    await doc_sim.command("ban 60")
+    assert doc_sim.banned_until_ms == doc_sim.server_time_ms() + 60_000
+    await doc_sim.command("unban")
+    await doc_sim.command("limit 100")
+    assert doc_sim.weight_limit == 100
+    await doc_sim.command("revoke")
+    assert all(key.revoked for key in doc_sim.keys.values())
+    await doc_sim.command("restore")
+    assert not any(key.revoked for key in doc_sim.keys.values())
+    before = doc_sim.account.assets["BTC"].wallet
+    await doc_sim.command("push btc 0.5")
+    assert doc_sim.account.assets["BTC"].wallet == before + Decimal("0.5")
+    assert "unknown command" in await doc_sim.command("sell everything")
+    assert "help lists" in await doc_sim.command("skew lots")
+    assert "weight" in await doc_sim.command("status")

@@ -21,16 +21,6 @@ from tests.helpers import drive, until
 from tests.test_feed import Recorder
 
 
-@pytest.fixture
-async def client(
-    sim: ExchangeSimulator, clock: VirtualClock, hmac_credentials: Credentials
-) -> AsyncIterator[WsApiClient]:
-    async with WsApiClient(
-        sim.ws_url, hmac_credentials, clock=clock, request_timeout=2.0, backoff=Backoff(rng=random.Random(3))
-    ) as ws_client:
-        yield ws_client
-
-
 class StreamReader:
     def __init__(self, stream: UserDataStream) -> None:
         self.items: list[StreamItem] = []

@@ -189,7 +189,7 @@ class DashboardScreen(Screen[None]):
         self.exchange = exchange
         mode = self.query_one("#mode", Static)
         mode.update(f" {exchange.label} ")
-        for label in ("DEMO", "TESTNET", "LIVE"):
+        for label in ("DEMO", "TESTNET", "LIVE", "CUSTOM"):
             mode.set_class(exchange.label == label, f"-{label.lower()}")
         suffix = " — simulated exchange, not real money" if exchange.label == "DEMO" else ""
         self.query_one("#endpoint", Static).update(f"{exchange.ws_url}{suffix}")

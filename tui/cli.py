@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
+from urllib.parse import urlsplit
 
 from services.clock import SYSTEM_CLOCK, Clock
 from services.errors import CredentialsRejected, ExchangeError, RateLimited
@@ -95,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--port-file", type=Path, help="write the port chosen to this file once listening")
     sim.add_argument("--multi-assets", action="store_true", help="start the account in Multi-Assets mode")
     sim.add_argument(
+        "--weight-limit", type=int, default=2400, help="request weight per minute before 429 (default 2400)"
+    )
+    sim.add_argument("--still", action="store_true", help="an account that does not move (no marks, no pushes)")
+    sim.add_argument(
         "--key",
         action="append",
         default=[],
@@ -137,9 +142,15 @@ class Exchange:
 
     @property
     def label(self) -> str:
+        """DEMO (embedded simulator), TESTNET, LIVE (Binance production: real money), or CUSTOM (any other URL)."""
         if self.simulator is not None:
             return "DEMO"
-        return "TESTNET" if "testnet" in self.ws_url or "binancefuture" in self.ws_url else "LIVE"
+        host = urlsplit(self.ws_url).hostname or ""
+        if host.endswith("binancefuture.com"):
+            return "TESTNET"
+        if host.endswith("binance.com"):
+            return "LIVE"
+        return "CUSTOM"
 
 
 @contextlib.asynccontextmanager
@@ -298,7 +309,10 @@ async def run_watch(settings: Settings, *, duration: float | None, out: TextIO) 
 
 async def run_sim(args: argparse.Namespace, out: TextIO) -> int:
     simulator = ExchangeSimulator(
-        host=args.host, port=args.port, account=SimulatedAccount(multi_assets=args.multi_assets)
+        host=args.host,
+        port=args.port,
+        account=SimulatedAccount(multi_assets=args.multi_assets),
+        weight_limit=args.weight_limit,
     )
     for spec in args.hmac:
         api_key, _, secret = spec.partition("=")
@@ -312,21 +326,37 @@ async def run_sim(args: argparse.Namespace, out: TextIO) -> int:
         simulator.add_public_key(_public_key(Path(file)), api_key)
     demo_key, demo_secret = simulator.add_hmac_key()
     await simulator.start()
-    simulator.start_ticker(1.0, push_every=5)
+    if not args.still:
+        simulator.start_ticker(1.0, push_every=5)
     out.write(
         f"exchange simulator listening on {simulator.ws_url}\n"
         f"  user-data stream base: {simulator.stream_url}   server time: {simulator.time_url}\n"
         f"  demo HMAC key (simulator only, not a real credential):\n"
         f"    BINANCE_API_KEY={demo_key}\n    BINANCE_API_SECRET={demo_secret}\n"
     )
+    if sys.stdin is not None and sys.stdin.isatty():
+        out.write("  type help for the fault console (drop, silent on, ban 120, revoke, expire-keys, push, …)\n")
     out.flush()
     if args.port_file is not None:
         args.port_file.write_text(f"{simulator.port}\n")
     try:
-        await asyncio.Event().wait()
+        await _console(simulator, out)
+        await asyncio.Event().wait()  # stdin closed: keep serving until interrupted
     finally:
         await simulator.stop()
     return EXIT_OK
+
+
+async def _console(simulator: ExchangeSimulator, out: TextIO) -> None:
+    """Read fault commands from stdin, one a line, until it closes (without stdin: return at once)."""
+    if sys.stdin is None:
+        return
+    loop = asyncio.get_running_loop()
+    while line := await loop.run_in_executor(None, sys.stdin.readline):
+        reply = await simulator.command(line)
+        if reply:
+            out.write(reply + "\n")
+            out.flush()
 
 
 def _public_key(path: Path) -> Any:
