@@ -630,6 +630,9 @@ def report(results: dict[str, Any], plan: Plan) -> str:
         "With the stream live: a reconcile poll a minute plus one after each burst of pushes (the demo pushes every",
         "5 s), each weight 5, capped at 5 % of the IP's 2400 (120). Stream off: a poll every 2 s, capped at 10 % (240).",
     ]
+    notes = ROOT / "benchmarks" / "NOTES.md"
+    if notes.exists() and not plan.quick:
+        lines += ["", notes.read_text().strip()]
     return "\n".join(lines) + "\n"
 
 

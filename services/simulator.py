@@ -855,7 +855,7 @@ class ExchangeSimulator:
                 faults.clock_skew_ms = int(args[0])
                 return f"server clock {faults.clock_skew_ms:+d} ms"
             if name == "ban":
-                self.ban(float(args[0]) if args else 120)
+                self.ban(int(args[0]) if args else 120)
                 return f"IP banned until {self.banned_until_ms}"
             if name == "unban":
                 self.banned_until_ms = 0
@@ -891,7 +891,7 @@ class ExchangeSimulator:
                 await self.push_multi_assets(switch())
                 return f"Multi-Assets mode {'on' if self.account.multi_assets else 'off'}"
             if name == "lifetime":
-                self.max_connection_age = float(args[0])
+                self.max_connection_age = int(args[0])
                 return f"new connections close after {self.max_connection_age:g} s"
             if name == "status":
                 active = {k: v for k, v in vars(faults).items() if v and k not in ("close_code", "oversized_bytes")}

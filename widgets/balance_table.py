@@ -72,8 +72,10 @@ def format_age(seconds: float) -> str:
 
 def coarse_age(seconds: float) -> str:
     """An age in 5-second steps under a minute: enough to judge freshness, and 12 repaints a minute, not 60."""
+    if seconds < 5:
+        return "<5s"
     if seconds < 60:
-        return f"{int(max(0.0, seconds) // 5 * 5)}s"
+        return f"{int(seconds // 5 * 5)}s"
     return format_age(seconds)
 
 

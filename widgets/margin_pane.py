@@ -53,10 +53,11 @@ class MarginPane(Widget):
     MarginPane > .margin-pane--label { color: $text-muted; }
     """
 
-    # layout=True: the pane's height follows its content (a hint line, or the facts and a sentence).
-    row: reactive[AssetBalance | None] = reactive(None, layout=True)
-    multi_assets: reactive[bool | None] = reactive(None, layout=True)
-    totals: reactive[AccountTotals | None] = reactive(None, layout=True)
+    # Repaint, never relayout: the pane has a fixed height (in the stylesheet), so a push that changes a figure
+    # costs a repaint of the pane alone, not a layout of the whole screen.
+    row: reactive[AssetBalance | None] = reactive(None)
+    multi_assets: reactive[bool | None] = reactive(None)
+    totals: reactive[AccountTotals | None] = reactive(None)
 
     def render(self) -> RenderableType:
         row = self.row
