@@ -304,3 +304,38 @@ async def test_pushes_show_at_once_and_a_margin_call_cannot_be_missed(
         assert "a" in app.active_bindings
         await pilot.press("a")
         assert not banner.display
+
+
+async def test_every_built_in_theme_renders(app: BalanceApp) -> None:
+    async with app.run_test(size=(120, 36)) as pilot:
+        await started(pilot, app)
+        tones = {}
+        for theme in sorted(app.available_themes):
+            app.theme = theme
+            await pilot.pause()
+            assert "Traceback" not in app.export_screenshot()
+            assert table(app).get_cell("USDT", "wallet").plain == "122,607.35137903"
+            tones[theme] = str(table(app).get_cell("USDT", "upnl").style)
+        # a loss is drawn in each theme's own colour, not left in the colour of the theme before
+        assert tones["textual-dark"] != tones["textual-light"]
+
+
+async def test_a_feed_that_fails_unexpectedly_is_restarted(
+    sim: ExchangeSimulator, clock: VirtualClock, hmac_credentials: Credentials, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import tui.app as app_module
+
+    monkeypatch.setattr(app_module, "FEED_RESTART", 0.05)
+    opened = []
+
+    @contextlib.asynccontextmanager
+    async def flaky(settings: Settings) -> AsyncIterator[Exchange]:
+        opened.append(1)
+        if len(opened) == 1:
+            raise RuntimeError("a bug, not a network fault")
+        yield Exchange(sim.ws_url, sim.stream_url, hmac_credentials)
+
+    app = BalanceApp(Settings(interval=2.0), clock=clock, exchange_factory=flaky)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(pilot, lambda: len(opened) >= 2 and dashboard(app).snapshot is not None)
+        assert dashboard(app).status is not None and dashboard(app).status.state is LinkState.LIVE

@@ -29,6 +29,7 @@ from widgets.weight_meter import WeightMeter
 ExchangeFactory = Callable[[Settings], AbstractAsyncContextManager[Exchange]]
 
 COMPACT_BELOW = 112  # columns: narrower terminals get the compact table
+FEED_RESTART = 5.0  # seconds before a feed that failed on something unexpected is started again
 
 
 class SnapshotReceived(Message):
@@ -184,9 +185,12 @@ class DashboardScreen(Screen[None]):
                 state=LinkState.ERROR,
                 endpoint=self.status.endpoint if self.status else "",
                 since_ms=self.clock.time_ms(),
+                retry_at_ms=self.clock.time_ms() + round(FEED_RESTART * 1000),
                 detail=f"the feed stopped: {error}",
             )
             self.notify(f"The feed stopped: {error}", severity="error", timeout=30)
+            # Never a dashboard frozen for good: start the feed again (a new connection, a fresh state).
+            self.set_timer(FEED_RESTART, self.run_feed, name="feed restart")
 
     def show_exchange(self, exchange: Exchange) -> None:
         self.exchange = exchange

@@ -14,6 +14,7 @@ from textual.widgets.data_table import ColumnKey, RowKey
 
 from services.formatting import format_amount
 from services.models import AccountSnapshot, AssetBalance
+from widgets.styles import tone as theme_tone
 
 
 @dataclass(frozen=True)
@@ -296,12 +297,16 @@ class BalanceTable(DataTable[Text]):
             return ""
         style = self._tones.get(tone)
         if style is None:
-            style = self._tones[tone] = self.get_component_rich_style(f"balance-table--{tone}", partial=True)
+            style = self._tones[tone] = theme_tone(self, f"balance-table--{tone}")
         return style
 
     def notify_style_update(self) -> None:
+        # A new theme: tones resolve again and every row is drawn again with them (once, after the update).
         self._tones.clear()
+        self._shown.clear()
         super().notify_style_update()
+        if self.is_mounted:
+            self.call_later(self._reconcile)
 
     def _write(self, asset: str, key: str) -> None:
         column = next(c for c in self._columns_shown if c.key == key)

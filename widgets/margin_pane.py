@@ -12,6 +12,7 @@ from textual.widget import Widget
 
 from services.formatting import format_amount, format_ratio
 from services.models import AccountTotals, AssetBalance
+from widgets.styles import tone as theme_tone
 
 PLACES = 8
 RATIO_WARN = 0.5
@@ -61,7 +62,7 @@ class MarginPane(Widget):
 
     def render(self) -> RenderableType:
         row = self.row
-        label = self.get_component_rich_style("margin-pane--label", partial=True)
+        label = theme_tone(self, "margin-pane--label")
         if row is None:
             return Text("Highlight an asset to see its margin.", style=label)
         mode = {True: "on", False: "off", None: "unknown"}[self.multi_assets]
@@ -87,7 +88,7 @@ class MarginPane(Widget):
                 tone = "danger"
             elif ratio is not None and ratio >= RATIO_WARN:
                 tone = "warn"
-            style = self.get_component_rich_style(f"margin-pane--{tone}", partial=True) if tone else ""
+            style = theme_tone(self, f"margin-pane--{tone}") if tone else ""
             pairs += [
                 (f"Margin balance {unit}", format_amount(totals.total_margin_balance, PLACES)),
                 (f"Maint. margin {unit}", format_amount(totals.total_maint_margin, PLACES)),

@@ -10,6 +10,7 @@ from services.formatting import format_amount
 from services.models import AccountSnapshot, AccountTotals, ConnectionStatus, LinkState
 from widgets.balance_table import coarse_age
 from widgets.margin_pane import clock_time
+from widgets.styles import tone as theme_tone
 
 # Single-width symbols only: emoji are double width in some terminals and fonts, and would shift the line.
 ICONS = {
@@ -136,13 +137,13 @@ class TotalsBar(Widget):
         unit = "USD" if self.multi_assets else "USDT"
         upnl = format_amount(totals.total_unrealized_profit, 2, signed=True)
         tone = "gain" if upnl.startswith("+") else "loss" if upnl.startswith("-") else ""
-        label = self.get_component_rich_style("totals-bar--label", partial=True)
+        label = theme_tone(self, "totals-bar--label")
         return Text.assemble(
             (f"Totals ({unit})  ", "bold"),
             ("wallet ", label),
             format_amount(totals.total_wallet_balance, 2),
             ("  unrealized ", label),
-            (upnl, self.get_component_rich_style(f"totals-bar--{tone}", partial=True) if tone else ""),
+            (upnl, theme_tone(self, f"totals-bar--{tone}") if tone else ""),
             ("  margin balance ", label),
             format_amount(totals.total_margin_balance, 2),
             ("  available ", label),
