@@ -46,7 +46,7 @@ class WeightMeter(Widget):
         return f"resets in {left} s"
 
     def watch_reading(self, reading: WeightReading | None) -> None:
-        fraction = reading.count / reading.limit if reading and reading.limit else 0
+        fraction = reading.fraction if reading is not None else 0
         self.set_class(WARN <= fraction < HIGH, "-warn")
         self.set_class(fraction >= HIGH, "-high")
 
