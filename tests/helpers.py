@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Generic, TypeVar
 
 from services.clock import VirtualClock
 
@@ -53,3 +54,20 @@ async def until(
             moved += step
         elif loop.time() > real_deadline:
             raise AssertionError("condition not met within 10 s")
+
+
+class Collector(Generic[T]):
+    """Runs an async iterator in a task and keeps everything it yields, until stopped."""
+
+    def __init__(self, source: AsyncIterator[T]) -> None:
+        self.items: list[T] = []
+        self.task = asyncio.create_task(self._run(source))
+
+    async def _run(self, source: AsyncIterator[T]) -> None:
+        async for item in source:
+            self.items.append(item)
+
+    async def stop(self) -> None:
+        self.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self.task

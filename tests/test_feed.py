@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import random
 from collections.abc import AsyncIterator
@@ -17,33 +16,27 @@ from services.models import AccountSnapshot, LinkState
 from services.simulator import ExchangeSimulator
 from services.wsapi import Credentials, WsApiClient
 from tests.conftest import TEST_API_KEY, TEST_SECRET
-from tests.helpers import until
+from tests.helpers import Collector, until
 
 
-class Recorder:
+class Recorder(Collector[FeedEvent]):
     """Runs a feed in a task and keeps every event it yields."""
 
     def __init__(self, feed: AccountFeed) -> None:
+        super().__init__(feed.events())
         self.feed = feed
-        self.events: list[FeedEvent] = []
-        self.task = asyncio.create_task(self._run())
 
-    async def _run(self) -> None:
-        async for event in self.feed.events():
-            self.events.append(event)
+    @property
+    def events(self) -> list[FeedEvent]:
+        return self.items
 
     @property
     def snapshots(self) -> list[AccountSnapshot]:
-        return [e.snapshot for e in self.events if isinstance(e, SnapshotEvent)]
+        return [e.snapshot for e in self.items if isinstance(e, SnapshotEvent)]
 
     @property
     def states(self) -> list[LinkState]:
-        return [e.status.state for e in self.events if isinstance(e, StatusEvent)]
-
-    async def stop(self) -> None:
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
+        return [e.status.state for e in self.items if isinstance(e, StatusEvent)]
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -17,18 +16,13 @@ from services.models import AccountUpdate, LinkState
 from services.simulator import ExchangeSimulator
 from services.stream import StreamItem, StreamState, UserDataStream
 from services.wsapi import Credentials, WsApiClient
-from tests.helpers import drive, until
+from tests.helpers import Collector, drive, until
 from tests.test_feed import Recorder
 
 
-class StreamReader:
+class StreamReader(Collector[StreamItem]):
     def __init__(self, stream: UserDataStream) -> None:
-        self.items: list[StreamItem] = []
-        self.task = asyncio.create_task(self._run(stream))
-
-    async def _run(self, stream: UserDataStream) -> None:
-        async for item in stream.events():
-            self.items.append(item)
+        super().__init__(stream.events())
 
     @property
     def states(self) -> list[str]:
@@ -37,11 +31,6 @@ class StreamReader:
     @property
     def updates(self) -> list[AccountUpdate]:
         return [i for i in self.items if isinstance(i, AccountUpdate)]
-
-    async def stop(self) -> None:
-        self.task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self.task
 
 
 @pytest.fixture
