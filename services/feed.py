@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import math
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -22,23 +21,30 @@ from services.errors import CredentialsRejected, ExchangeError, NetworkError, Ra
 from services.models import (
     AccountConfigUpdate,
     AccountSnapshot,
+    AccountStatus,
     AccountUpdate,
     AssetBalance,
     BalanceChange,
+    BalanceRow,
     ConnectionStatus,
     LinkState,
     MarginCall,
+    WeightReading,
 )
 from services.stream import StreamState, UserDataStream
-from services.wsapi import METHOD_WEIGHTS, WsApiClient
+from services.trust import PolledRow, StreamTrust
+from services.weight import DEFAULT_LIMIT, WeightBudget
+from services.wsapi import METHOD_WEIGHTS, Fetched, WsApiClient
 
 log = logging.getLogger("balance_tui.feed")
 
 MIN_INTERVAL = 0.5
 MAX_INTERVAL = 300.0
+#: A regular refresh: one ``v2/account.status``.
 POLL_WEIGHT = METHOD_WEIGHTS["v2/account.status"]
+#: A full refresh: ``account.status`` (the Multi-Assets flag) and ``account.balance`` (the margin flags).
+FULL_POLL_WEIGHT = METHOD_WEIGHTS["account.status"] + METHOD_WEIGHTS["account.balance"]
 EPSILON = 0.001  # seconds: a wait shorter than this is no wait (and float remainders must not spin)
-DEFAULT_LIMIT = 2400
 
 
 @dataclass(frozen=True)
@@ -65,31 +71,23 @@ class MarginCallEvent:
 FeedEvent = SnapshotEvent | StatusEvent | MarginCallEvent
 
 
-@dataclass(frozen=True)
-class WeightBudget:
-    """How much of the IP's request weight this app may use, and when to hold back for other programs."""
-
-    share_streaming: float = 0.05  # of the IP's limit per minute, with the push stream live
-    share_polling: float = 0.10  # without it
-    slow_above: float = 0.70  # the IP's count (everyone's) past this fraction: poll four times less often
-    slow_factor: float = 4.0
-
-    def allowance(self, limit: int, *, streaming: bool) -> int:
-        return math.floor(limit * (self.share_streaming if streaming else self.share_polling))
-
-
 class AccountFeed:
     """Polls balances, applies pushes, and is controllable (refresh now, pause, interval) while it runs.
 
-    Each poll is one ``v2/account.status`` (weight 5): it carries every column of the table — wallet, cross wallet,
-    cross uPnL, available, max withdraw, the margin flag — and the account totals, in a reply that lists only the
-    symbols in use. ``account.balance`` would cost the same weight and miss the totals. The v1 ``account.status``
-    (same weight, but listing every symbol of the market) is asked on each new connection and every ``full_every``
-    seconds, for the one thing v2 lacks: the Multi-Assets flag.
+    The calls of a refresh, chosen for the least weight that fills every column (docs/DECISIONS.md):
 
-    With the user-data stream live, wallet changes arrive as pushes at no weight; polling then drops to a slow
-    reconcile every ``reconcile_every`` seconds, plus one shortly after each burst of pushes for the columns a
-    push does not carry (available, max withdraw, unrealized PnL).
+    - a regular refresh is one ``v2/account.status`` (weight 5): wallet, cross wallet, cross uPnL, available, max
+      withdraw and the account totals, in a reply that lists only the symbols in use;
+    - a full refresh — on each new connection, every ``full_every`` seconds, after a Multi-Assets switch, and when
+      an asset appears whose margin flag is unknown — adds ``account.balance`` (weight 5), the only method whose rows
+      always carry ``marginAvailable`` (single-asset ``account.status`` may omit it), and asks the v1
+      ``account.status`` for the Multi-Assets flag v2 lacks: weight 10. The flags it gives are kept until the next
+      one; a status row that carries its own flag wins, being newer.
+
+    With the user-data stream trusted (:mod:`services.trust`), wallet changes arrive as pushes at no weight; polling
+    then drops to a slow reconcile every ``reconcile_every`` seconds, plus one shortly after each burst of pushes for
+    the columns a push does not carry (available, max withdraw, unrealized PnL). An unproven or silent stream is
+    not relied on: polling stays at the interval, within the polling share of the budget.
     """
 
     def __init__(
@@ -114,17 +112,22 @@ class AccountFeed:
         self.push_debounce = push_debounce
         self.budget = budget or WeightBudget()
         self.paused = False
-        self.stream_state = "off" if stream is None else "connecting"
+        self.trust = StreamTrust(enabled=stream is not None)
+        self.reading: WeightReading | None = None  # the latest weight reading of this feed's own replies
         self.status = self._status(LinkState.CONNECTING, detail=f"connecting to {client.url}")
+        self._published: ConnectionStatus | None = None
         self.last_snapshot: AccountSnapshot | None = None
         self._wake = asyncio.Event()
         self._force = False
         self._failures = 0
         self._logged_window = -1
         self._reconcile_at: float | None = None
+        self._reconcile_asked_at: float | None = None
         self._multi_assets: bool | None = None
+        self._margin_flags: dict[str, bool] = {}
         self._full_at: float | None = None
         self._full_connection = -1
+        self._full_wanted = False
         self._pushed: dict[str, tuple[int, BalanceChange, int, str]] = {}  # asset → (E, change, received, reason)
         self._queue: asyncio.Queue[FeedEvent | BaseException] = asyncio.Queue()
 
@@ -135,21 +138,26 @@ class AccountFeed:
         return self._interval
 
     @property
+    def stream_state(self) -> str:
+        return self.trust.state
+
+    @property
     def streaming(self) -> bool:
-        return self.stream_state == "live"
+        """The stream is trusted to deliver wallet changes (not merely open)."""
+        return self.trust.trusted
 
     def effective_interval(self) -> float:
-        """The wait between regular polls: the user's interval, slowed by a live stream and a busy IP."""
+        """The wait between regular polls: the user's interval, slowed by a trusted stream and a busy IP."""
         interval = max(self._interval, self.reconcile_every) if self.streaming else self._interval
-        weight = self.client.weight
-        if weight is not None and weight.limit and weight.count >= self.budget.slow_above * weight.limit:
+        reading = self.reading
+        if reading is not None and self.budget.busy(reading.count, reading.limit):
             interval *= self.budget.slow_factor
         return interval
 
     def allowance(self) -> int:
-        """This app's weight per minute. Never below one poll: a budget of nothing would freeze the screen for good."""
-        limit = self.client.weight.limit if self.client.weight is not None else DEFAULT_LIMIT
-        return max(POLL_WEIGHT, self.budget.allowance(limit, streaming=self.streaming))
+        """This app's weight per minute. Never below one refresh: a budget of nothing would freeze the screen."""
+        limit = self.reading.limit if self.reading is not None else DEFAULT_LIMIT
+        return max(FULL_POLL_WEIGHT, self.budget.allowance(limit, streaming=self.streaming))
 
     def set_interval(self, seconds: float) -> float:
         """Change the poll interval (clamped to 0.5 s … 5 min); takes effect at once."""
@@ -174,43 +182,80 @@ class AccountFeed:
 
     # -- one poll ---------------------------------------------------------------------------------------------
 
+    def _full_due(self) -> bool:
+        return (
+            self._full_wanted
+            or self._multi_assets is None
+            or self._full_connection != self.client.connections_opened
+            or self._full_at is None
+            or self.clock.monotonic() - self._full_at >= self.full_every
+        )
+
+    def next_refresh_weight(self) -> int:
+        return FULL_POLL_WEIGHT if self._full_due() else POLL_WEIGHT
+
     async def refresh(self) -> AccountSnapshot:
         """Poll once and return the new snapshot; raises the client's typed errors."""
         client = self.client
         if not client.connected:
             await client.connect()
-        now = self.clock.monotonic()
-        full = (
-            self._multi_assets is None
-            or self._full_connection != client.connections_opened
-            or self._full_at is None
-            or now - self._full_at >= self.full_every
-        )
-        status = await client.account_status(v2=not full)
-        method = "account.status" if full else "v2/account.status"
+        full = self._full_due()
+        balance: Fetched[list[BalanceRow]] | None = None
         if full:
+            fetched, balance = await asyncio.gather(
+                client.fetch_account_status(v2=False), client.fetch_account_balance(v2=False)
+            )
+        else:
+            fetched = await client.fetch_account_status(v2=True)
+        status = fetched.value
+        if balance is not None:
             self._multi_assets = status.multi_assets_margin
-            self._full_at = now
+            self._margin_flags = {
+                row.asset: row.margin_available for row in balance.value if row.margin_available is not None
+            }
+            self._full_at = self.clock.monotonic()
             self._full_connection = client.connections_opened
+            self._full_wanted = False
+        if any(row.margin_available is None and row.asset not in self._margin_flags for row in status.assets):
+            self._full_wanted = True  # an asset new to us: its flag comes with the next refresh
+        snapshot = self._snapshot_from(status, fetched, balance)
+        self._judge_stream(status, snapshot)
+        self.last_snapshot = snapshot
+        return snapshot
+
+    def _snapshot_from(
+        self, status: AccountStatus, fetched: Fetched[AccountStatus], balance: Fetched[list[BalanceRow]] | None
+    ) -> AccountSnapshot:
         received = self.clock.time_ms()
+        method = fetched.method if balance is None else f"{fetched.method} + {balance.method}"
         balances = {}
         for row in status.assets:
-            balance = AssetBalance.from_status(row, method=method, received_at_ms=received)
-            balances[row.asset] = self._with_newer_push(balance)
-        snapshot = AccountSnapshot(
+            polled = AssetBalance.from_status(row, method=method, received_at_ms=received)
+            if polled.margin_available is None and row.asset in self._margin_flags:
+                polled = polled.model_copy(update={"margin_available": self._margin_flags[row.asset]})
+            balances[row.asset] = self._with_newer_push(polled)
+        # The reading of the last reply of this refresh: its count includes the whole refresh.
+        readings = [r for r in (fetched.weight, balance.weight if balance else None) if r is not None]
+        reading = max(readings, key=lambda r: (r.server_time_ms, r.count)) if readings else None
+        if reading is not None:
+            self.reading = reading
+        return AccountSnapshot(
             balances=balances,
             totals=status.totals(),
             multi_assets_margin=self._multi_assets,
-            weight=client.weight,
-            server_time_ms=client.server_time_ms(),
+            weight=reading,
+            server_time_ms=self.client.server_time_ms(),
             received_at_ms=received,
-            rtt_ms=client.last_rtt_ms,
-            clock_offset_ms=client.clock_offset_ms,
+            rtt_ms=fetched.rtt_ms,
+            clock_offset_ms=self.client.clock_offset_ms,
             weight_budget=self.allowance(),
             cause="poll",
         )
-        self.last_snapshot = snapshot
-        return snapshot
+
+    def _judge_stream(self, status: AccountStatus, snapshot: AccountSnapshot) -> None:
+        rows = [PolledRow(r.asset, r.wallet_balance, r.cross_wallet_balance, r.update_time) for r in status.assets]
+        if self.trust.polled(rows, snapshot.server_time_ms):
+            self._stream_changed()
 
     def _with_newer_push(self, polled: AssetBalance) -> AssetBalance:
         """A poll older than the last push for an asset must not undo the push's wallet figures."""
@@ -239,6 +284,7 @@ class AccountFeed:
                 log.info("ignored an older ACCOUNT_UPDATE for %s (E=%d)", change.asset, event.event_time)
                 continue
             self._pushed[change.asset] = (event.event_time, change, received, event.data.reason)
+            self.trust.pushed(change.asset, change.wallet_balance, change.cross_wallet_balance, event.event_time)
             changed.append(change.asset)
         if changed:
             self._schedule_reconcile()  # an asset new to us, too, arrives with the next poll
@@ -255,6 +301,7 @@ class AccountFeed:
         if event.multi_assets is None:
             return None  # a leverage change: nothing balance-tui shows
         self._multi_assets = event.multi_assets
+        self._full_wanted = True  # which assets count as margin changes with the mode
         self._schedule_reconcile()  # totals are counted differently in the other mode
         if self.last_snapshot is None:
             return None
@@ -264,15 +311,27 @@ class AccountFeed:
         return self.last_snapshot
 
     def _schedule_reconcile(self) -> None:
+        now = self.clock.monotonic()
+        self._reconcile_asked_at = now
         if self._reconcile_at is None:
-            self._reconcile_at = self.clock.monotonic() + self.push_debounce
+            self._reconcile_at = now + self.push_debounce
             self._wake.set()
+
+    def _reconcile_done(self, poll_started: float) -> None:
+        """A poll succeeded: it answers the reconciles asked before it was sent, not one asked while in flight."""
+        asked = self._reconcile_asked_at
+        if asked is not None and asked >= poll_started:
+            self._reconcile_at = asked + self.push_debounce
+        else:
+            self._reconcile_at = None
+            self._reconcile_asked_at = None
 
     # -- the loops --------------------------------------------------------------------------------------------
 
     async def events(self) -> AsyncIterator[FeedEvent]:
         """Poll (and listen) until cancelled, yielding each snapshot, each change of state, each margin call."""
         self._queue = asyncio.Queue()
+        self._published = self.status
         yield StatusEvent(self.status)
         tasks = [asyncio.create_task(self._guard(self._poll_loop()), name="feed-polls")]
         if self.stream is not None:
@@ -312,6 +371,7 @@ class AccountFeed:
                 await self._wait(None)
                 continue
             await self._within_budget()
+            poll_started = self.clock.monotonic()
             try:
                 snapshot = await self.refresh()
             except CredentialsRejected as exc:
@@ -339,7 +399,7 @@ class AccountFeed:
                 continue
             self.backoff.reset()
             self._failures = 0
-            self._reconcile_at = None
+            self._reconcile_done(poll_started)
             self._force = False
             if self.status.state is not LinkState.LIVE:
                 self._set(LinkState.LIVE, last_success_ms=snapshot.received_at_ms)
@@ -350,6 +410,7 @@ class AccountFeed:
                         "interval_ms": round(self.effective_interval() * 1000),
                     }
                 )
+                self._published = self.status  # a new success time alone is not news for the state lines
             self._log_weight(snapshot)
             self._emit(SnapshotEvent(snapshot))
             await self._until_next_poll(self.clock.monotonic())
@@ -400,7 +461,7 @@ class AccountFeed:
 
     async def _within_budget(self) -> None:
         """Hold the next poll until this app's own weight this window leaves room for it."""
-        while self.client.own_weight() + POLL_WEIGHT > self.allowance():
+        while self.client.own_weight() + self.next_refresh_weight() > self.allowance():
             resets = self.client.window_resets_at_ms()
             log.info(
                 "holding the next poll: %d of %d weight used this minute", self.client.own_weight(), self.allowance()
@@ -412,13 +473,12 @@ class AccountFeed:
         try:
             async for item in self.stream.events():
                 if isinstance(item, StreamState):
-                    self.stream_state = item.state
-                    self.status = self.status.model_copy(
-                        update={"stream": item.state, "interval_ms": round(self.effective_interval() * 1000)}
-                    )
-                    self._emit(StatusEvent(self.status))
-                    self._wake.set()  # the pace of polling depends on it
-                elif isinstance(item, AccountUpdate):
+                    if self.trust.link(item.state, self.client.server_time_ms(), item.detail):
+                        self._stream_changed()
+                    continue
+                if self.trust.delivered():
+                    self._stream_changed()
+                if isinstance(item, AccountUpdate):
                     snapshot = self.apply_account_update(item)
                     if snapshot is not None:
                         self._emit(SnapshotEvent(snapshot))
@@ -430,9 +490,20 @@ class AccountFeed:
                     self._emit(MarginCallEvent(item))
         except CredentialsRejected:
             # The poll loop reports rejected credentials; the stream just stops.
-            self.stream_state = "off"
-            self.status = self.status.model_copy(update={"stream": "off"})
-            self._emit(StatusEvent(self.status))
+            if self.trust.link("off", self.client.server_time_ms(), "credentials rejected"):
+                self._stream_changed()
+
+    def _stream_changed(self) -> None:
+        """The stream's state changed: the pace of polling depends on it, and the state lines say it."""
+        self.status = self.status.model_copy(
+            update={
+                "stream": self.trust.state,
+                "stream_detail": self.trust.detail,
+                "interval_ms": round(self.effective_interval() * 1000),
+            }
+        )
+        self._publish()
+        self._wake.set()
 
     # -- helpers ----------------------------------------------------------------------------------------------
 
@@ -444,13 +515,24 @@ class AccountFeed:
             endpoint=self.client.url,
             since_ms=self.clock.time_ms(),
             interval_ms=round(self.effective_interval() * 1000),
-            stream=self.stream_state,
+            stream=self.trust.state,
+            stream_detail=self.trust.detail,
             **fields,
         )
 
     def _set(self, state: LinkState, **fields: Any) -> None:
         self.status = self._status(state, **fields)
         log.info("state %s %s", state.value, self.status.detail)
+        self._publish()
+
+    def _publish(self) -> None:
+        """Emit the status if it says something the last one did not: each change of state is told once."""
+        last = self._published
+        if last is not None and last.model_copy(update={"since_ms": 0}) == self.status.model_copy(
+            update={"since_ms": 0}
+        ):
+            return
+        self._published = self.status
         self._emit(StatusEvent(self.status))
 
     async def _wait(self, seconds: float | None) -> None:

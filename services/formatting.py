@@ -1,21 +1,36 @@
-"""The one place amounts become text: exact Decimals to fixed-precision, thousands-separated strings."""
+"""The one place amounts become text: exact Decimals to fixed-precision, thousands-separated strings.
+
+The rule, everywhere: what is shown is never more favourable than the exchange's number. Amounts are cut toward
+−∞ (a loss of −0.99999999 at four places is −1.0000, never −0.9999); a ratio where more is worse (the margin ratio)
+is rounded up. Any magnitude the exchange can send formats: the arithmetic runs in a context as wide as the number.
+"""
 
 from __future__ import annotations
 
-from decimal import ROUND_DOWN, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal
+
+
+def _context_for(value: Decimal, places: int) -> Context:
+    # quantize needs every digit of the result to fit the context's precision: 28 by default, so a 21-digit
+    # balance at 8 places raised InvalidOperation. Size the context to the number instead.
+    digits = max(value.adjusted() + 1, 1) + places + 2
+    return Context(prec=max(28, digits), Emax=999_999_999, Emin=-999_999_999)
+
+
+def cut(value: Decimal, places: int, *, rounding: str = ROUND_FLOOR) -> Decimal:
+    """``value`` at ``places`` decimals, cut toward −∞ (or as ``rounding`` says); exact for any magnitude."""
+    quantum = Decimal(1).scaleb(-places)
+    shown = value.quantize(quantum, rounding=rounding, context=_context_for(value, places))
+    return shown if shown else abs(shown)  # no "-0.00"
 
 
 def format_amount(value: Decimal, places: int, *, signed: bool = False) -> str:
-    """``value`` with ``places`` decimals and thousands separators.
+    """``value`` with ``places`` decimals and thousands separators, cut toward −∞.
 
-    Digits beyond ``places`` are cut toward zero, never rounded up: a screen must not show a trader more than the
-    exchange said they have. ``signed`` puts ``+`` before a positive number so gains and losses read by sign,
-    not by colour alone. A value that shows as zero shows without a sign.
+    ``signed`` puts ``+`` before a positive number so gains and losses read by sign, not by colour alone. A value
+    that shows as zero shows without a sign.
     """
-    quantum = Decimal(1).scaleb(-places)
-    shown = value.quantize(quantum, rounding=ROUND_DOWN)
-    if not shown:
-        shown = abs(shown)
+    shown = cut(value, places)
     text = f"{shown:,.{places}f}"
     if signed and shown > 0:
         return "+" + text
@@ -23,7 +38,15 @@ def format_amount(value: Decimal, places: int, *, signed: bool = False) -> str:
 
 
 def format_ratio(value: Decimal | None, places: int = 2) -> str:
-    """A ratio as a percentage, e.g. ``Decimal("0.0176")`` → ``"1.76 %"``; ``—`` when unknown."""
+    """A ratio where more is worse, as a percentage rounded up: ``Decimal("0.017591")`` → ``"1.76 %"``; ``—``."""
     if value is None:
         return "—"
-    return f"{format_amount(value * 100, places)} %"
+    shown = cut(value * 100, places, rounding=ROUND_CEILING)
+    return f"{shown:,.{places}f} %"
+
+
+def format_exact(value: Decimal) -> str:
+    """A quantity or price as the exchange wrote it, every digit, with thousands separators (never ``1E+3``)."""
+    exponent = value.as_tuple().exponent
+    places = max(0, -exponent) if isinstance(exponent, int) else 0
+    return f"{cut(value, places):,.{places}f}"

@@ -13,6 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
 
+from services.weight import window_end_ms
+
 
 def decimal_text(value: Decimal) -> str:
     """A Decimal as plain positional text (never scientific notation): the exchange's own form."""
@@ -130,7 +132,7 @@ class RateLimit(ExchangeModel):
 
     def resets_at_ms(self, server_time_ms: int) -> int:
         """When this fixed window ends, given the server's time (windows start at whole intervals)."""
-        return (server_time_ms // self.window_ms + 1) * self.window_ms
+        return window_end_ms(server_time_ms, self.window_ms)
 
 
 class WeightReading(BaseModel):
@@ -362,4 +364,7 @@ class ConnectionStatus(BaseModel):
     attempt: int = 0
     interval_ms: int = 0
     last_success_ms: int | None = None
-    stream: str = "off"  # the user-data stream: off, connecting, live, reconnecting
+    # The user-data stream: off, connecting, reconnecting, unproven (open, not yet shown to deliver), live (it has
+    # delivered, or a reconcile found nothing it missed), silent (a poll found a change it never delivered).
+    stream: str = "off"
+    stream_detail: str = ""  # why the stream is in that state, in plain words (silent: what it missed)

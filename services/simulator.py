@@ -63,6 +63,8 @@ class Faults:
     clock_skew_ms: int = 0  # the server's clock runs this far ahead of the machine's
     retry_after_in_errors: bool = True  # 429/418 replies carry error.data.retryAfter [open: spot does]
     close_on_ban: bool = True  # a 418 also closes the socket [open: spot does]
+    logon_skew_next: int = 0  # refuse the next N session.logon with -1021, as a clock not yet measured would get
+    stream_mute: bool = False  # user-data streams stay open and deliver nothing, while balances still change
 
 
 @dataclass
@@ -427,7 +429,9 @@ class ExchangeSimulator:
             self.handshakes += 1
             self._charge(HANDSHAKE_WEIGHT)
             return None
-        if url.path.startswith(("/private/ws", "/private/stream")):
+        if url.path.startswith("/private/ws/"):
+            return None  # accepted, whatever the key: production then delivers nothing on this form
+        if url.path in ("/private/ws", "/private/stream"):
             key = self._stream_key(url.path, url.query)
             if key is None or not self._listen_key_alive(key):
                 return _json_response(400, {"code": -1125, "msg": "This listenKey does not exist."})
@@ -610,6 +614,9 @@ class ExchangeSimulator:
         if method == "session.logon":
             if not self.sessions_enabled:
                 raise _Refusal(400, -4056, "Invalid api key type.")
+            if self.faults.logon_skew_next:
+                self.faults.logon_skew_next -= 1
+                raise _Refusal(400, -1021, "Timestamp for this request was 1000ms ahead of the server's time.")
             key = self._verify_signature(params)
             if key.kind != "ed25519":
                 raise _Refusal(400, -4056, "Invalid api key type.")
@@ -719,8 +726,10 @@ class ExchangeSimulator:
     async def _serve_stream(self, ws: ServerConnection, path: str, query: str) -> None:
         key = self._stream_key(path, query)
         assert key is not None
+        # As production is reported to behave (PROTOCOL.md §1): the key as a path segment is accepted and then
+        # delivers nothing; the query form delivers only the events named in ``events=`` (none named: nothing).
         events = parse_qs(query).get("events")
-        wanted = set(events[0].split("/")) if events else None
+        wanted = set(events[0].split("/")) if events and not path.startswith("/private/ws/") else set()
         combined = path.startswith("/private/stream")
         subscribers = self._streams.setdefault(key, set())
         setattr(ws, "bt_filter", (wanted, combined))  # noqa: B010 (per-connection delivery options)
@@ -743,8 +752,8 @@ class ExchangeSimulator:
             if listen_key is not None and key != listen_key:
                 continue
             for ws in list(subscribers):
-                wanted, combined = getattr(ws, "bt_filter", (None, False))
-                if wanted is not None and event.get("e") not in wanted:
+                wanted, combined = getattr(ws, "bt_filter", (set(), False))
+                if self.faults.stream_mute or event.get("e") not in wanted:
                     continue
                 payload = {"stream": key, "data": event} if combined else event
                 with contextlib.suppress(ConnectionClosed):
@@ -812,6 +821,13 @@ class ExchangeSimulator:
             self.listen_keys.pop(key, None)
             await self._close_streams(key)
 
+    def drop_streams(self) -> int:
+        """Abort every user-data stream connection (the API connections stay up); returns how many."""
+        sockets = [ws for subs in self._streams.values() for ws in subs]
+        for ws in sockets:
+            ws.transport.abort()
+        return len(sockets)
+
     async def drop_connections(self, code: int | None = None) -> None:
         """Close every connection, API and stream: abruptly, or with a close code."""
         sockets = [conn.ws for conn in self._api] + [ws for subs in self._streams.values() for ws in subs]
@@ -851,6 +867,9 @@ class ExchangeSimulator:
             if name == "silent":
                 faults.silent = switch()
                 return f"silent {'on' if faults.silent else 'off'}"
+            if name == "mute":
+                faults.stream_mute = switch()
+                return f"user-data streams {'mute' if faults.stream_mute else 'delivering'}"
             if name == "skew":
                 faults.clock_skew_ms = int(args[0])
                 return f"server clock {faults.clock_skew_ms:+d} ms"
@@ -876,6 +895,8 @@ class ExchangeSimulator:
             if name == "expire-keys":
                 await self.expire_listen_keys()
                 return "listen keys expired"
+            if name == "drop-streams":
+                return f"{self.drop_streams()} user-data stream(s) dropped"
             if name == "drop-all":
                 await self.drop_connections()
                 return "all connections dropped"
@@ -927,6 +948,7 @@ class ExchangeSimulator:
 CONSOLE_HELP = """\
 drop [N] | close [N]          abort / close (1001) the connection on the next N requests
 silent on|off                 read requests, answer nothing
+mute on|off                   user-data streams stay open but deliver nothing (balances still change)
 malformed | wrong-shape | bad-amount | oversized [N]   spoil the next N replies
 shutdown [N]                  send a serverShutdown notice before the next N replies
 skew MS                       run the server clock MS milliseconds ahead (negative: behind)
@@ -934,6 +956,7 @@ ban [SECONDS] | unban         418 on everything (default 120 s)
 limit N | others N | spend N  weight limit; weight other programs spend each minute; spend some now
 revoke | restore              revoke every key (-2015 with id null) / undo
 expire-keys | drop-all        expire listen keys / drop every connection
+drop-streams                  drop the user-data streams only
 push [ASSET AMOUNT] | margin-call | multi-assets on|off   user-data events
 lifetime SECONDS              connections opened from now on close after this long
 status | help"""

@@ -1,9 +1,12 @@
 """The user-data stream: a listen key kept alive on the WebSocket API, and a second connection that receives pushes.
 
-PROTOCOL.md §6: ``userDataStream.start`` gives a key that lives 60 minutes unless pinged; the stream is read from
-``<base>/private/ws/<listenKey>`` (the legacy ``/ws/<listenKey>`` path was retired on 2026-04-23 and is never
-used). A key that dies (-1125, ``listenKeyExpired``, a refused handshake) is replaced; a dropped stream reconnects
-with its own backoff, whatever the API connection is doing.
+PROTOCOL.md §1 and §6: ``userDataStream.start`` gives a key that lives 60 minutes unless pinged; the stream is read
+from ``<base>/private/ws?listenKey=<key>&events=<E1>/<E2>/...`` naming every event the app reads. That is the one
+form production delivers on: with the key as a path segment it accepts the handshake and then sends nothing, and
+without ``events=`` it sends nothing either (production reports, 2026-05). The legacy ``/ws/<listenKey>`` was
+retired on 2026-04-23. A key that dies (-1125, ``listenKeyExpired``, a refused handshake) is replaced; a dropped
+stream reconnects with its own backoff, whatever the API connection is doing. Whether an open stream really delivers
+is judged elsewhere, on evidence (:mod:`services.trust`).
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
+from urllib.parse import quote
 
 import websockets
 from pydantic import ValidationError
@@ -29,6 +33,8 @@ log = logging.getLogger("balance_tui.stream")
 
 #: Ping the key well inside its 60-minute life (PROTOCOL.md §6 says every ≤ 30 min).
 PING_EVERY = 25 * 60.0
+#: Every event balance-tui reads, ``listenKeyExpired`` included: production delivers only the events named.
+EVENTS = ("ACCOUNT_UPDATE", "MARGIN_CALL", "ACCOUNT_CONFIG_UPDATE", "listenKeyExpired")
 LISTEN_KEY_GONE = -1125
 
 
@@ -65,7 +71,8 @@ class UserDataStream:
         self.connections_opened = 0
 
     def url_for(self, listen_key: str) -> str:
-        return f"{self.base_url}/private/ws/{listen_key}"
+        # The events are joined by "/" as the docs write them; the key is opaque, so it is quoted.
+        return f"{self.base_url}/private/ws?listenKey={quote(listen_key, safe='')}&events={'/'.join(EVENTS)}"
 
     async def events(self) -> AsyncIterator[StreamItem]:
         clock = self.client.clock

@@ -18,7 +18,7 @@ import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 
 import websockets
 from pydantic import ValidationError
@@ -44,6 +44,7 @@ from services.errors import (
 )
 from services.models import AccountStatus, BalanceRow, RateLimit, WeightReading
 from services.signing import Ed25519Signer, ParamValue, Signer, signing_text
+from services.weight import WeightLedger
 
 log = logging.getLogger("balance_tui.wsapi")
 
@@ -64,6 +65,8 @@ METHOD_WEIGHTS: Mapping[str, int] = {
     "userDataStream.stop": 1,
 }
 HANDSHAKE_WEIGHT = 5
+#: The exchange's answer to ``session.logon`` with a key type that cannot log on (PROTOCOL.md §3, [open]).
+KEY_TYPE_CODE = -4056
 MAX_RECV_WINDOW = 60_000
 #: Binance closes a connection after 24 h; roll over an hour before, as the SDK does.
 DEFAULT_MAX_AGE = 23 * 3600.0
@@ -91,12 +94,28 @@ def mask_key(api_key: str) -> str:
 
 @dataclass(frozen=True)
 class Reply:
-    """A successful reply: its ``result`` (JSON, numbers as Decimal) and the weight reading it carried."""
+    """A successful reply: its ``result`` (JSON, numbers as Decimal) and the weight reading it carried.
+
+    What a request learned travels with its reply: two requests in flight can never overwrite each other's reading.
+    """
 
     method: str
     result: Any
     weight: WeightReading | None
     rtt_ms: int
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Fetched(Generic[T]):
+    """A validated result with the facts of the reply that carried it."""
+
+    value: T
+    weight: WeightReading | None
+    rtt_ms: int
+    method: str
 
 
 @dataclass
@@ -110,23 +129,6 @@ class _Link:
     session: bool = False
     expiring: bool = False
     closing_error: ExchangeError | None = None
-
-
-class _WeightLedger:
-    """This client's own request weight per fixed window, to tell it apart from other programs on the IP."""
-
-    def __init__(self, window_ms: int = 60_000) -> None:
-        self.window_ms = window_ms
-        self._spent: dict[int, int] = {}
-
-    def add(self, server_time_ms: int, weight: int) -> None:
-        window = server_time_ms // self.window_ms
-        self._spent[window] = self._spent.get(window, 0) + weight
-        for old in [w for w in self._spent if w < window - 1]:
-            del self._spent[old]
-
-    def own(self, server_time_ms: int) -> int:
-        return self._spent.get(server_time_ms // self.window_ms, 0)
 
 
 _BANNED_UNTIL = re.compile(r"banned until (\d{12,})")
@@ -169,8 +171,8 @@ class WsApiClient:
         self.time_url = time_url
 
         self.clock_offset_ms = 0
-        self.weight: WeightReading | None = None
-        self.last_rtt_ms: int | None = None
+        # How far off the offset may be: half the round trip of the probe that measured it.
+        self.clock_uncertainty_ms = 0
         self.blocked_until_ms = 0
         self._banned = False
         self.connections_opened = 0
@@ -178,7 +180,7 @@ class WsApiClient:
         self._connect_lock = asyncio.Lock()
         self._next_connect_at = 0.0
         self._ids = itertools.count(1)
-        self._ledger = _WeightLedger()
+        self._ledger = WeightLedger()
         self._session_refused = False
         self._closed = False
         self._retiring: set[asyncio.Task[None]] = set()
@@ -203,8 +205,13 @@ class WsApiClient:
 
     def window_resets_at_ms(self) -> int:
         """When the current fixed weight window ends, in the exchange's time."""
-        window = self._ledger.window_ms
-        return (self.server_time_ms() // window + 1) * window
+        return self._ledger.window_end_ms(self.server_time_ms())
+
+    def _book(self, weight: int) -> int:
+        """Book weight about to be spent; returns this client's own weight in the window, this request included."""
+        now = self.server_time_ms()
+        self._ledger.book(now, weight, uncertainty_ms=self.clock_uncertainty_ms)
+        return self._ledger.own(now)
 
     # -- connection -------------------------------------------------------------------------------------------
 
@@ -261,7 +268,7 @@ class WsApiClient:
             delay = self._connect_failed()
             raise NetworkError(f"cannot connect to {self.url}: {_describe(exc)}", retry_in=delay) from None
         self.connections_opened += 1
-        self._ledger.add(self.server_time_ms(), HANDSHAKE_WEIGHT)
+        self._book(HANDSHAKE_WEIGHT)  # the exchange counted the handshake before we could send anything
         link = _Link(ws=ws, opened_at=self.clock.monotonic())
         link.reader = asyncio.create_task(self._read(link), name="wsapi-reader")
         try:
@@ -304,9 +311,16 @@ class WsApiClient:
         try:
             await self._send(link, "session.logon", self._signed_params(link, {}, force_signature=True))
         except (RequestRejected, ClockSkew) as exc:
-            # -4056 and friends: this server will not log us on. Signing every request works everywhere.
-            log.warning("session.logon refused (%s): signing every request instead", exc)
-            self._session_refused = True
+            # Signing every request works everywhere, so a refused logon never stops the client. Only a key the
+            # exchange says cannot log on (-4056) gives sessions up for good; anything else (a -1021 before the
+            # clock settled, a passing error) costs this connection its session, and the next one tries again.
+            permanent = exc.code == KEY_TYPE_CODE
+            self._session_refused = self._session_refused or permanent
+            log.warning(
+                "session.logon refused (%s): signing every request %s",
+                exc,
+                "from now on" if permanent else "on this connection",
+            )
             return
         link.session = True
 
@@ -459,6 +473,8 @@ class WsApiClient:
         frame = json.dumps({"id": request_id, "method": method, "params": params}, separators=(",", ":"))
         # RTT on the loop's own clock: it is about the network, not about the (injectable) wall clock.
         started = asyncio.get_running_loop().time()
+        # Booked before it goes out: a budget check that runs while this request is in flight must see it.
+        own = self._book(METHOD_WEIGHTS.get(method, 1))
         try:
             await link.ws.send(frame)
         except ConnectionClosed as exc:
@@ -466,7 +482,6 @@ class WsApiClient:
             if future.done() and not future.cancelled():
                 future.exception()  # the reader failed it already; this raise reports it
             raise link.closing_error or _closed_error(exc, self.max_frame_size) from None
-        self._ledger.add(self.server_time_ms(), METHOD_WEIGHTS.get(method, 1))
         try:
             message = await asyncio.wait_for(future, self.request_timeout)
         except TimeoutError:
@@ -478,14 +493,15 @@ class WsApiClient:
             raise NetworkError(
                 f"no reply to {method} within {self.request_timeout:g} s", retry_in=self.backoff.base
             ) from None
-        self.last_rtt_ms = round((asyncio.get_running_loop().time() - started) * 1000)
-        weight = self._read_weight(message)
+        rtt_ms = round((asyncio.get_running_loop().time() - started) * 1000)
+        weight = self._read_weight(message, own)
         status = message.get("status")
         if status == 200 and "result" in message:
-            return Reply(method=method, result=message["result"], weight=weight, rtt_ms=self.last_rtt_ms)
+            return Reply(method=method, result=message["result"], weight=weight, rtt_ms=rtt_ms)
         raise self._classify_error(message, method=method)
 
-    def _read_weight(self, message: Mapping[str, Any]) -> WeightReading | None:
+    def _read_weight(self, message: Mapping[str, Any], own: int) -> WeightReading | None:
+        """The reply's weight reading, beside what this client had spent in the window when it sent the request."""
         limits = message.get("rateLimits")
         if not isinstance(limits, list):
             return None
@@ -498,14 +514,15 @@ class WsApiClient:
                 continue
             now = self.server_time_ms()
             self._ledger.window_ms = limit.window_ms
-            self.weight = WeightReading(
+            # The exchange's count includes this request; ours cannot exceed it (an edge of the window, a request
+            # booked in both windows): "this app 13, IP 12" would be a meter contradicting itself.
+            return WeightReading(
                 count=limit.count,
                 limit=limit.limit,
-                own=self._ledger.own(now),
+                own=min(own, limit.count),
                 resets_at_ms=limit.resets_at_ms(now),
                 server_time_ms=now,
             )
-            return self.weight
         return None
 
     def _classify_error(self, message: Mapping[str, Any], *, method: str) -> ExchangeError:
@@ -568,24 +585,34 @@ class WsApiClient:
             log.warning("the exchange gave no server time: using the local clock")
             return
         self.clock_offset_ms = server_time - (sent + received) // 2
-        log.info("clock offset %+d ms", self.clock_offset_ms)
+        self.clock_uncertainty_ms = (received - sent + 1) // 2
+        log.info("clock offset %+d ms (± %d ms)", self.clock_offset_ms, self.clock_uncertainty_ms)
 
     # -- methods ----------------------------------------------------------------------------------------------
 
     async def account_balance(self, *, v2: bool = True) -> list[BalanceRow]:
         """``v2/account.balance`` (or the v1 seed): one row per asset. Weight 5."""
+        return (await self.fetch_account_balance(v2=v2)).value
+
+    async def fetch_account_balance(self, *, v2: bool = True) -> Fetched[list[BalanceRow]]:
+        """:meth:`account_balance` with its reply's weight reading and round trip."""
         method = "v2/account.balance" if v2 else "account.balance"
         reply = await self.request(method, security="signed")
-        return _validate_list(BalanceRow, reply.result, method)
+        return Fetched(_validate_list(BalanceRow, reply.result, method), reply.weight, reply.rtt_ms, method)
 
     async def account_status(self, *, v2: bool = False) -> AccountStatus:
         """``account.status`` (v1: has ``multiAssetsMargin``; lists every symbol) or ``v2/account.status``. Weight 5."""
+        return (await self.fetch_account_status(v2=v2)).value
+
+    async def fetch_account_status(self, *, v2: bool = False) -> Fetched[AccountStatus]:
+        """:meth:`account_status` with its reply's weight reading and round trip."""
         method = "v2/account.status" if v2 else "account.status"
         reply = await self.request(method, security="signed")
         try:
-            return AccountStatus.model_validate(reply.result)
+            status = AccountStatus.model_validate(reply.result)
         except ValidationError as exc:
             raise ProtocolError(f"{method}: unexpected reply: {_first_error(exc)}") from None
+        return Fetched(status, reply.weight, reply.rtt_ms, method)
 
     async def session_logon(self) -> dict[str, Any]:
         link = self._link

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
 import random
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from services.backoff import Backoff
@@ -16,10 +17,7 @@ from services.clock import VirtualClock
 from services.signing import Ed25519Signer, HmacSigner, RsaSigner
 from services.simulator import ExchangeSimulator
 from services.wsapi import Credentials, WsApiClient
-
-# A known test secret: the leak tests look for it in every captured output.
-TEST_SECRET = "TESTSECRET-5b7f0c1e9a2d4c6b8e0f1a3c5e7d9b2f4a6c8e0d2f4b6a8c"
-TEST_API_KEY = "bt-test-key-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQR"
+from tests.helpers import TEST_API_KEY, TEST_SECRET
 
 
 @pytest.fixture
@@ -62,13 +60,6 @@ def rsa_credentials(sim: ExchangeSimulator, rsa_key: rsa.RSAPrivateKey) -> Crede
     return Credentials(api_key, RsaSigner(rsa_key))
 
 
-def pem(key: ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey, passphrase: str | None = None) -> bytes:
-    encryption: serialization.KeySerializationEncryption = (
-        serialization.BestAvailableEncryption(passphrase.encode()) if passphrase else serialization.NoEncryption()
-    )
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
-
-
 @pytest.fixture
 async def client(
     sim: ExchangeSimulator, clock: VirtualClock, hmac_credentials: Credentials
@@ -79,11 +70,17 @@ async def client(
         yield ws_client
 
 
+@pytest.fixture(autouse=True)
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The caller's environment never changes a result: no BALANCE_TUI_* setting, no BINANCE_* credential."""
+    for name in list(os.environ):
+        if name.startswith(("BALANCE_TUI_", "BINANCE_")):
+            monkeypatch.delenv(name)
+
+
 @pytest.fixture(autouse=True, scope="session")
 def _utc() -> None:
     # Clock times on screen are local: pin the zone so pictures and assertions are the same everywhere.
-    import os
-    import time
 
     os.environ["TZ"] = "UTC"
     time.tzset()

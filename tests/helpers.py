@@ -1,15 +1,42 @@
-"""Test helpers: drive a virtual clock while real sockets do their work."""
+"""Test helpers, one per job: drive a virtual clock while real sockets work, wait for a condition, collect events,
+run the CLI, build the app against a simulator. No test module imports another; what they share lives here.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Generic, TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, Generic, TypeVar
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from services.clock import VirtualClock
+from services.feed import AccountFeed, FeedEvent, SnapshotEvent, StatusEvent
+from services.models import AccountSnapshot, LinkState
+
+if TYPE_CHECKING:
+    from textual.pilot import Pilot
+
+    from services.settings import Settings
+    from services.simulator import ExchangeSimulator
+    from services.wsapi import Credentials
+    from tui.app import BalanceApp, DashboardScreen
+    from tui.wiring import Exchange
+    from widgets.balance_table import BalanceTable
 
 T = TypeVar("T")
+
+# A known test secret: the leak tests look for it in every captured output.
+TEST_SECRET = "TESTSECRET-5b7f0c1e9a2d4c6b8e0f1a3c5e7d9b2f4a6c8e0d2f4b6a8c"
+TEST_API_KEY = "bt-test-key-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQR"
+# The key and secret of the spot docs' HMAC example (PROTOCOL.md §3 test vectors).
+DOC_SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
+DOC_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
 
 # The real-time pause that lets loopback I/O happen between steps of virtual time. It paces a loop that waits
 # for a condition; no result depends on its length.
@@ -33,27 +60,42 @@ async def drive(clock: VirtualClock, awaitable: Awaitable[T], *, step: float = 0
 
 
 async def until(
-    predicate: Callable[[], bool], *, clock: VirtualClock | None = None, step: float = 0.5, limit: float = 600.0
+    predicate: Callable[[], bool],
+    *,
+    clock: VirtualClock | None = None,
+    step: float = 0.5,
+    limit: float = 600.0,
+    pilot: Pilot[int] | None = None,
+    on_step: Callable[[], None] | None = None,
+    why: Callable[[], str] | None = None,
 ) -> None:
-    """Wait until ``predicate()`` holds, moving the clock if one is given.
+    """Wait until ``predicate()`` holds: the one waiting helper.
 
-    Fails after ``limit`` seconds of virtual time with a clock, or after 10 s of real time without one: a condition
-    that only needs loopback I/O is met in milliseconds or not at all.
+    With a clock, time moves ``step`` seconds between looks, up to ``limit`` seconds of virtual time; without one,
+    a condition that needs only loopback I/O is met within 10 s of real time or not at all. Under Pilot, the app's
+    own loop gets its turn between looks (``pilot``); ``on_step`` runs at every look (to record what was seen).
     """
     loop = asyncio.get_running_loop()
     real_deadline = loop.time() + (limit if clock is not None else min(limit, 10.0))
     moved = 0.0
-    while not predicate():
-        await asyncio.sleep(IO_TURN)
+    while True:
+        if on_step is not None:
+            on_step()
+        if predicate():
+            return
+        if pilot is not None:
+            await pilot.pause(IO_TURN)
+        else:
+            await asyncio.sleep(IO_TURN)
         if predicate():
             return
         if clock is not None:
             if moved >= limit:
-                raise AssertionError(f"condition not met within {limit} s of virtual time")
+                raise AssertionError(f"condition not met within {limit} s of virtual time {why() if why else ''}")
             await clock.advance(step)
             moved += step
         elif loop.time() > real_deadline:
-            raise AssertionError("condition not met within 10 s")
+            raise AssertionError(f"condition not met within 10 s {why() if why else ''}")
 
 
 class Collector(Generic[T]):
@@ -71,3 +113,83 @@ class Collector(Generic[T]):
         self.task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self.task
+
+
+class Recorder(Collector[FeedEvent]):
+    """Runs a feed in a task and keeps every event it yields."""
+
+    def __init__(self, feed: AccountFeed) -> None:
+        super().__init__(feed.events())
+        self.feed = feed
+
+    @property
+    def events(self) -> list[FeedEvent]:
+        return self.items
+
+    @property
+    def snapshots(self) -> list[AccountSnapshot]:
+        return [e.snapshot for e in self.items if isinstance(e, SnapshotEvent)]
+
+    @property
+    def states(self) -> list[LinkState]:
+        return [e.status.state for e in self.items if isinstance(e, StatusEvent)]
+
+    @property
+    def streams(self) -> list[str]:
+        return [e.status.stream for e in self.items if isinstance(e, StatusEvent)]
+
+
+def pem(key: ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey, passphrase: str | None = None) -> bytes:
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(passphrase.encode()) if passphrase else serialization.NoEncryption()
+    )
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption)
+
+
+# -- the CLI as a separate process ------------------------------------------------------------------------------
+
+CLI = [sys.executable, "-m", "tui.cli"]
+
+
+def clean_env(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BINANCE_", "BALANCE_TUI_"))}
+    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / "config"), XDG_DATA_HOME=str(home / "data"), **extra)
+    return env
+
+
+async def run_cli(*args: str, env: dict[str, str], timeout: float = 60) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        *CLI, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+# -- the app against a simulator --------------------------------------------------------------------------------
+
+
+def factory(
+    sim: ExchangeSimulator, credentials: Credentials
+) -> Callable[[Settings], contextlib.AbstractAsyncContextManager[Exchange]]:
+    from tui.wiring import Exchange
+
+    @contextlib.asynccontextmanager
+    async def open_sim(settings: Settings) -> AsyncIterator[Exchange]:
+        yield Exchange(sim.ws_url, sim.stream_url, credentials)
+
+    return open_sim
+
+
+def dashboard(app: BalanceApp) -> DashboardScreen:
+    return app.dashboard
+
+
+def table(app: BalanceApp) -> BalanceTable:
+    from widgets.balance_table import BalanceTable
+
+    return dashboard(app).query_one(BalanceTable)
+
+
+async def started(pilot: Pilot[int], app: BalanceApp) -> None:
+    await until(lambda: dashboard(app).snapshot is not None and table(app).row_count > 0, pilot=pilot)

@@ -18,8 +18,7 @@ from services.models import LinkState
 from services.settings import Settings
 from services.simulator import ExchangeSimulator
 from services.wsapi import Credentials
-from tests.conftest import TEST_API_KEY, TEST_SECRET
-from tests.test_dashboard import dashboard, factory, started, table
+from tests.helpers import TEST_API_KEY, TEST_SECRET, dashboard, factory, started, table, until
 from tui.app import BalanceApp
 from widgets.status_line import StatusLine
 
@@ -42,13 +41,15 @@ class Run:
                 self.streams.append(status.stream)
 
     async def until(self, predicate: Callable[[], bool], *, step: float = 0.5, tries: int = 600) -> None:
-        for _ in range(tries):
-            self.note()
-            if predicate():
-                return
-            await self.clock.advance(step)
-            await self.pilot.pause(0.003)
-        raise AssertionError(f"condition not met; states seen: {self.states}")
+        await until(
+            predicate,
+            clock=self.clock,
+            step=step,
+            limit=tries * step,
+            pilot=self.pilot,
+            on_step=self.note,
+            why=lambda: f"; states seen: {self.states}",
+        )
 
     def screen_text(self) -> str:
         return self.app.export_screenshot()

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -14,9 +12,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from services.simulator import ExchangeSimulator
-from tests.conftest import TEST_API_KEY, TEST_SECRET, pem
+from tests.helpers import CLI, TEST_API_KEY, TEST_SECRET, clean_env, pem, run_cli, until
 
-CLI = [sys.executable, "-m", "tui.cli"]
 AMOUNTS = {
     "wallet_balance": "walletBalance",
     "cross_wallet_balance": "crossWalletBalance",
@@ -30,21 +27,6 @@ AMOUNTS = {
 def home(tmp_path: Path) -> Path:
     (tmp_path / "config").mkdir()
     return tmp_path
-
-
-def clean_env(home: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BINANCE_", "BALANCE_TUI_"))}
-    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / "config"), **extra)
-    return env
-
-
-async def run_cli(*args: str, env: dict[str, str], timeout: float = 60) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        *CLI, *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
-    )
-    out, err = await asyncio.wait_for(process.communicate(), timeout)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
 
 
 @pytest.fixture
@@ -74,6 +56,11 @@ async def test_snapshot_json_is_character_for_character_what_the_server_sent(
     assert output["mode"] == "CUSTOM"  # a URL of its own, not Binance production
     assert_exact(output, live_sim.last_result["account.status"])
     assert TEST_SECRET not in out + err
+    # Single-asset mode: account.status said no margin flag; account.balance says it for every asset.
+    assert all("marginAvailable" not in row for row in live_sim.last_result["account.status"]["assets"])
+    flags = {row["asset"]: row["marginAvailable"] for row in live_sim.last_result["account.balance"]}
+    assert {asset: row["margin_available"] for asset, row in output["balances"].items()} == flags
+    assert set(flags.values()) == {True, False}
 
 
 async def test_snapshot_with_an_ed25519_pem_key_logs_on(live_sim: ExchangeSimulator, home: Path) -> None:
@@ -113,10 +100,7 @@ async def test_standalone_simulator_with_a_port_file(home: Path) -> None:
         assert sim.stdout is not None
         banner = [(await asyncio.wait_for(sim.stdout.readline(), 30)).decode() for _ in range(5)]
         keys = dict(line.strip().split("=", 1) for line in banner if line.strip().startswith("BINANCE_"))
-        for _ in range(500):
-            if port_file.exists() and port_file.read_text().strip():
-                break
-            await asyncio.sleep(0.01)
+        await until(lambda: port_file.exists() and bool(port_file.read_text().strip()))
         port = int(port_file.read_text())
         env = clean_env(home, **keys)
         code, out, err = await run_cli("snapshot", "--json", "--ws-url", f"ws://127.0.0.1:{port}/ws-fapi/v1", env=env)
@@ -141,9 +125,14 @@ async def test_watch_jsonl_prints_states_and_snapshots(home: Path) -> None:
     assert code == 0, err
     lines = [json.loads(line) for line in out.splitlines()]
     assert lines[0]["type"] == "status" and lines[0]["state"] == "connecting"
-    states = [line["state"] for line in lines if line["type"] == "status"]
+    statuses = [line for line in lines if line["type"] == "status"]
+    states = [line["state"] for line in statuses]
     assert "live" in states
-    assert lines[-1]["stream"] == "live" or any(line.get("stream") == "live" for line in lines[1:])
+    assert states.count("connecting") == 1  # each change of state, once
+    pairs = [(line["state"], line["stream"], line["stream_detail"]) for line in statuses]
+    assert len(pairs) == len(set(pairs))
+    # an open stream is said to be open, not live, until something shows it delivers
+    assert any(line["stream"] == "unproven" and "nothing has shown yet" in line["stream_detail"] for line in statuses)
     assert sum(line["type"] == "snapshot" for line in lines) >= 1
 
 
@@ -247,10 +236,12 @@ async def test_watch_reports_every_pushed_change_in_order(live_sim: ExchangeSimu
             assert raw, "watch ended early"
             lines.append(json.loads(raw))
 
-    try:
-        await read_until(lambda: any(line.get("stream") == "live" for line in lines))
-        pushed = []
-        for _ in range(15):  # a balance change every 300 ms, as a busy account would see
+    def connected() -> bool:
+        streams = [line["stream"] for line in lines if line["type"] == "status"]
+        return bool(streams) and streams[-1] in ("unproven", "live")
+
+    async def push_some(count: int) -> None:
+        for _ in range(count):  # a balance change every 300 ms, as a busy account would see
             pushed.append((await live_sim.push_balance_change("USDT", "1.25"))["a"]["B"][0]["wb"])
             await asyncio.sleep(0.3)
         last = pushed[-1]
@@ -259,6 +250,21 @@ async def test_watch_reports_every_pushed_change_in_order(live_sim: ExchangeSimu
                 line["type"] == "snapshot" and line["balances"]["USDT"]["wallet_balance"] == last for line in lines
             )
         )
+
+    pushed: list[str] = []
+    try:
+        await read_until(connected)
+        await push_some(15)
+        # the stream drops: it comes back by itself, and pushes keep arriving with no key press
+        assert live_sim.drop_streams() == 1
+        await read_until(lambda: [ln["stream"] for ln in lines if ln["type"] == "status"][-1] == "reconnecting")
+        await read_until(connected)
+        await push_some(3)
+        # the key expires: a new one, a new stream, and pushes again
+        await live_sim.expire_listen_keys()
+        await read_until(lambda: [ln["stream"] for ln in lines if ln["type"] == "status"][-1] == "reconnecting")
+        await read_until(connected)
+        await push_some(3)
     finally:
         process.terminate()
         await process.wait()
@@ -271,7 +277,7 @@ async def test_watch_reports_every_pushed_change_in_order(live_sim: ExchangeSimu
 
 
 def test_the_mode_label_says_which_exchange_this_is() -> None:
-    from tui.cli import Exchange
+    from tui.wiring import Exchange
 
     assert Exchange("wss://ws-fapi.binance.com/ws-fapi/v1", "", None).label == "LIVE"
     assert Exchange("wss://testnet.binancefuture.com/ws-fapi/v1", "", None).label == "TESTNET"

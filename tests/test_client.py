@@ -24,8 +24,7 @@ from services.errors import (
 from services.signing import HmacSigner
 from services.simulator import ExchangeSimulator
 from services.wsapi import Credentials, WsApiClient
-from tests.conftest import TEST_API_KEY, TEST_SECRET
-from tests.helpers import drive
+from tests.helpers import TEST_API_KEY, TEST_SECRET, drive, until
 
 
 def make_client(
@@ -42,18 +41,20 @@ def make_client(
 async def test_account_balance_is_exact_and_carries_the_weight_reading(
     client: WsApiClient, sim: ExchangeSimulator
 ) -> None:
-    rows = await client.account_balance()
+    fetched = await client.fetch_account_balance()
+    rows = fetched.value
     sent = {row["asset"]: row for row in sim.last_result["v2/account.balance"]}
     assert [row.asset for row in rows] == list(sent)
     for row in rows:
         assert format(row.balance, "f") == sent[row.asset]["balance"]
         assert format(row.available_balance, "f") == sent[row.asset]["availableBalance"]
-    assert client.weight is not None
-    assert client.weight.limit == 2400
+    reading = fetched.weight
+    assert reading is not None
+    assert reading.limit == 2400
     # handshake 5 + session.status 2 (clock probe) + balance 5, all ours
-    assert client.weight.count == sim.weight_count() == 12
-    assert client.weight.own == 12
-    assert client.weight.others == 0
+    assert reading.count == sim.weight_count() == 12
+    assert reading.own == 12
+    assert reading.others == 0
 
 
 async def test_v1_balance_and_both_status_versions(client: WsApiClient) -> None:
@@ -81,10 +82,26 @@ async def test_several_requests_in_flight_are_matched_by_id(client: WsApiClient)
 async def test_other_programs_weight_is_told_apart(client: WsApiClient, sim: ExchangeSimulator) -> None:
     await client.account_balance()
     sim.spend_weight(1000)
-    await client.account_balance()
-    assert client.weight is not None
-    assert client.weight.others == 1000
-    assert client.weight.own == 17
+    reading = (await client.fetch_account_balance()).weight
+    assert reading is not None
+    assert reading.others == 1000
+    assert reading.own == 17
+
+
+async def test_each_reply_carries_its_own_reading_and_the_meter_never_contradicts_itself(
+    client: WsApiClient, sim: ExchangeSimulator
+) -> None:
+    await client.session_status()
+    # Four requests in flight at once: each reading is the one its own reply carried, booked when it was sent.
+    fetched = await asyncio.gather(*(client.fetch_account_status(v2=True) for _ in range(4)))
+    readings = [f.weight for f in fetched]
+    assert all(r is not None for r in readings)
+    counts = [r.count for r in readings if r is not None]
+    assert counts == sorted(counts) and len(set(counts)) == 4  # one reading per reply, not the last one four times
+    for reading in readings:
+        assert reading is not None and reading.own <= reading.count
+    # Booked before sending: what the client counts as its own equals what the exchange counted.
+    assert client.own_weight() == sim.own_weight()
 
 
 async def test_ed25519_key_logs_on_and_then_sends_unsigned_requests(
@@ -108,6 +125,32 @@ async def test_ed25519_falls_back_to_signing_when_logon_is_refused(
         assert not client.session_active
         assert sim.last_params["apiKey"] == ed25519_credentials.api_key
         assert "signature" in sim.last_params
+
+
+async def test_one_refused_logon_costs_one_connection_its_session_not_the_client(
+    sim: ExchangeSimulator, clock: VirtualClock, ed25519_credentials: Credentials
+) -> None:
+    sim.faults.logon_skew_next = 1  # -1021 once, as before the clock settled
+    async with make_client(sim, clock, ed25519_credentials) as client:
+        await client.account_balance()
+        assert not client.session_active and "signature" in sim.last_params  # this connection signs
+        await sim.drop_connections()
+        await until(lambda: not client.connected)
+        await drive(clock, client.account_balance())
+        assert client.connections_opened == 2
+        assert client.session_active and "signature" not in sim.last_params  # the next one logs on again
+
+
+async def test_a_key_that_cannot_log_on_stops_trying(
+    sim: ExchangeSimulator, clock: VirtualClock, ed25519_credentials: Credentials
+) -> None:
+    sim.sessions_enabled = False  # -4056: this key type cannot log on
+    async with make_client(sim, clock, ed25519_credentials) as client:
+        await client.account_balance()
+        await sim.drop_connections()
+        await until(lambda: not client.connected)
+        await drive(clock, client.account_balance())
+    assert [m for _, m in sim.requests].count("session.logon") == 1
 
 
 async def test_rsa_signs_every_request(
@@ -339,14 +382,9 @@ async def test_the_server_closing_at_its_connection_lifetime_is_survived(
     async with sim, make_client(sim, clock, hmac_credentials) as client:
         await client.account_balance()
         await clock.advance(61)
-        await drive(clock, _until_disconnected(client))
+        await until(lambda: not client.connected)
         assert await drive(clock, client.account_balance())
         assert client.connections_opened == 2
-
-
-async def _until_disconnected(client: WsApiClient) -> None:
-    while client.connected:
-        await asyncio.sleep(0.002)
 
 
 async def test_planned_rollover_before_the_lifetime_loses_no_request(

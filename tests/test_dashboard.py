@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
-from textual.pilot import Pilot
 
 from services.clock import VirtualClock
 from services.formatting import format_amount
@@ -15,39 +14,11 @@ from services.models import LinkState
 from services.settings import Settings
 from services.simulator import ExchangeSimulator
 from services.wsapi import Credentials
-from tests.conftest import TEST_API_KEY, TEST_SECRET
+from tests.helpers import TEST_API_KEY, TEST_SECRET, dashboard, factory, started, table, until
 from tui.app import BalanceApp, DashboardScreen, HelpScreen
-from tui.cli import Exchange
-from widgets.balance_table import BalanceTable
+from tui.wiring import Exchange
 from widgets.margin_pane import MarginPane
 from widgets.status_line import StatusLine
-
-
-def factory(
-    sim: ExchangeSimulator, credentials: Credentials
-) -> Callable[[Settings], contextlib.AbstractAsyncContextManager[Exchange]]:
-    @contextlib.asynccontextmanager
-    async def open_sim(settings: Settings) -> AsyncIterator[Exchange]:
-        yield Exchange(sim.ws_url, sim.stream_url, credentials)
-
-    return open_sim
-
-
-async def wait_for(
-    pilot: Pilot[int],
-    predicate: Callable[[], bool],
-    *,
-    clock: VirtualClock | None = None,
-    step: float = 0.5,
-    tries: int = 400,
-) -> None:
-    for _ in range(tries):
-        if predicate():
-            return
-        if clock is not None:
-            await clock.advance(step)
-        await pilot.pause(0.005)
-    raise AssertionError("condition not met")
 
 
 @pytest.fixture
@@ -56,21 +27,9 @@ def app(sim: ExchangeSimulator, clock: VirtualClock, hmac_credentials: Credentia
     return BalanceApp(settings, clock=clock, exchange_factory=factory(sim, hmac_credentials))
 
 
-def dashboard(app: BalanceApp) -> DashboardScreen:
-    return app.dashboard
-
-
-def table(app: BalanceApp) -> BalanceTable:
-    return dashboard(app).query_one(BalanceTable)
-
-
 def order(app: BalanceApp) -> list[str]:
     t = table(app)
     return [str(t.coordinate_to_cell_key((i, 0)).row_key.value) for i in range(t.row_count)]
-
-
-async def started(pilot: Pilot[int], app: BalanceApp) -> None:
-    await wait_for(pilot, lambda: dashboard(app).snapshot is not None and table(app).row_count > 0)
 
 
 async def test_shows_exactly_what_the_exchange_sent(app: BalanceApp, sim: ExchangeSimulator) -> None:
@@ -92,16 +51,16 @@ async def test_refresh_key_polls_now(app: BalanceApp, sim: ExchangeSimulator) ->
         await started(pilot, app)
         before = len(sim.requests)
         await pilot.press("r")
-        await wait_for(pilot, lambda: len(sim.requests) == before + 1)
+        await until(pilot=pilot, predicate=lambda: len(sim.requests) == before + 1)
         await pilot.press("f5")  # the remapped key from the settings' keymap
-        await wait_for(pilot, lambda: len(sim.requests) == before + 2)
+        await until(pilot=pilot, predicate=lambda: len(sim.requests) == before + 2)
 
 
 async def test_pause_and_resume(app: BalanceApp, sim: ExchangeSimulator, clock: VirtualClock) -> None:
     async with app.run_test() as pilot:
         await started(pilot, app)
         await pilot.press("p")
-        await wait_for(pilot, lambda: dashboard(app).status.state is LinkState.PAUSED)  # type: ignore[union-attr]
+        await until(pilot=pilot, predicate=lambda: dashboard(app).status.state is LinkState.PAUSED)  # type: ignore[union-attr]
         before = len(sim.requests)
         await clock.advance(60)
         await pilot.pause(0.05)
@@ -109,7 +68,7 @@ async def test_pause_and_resume(app: BalanceApp, sim: ExchangeSimulator, clock: 
         assert "PAUSED" in str(dashboard(app).query_one(StatusLine).render())
         assert not table(app).has_class("-stale")  # paused on purpose is not stale
         await pilot.press("p")
-        await wait_for(pilot, lambda: dashboard(app).status.state is LinkState.LIVE)  # type: ignore[union-attr]
+        await until(pilot=pilot, predicate=lambda: dashboard(app).status.state is LinkState.LIVE)  # type: ignore[union-attr]
         assert len(sim.requests) == before + 1
 
 
@@ -223,12 +182,12 @@ async def test_only_changed_cells_are_written(app: BalanceApp, sim: ExchangeSimu
         sim.account.assets["ETH"].wallet += Decimal("1.5")
         count = len(sim.requests)
         await pilot.press("r")
-        await wait_for(
-            pilot,
+        await until(
             lambda: (
-                len(sim.requests) > count and dashboard(app).snapshot.balances["ETH"].wallet_balance == Decimal("5.7")
+                len(sim.requests) > count and dashboard(app).snapshot.balances["ETH"].wallet_balance == Decimal("5.7")  # type: ignore[union-attr]
             ),
-        )  # type: ignore[union-attr]
+            pilot=pilot,
+        )
         await pilot.pause()
         assert {column for asset, column in writes if asset == "ETH"} >= {"wallet", "cross", "available"}
         assert all(asset == "ETH" for asset, column in writes if column != "age")
@@ -246,20 +205,22 @@ async def test_exchange_killed_goes_stale_then_recovers_by_itself(
         await started(pilot, app)
         await first.stop()
         # within three refreshes: reconnecting, and the table marked stale
-        await wait_for(
-            pilot,
+        await until(
             lambda: dashboard(app).status.state is LinkState.RECONNECTING and table(app).has_class("-stale"),  # type: ignore[union-attr]
             clock=clock,
             step=0.5,
-            tries=12,
+            limit=6,
+            pilot=pilot,
         )
         line = str(dashboard(app).query_one(StatusLine).render())
         assert "RECONNECTING in" in line and "attempt" in line
         second = ExchangeSimulator(clock=clock, port=first.port)
         second.add_hmac_key(TEST_API_KEY, TEST_SECRET)
         async with second:
-            await wait_for(pilot, lambda: dashboard(app).status.state is LinkState.LIVE, clock=clock, step=1.0)  # type: ignore[union-attr]
-            await wait_for(pilot, lambda: not table(app).has_class("-stale"), clock=clock)
+            await until(
+                pilot=pilot, predicate=lambda: dashboard(app).status.state is LinkState.LIVE, clock=clock, step=1.0
+            )  # type: ignore[union-attr]
+            await until(pilot=pilot, predicate=lambda: not table(app).has_class("-stale"), clock=clock)
             assert table(app).row_count == len(second.account.assets)
         await pilot.press("q")
 
@@ -270,7 +231,9 @@ async def test_rejected_credentials_are_shown_and_polling_stops(
     async with app.run_test(size=(120, 36)) as pilot:
         await started(pilot, app)
         sim.revoke_key(TEST_API_KEY)
-        await wait_for(pilot, lambda: dashboard(app).status.state is LinkState.CREDENTIALS_REJECTED, clock=clock)  # type: ignore[union-attr]
+        await until(
+            pilot=pilot, predicate=lambda: dashboard(app).status.state is LinkState.CREDENTIALS_REJECTED, clock=clock
+        )  # type: ignore[union-attr]
         banner = dashboard(app).query_one("#banner")
         assert banner.display
         sent = len(sim.requests)
@@ -286,11 +249,12 @@ async def test_pushes_show_at_once_and_a_margin_call_cannot_be_missed(
 ) -> None:
     async with app.run_test(size=(120, 36)) as pilot:
         await started(pilot, app)
-        await wait_for(pilot, lambda: dashboard(app).status.stream == "live")  # type: ignore[union-attr]
-        assert "push live" in str(dashboard(app).query_one(StatusLine).render())
+        await until(pilot=pilot, predicate=lambda: dashboard(app).status.stream == "unproven")  # type: ignore[union-attr]
+        assert "push open, not yet proven" in str(dashboard(app).query_one(StatusLine).render())
         event = await sim.push_balance_change("ETH", "0.8")
         wallet = format_amount(Decimal(event["a"]["B"][0]["wb"]), 8)
-        await wait_for(pilot, lambda: table(app).get_cell("ETH", "wallet").plain == wallet)
+        await until(pilot=pilot, predicate=lambda: table(app).get_cell("ETH", "wallet").plain == wallet)
+        await until(pilot=pilot, predicate=lambda: "push live" in str(dashboard(app).query_one(StatusLine).render()))
         table(app).move_cursor(row=order(app).index("ETH"))
         await pilot.pause()
         pane = dashboard(app).query_one(MarginPane)
@@ -299,8 +263,10 @@ async def test_pushes_show_at_once_and_a_margin_call_cannot_be_missed(
         assert not app.active_bindings.get("a")
         await sim.push_margin_call()
         banner = dashboard(app).query_one("#margin-call")
-        await wait_for(pilot, lambda: banner.display)
-        assert "MARGIN CALL" in str(banner.render()) and "ETHUSDT" in str(banner.render())
+        await until(pilot=pilot, predicate=lambda: banner.display)
+        text = str(banner.render())
+        assert "MARGIN CALL" in text and "ETHUSDT" in text
+        assert "unrealized -1.16000000" in text and "0E" not in text  # every amount through the one formatter
         assert "a" in app.active_bindings
         await pilot.press("a")
         assert not banner.display
@@ -337,5 +303,5 @@ async def test_a_feed_that_fails_unexpectedly_is_restarted(
 
     app = BalanceApp(Settings(interval=2.0), clock=clock, exchange_factory=flaky)
     async with app.run_test(size=(120, 36)) as pilot:
-        await wait_for(pilot, lambda: len(opened) >= 2 and dashboard(app).snapshot is not None)
+        await until(pilot=pilot, predicate=lambda: len(opened) >= 2 and dashboard(app).snapshot is not None)
         assert dashboard(app).status is not None and dashboard(app).status.state is LinkState.LIVE

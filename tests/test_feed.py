@@ -11,32 +11,11 @@ import pytest
 
 from services.backoff import Backoff
 from services.clock import VirtualClock
-from services.feed import AccountFeed, FeedEvent, SnapshotEvent, StatusEvent
-from services.models import AccountSnapshot, LinkState
+from services.feed import AccountFeed, StatusEvent
+from services.models import LinkState
 from services.simulator import ExchangeSimulator
 from services.wsapi import Credentials, WsApiClient
-from tests.conftest import TEST_API_KEY, TEST_SECRET
-from tests.helpers import Collector, until
-
-
-class Recorder(Collector[FeedEvent]):
-    """Runs a feed in a task and keeps every event it yields."""
-
-    def __init__(self, feed: AccountFeed) -> None:
-        super().__init__(feed.events())
-        self.feed = feed
-
-    @property
-    def events(self) -> list[FeedEvent]:
-        return self.items
-
-    @property
-    def snapshots(self) -> list[AccountSnapshot]:
-        return [e.snapshot for e in self.items if isinstance(e, SnapshotEvent)]
-
-    @property
-    def states(self) -> list[LinkState]:
-        return [e.status.state for e in self.items if isinstance(e, StatusEvent)]
+from tests.helpers import TEST_API_KEY, TEST_SECRET, Recorder, until
 
 
 @pytest.fixture
@@ -61,6 +40,22 @@ def polls(sim: ExchangeSimulator) -> list[str]:
     return [m for _, m in sim.requests if m.endswith("account.status")]
 
 
+async def test_a_reconcile_asked_for_during_a_poll_is_not_lost(
+    feed: AccountFeed, sim: ExchangeSimulator, clock: VirtualClock
+) -> None:
+    """A push that asks for a reconcile while a poll is in flight gets its own poll: the one in flight predates it."""
+    await feed.refresh()
+    feed._reconcile_done(clock.monotonic())  # the first poll answered what was asked before it
+    started = clock.monotonic()
+    await clock.advance(0.5)
+    feed._schedule_reconcile()  # a push arrives while the poll that started at `started` is in flight
+    feed._reconcile_done(started)
+    assert feed._reconcile_at is not None  # still due: the in-flight poll cannot have seen that push's effects
+    await clock.advance(0.5)
+    feed._reconcile_done(clock.monotonic())
+    assert feed._reconcile_at is None
+
+
 async def test_first_poll_is_full_then_light(recorder: Recorder, sim: ExchangeSimulator, clock: VirtualClock) -> None:
     await until(lambda: len(recorder.snapshots) >= 3, clock=clock, step=1.0)
     assert recorder.states[:2] == [LinkState.CONNECTING, LinkState.LIVE]
@@ -68,7 +63,17 @@ async def test_first_poll_is_full_then_light(recorder: Recorder, sim: ExchangeSi
     first = recorder.snapshots[0]
     assert first.multi_assets_margin is False
     assert recorder.snapshots[1].multi_assets_margin is False  # remembered from the full poll
-    assert first.balances["USDT"].source_method == "account.status"
+    assert first.balances["USDT"].source_method == "account.status + account.balance"
+    # Single-asset mode: account.status omits marginAvailable, account.balance says it for every asset.
+    assert "marginAvailable" not in sim.last_result["account.status"]["assets"][0]
+    for snapshot in recorder.snapshots[:3]:
+        assert {row.margin_available for row in snapshot.balances.values()} <= {True, False}
+        assert snapshot.balances["USDT"].margin_available is True
+        assert snapshot.balances["BTC"].margin_available is False
+    # The weight of each refresh: 10 for the full one, 5 after.
+    methods = [m for _, m in sim.requests if m.endswith(("account.status", "account.balance"))]
+    assert sorted(methods[:2]) == ["account.balance", "account.status"]
+    assert methods[2:4] == ["v2/account.status", "v2/account.status"]
     assert first.totals is not None and first.weight is not None
     assert first.balances["USDT"].wallet_balance == sim.account.assets["USDT"].wallet
 

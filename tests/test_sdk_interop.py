@@ -17,7 +17,7 @@ from binance_sdk_derivatives_trading_usds_futures import DerivativesTradingUsdsF
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from services.simulator import ExchangeSimulator
-from tests.conftest import TEST_API_KEY, TEST_SECRET, pem
+from tests.helpers import TEST_API_KEY, TEST_SECRET, pem
 
 
 @pytest.fixture

@@ -15,8 +15,7 @@ from services.settings import Settings
 from services.signing import HmacSigner, load_private_key
 from services.simulator import ExchangeSimulator
 from services.wsapi import METHOD_WEIGHTS, Credentials
-from tests.conftest import TEST_API_KEY, TEST_SECRET, pem
-from tests.test_cli import clean_env, run_cli
+from tests.helpers import TEST_API_KEY, TEST_SECRET, clean_env, pem, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 READ_ONLY_METHODS = {

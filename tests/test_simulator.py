@@ -14,7 +14,7 @@ import websockets
 from services.clock import VirtualClock
 from services.signing import HmacSigner, signing_text
 from services.simulator import ExchangeSimulator
-from tests.test_signing import DOC_KEY, DOC_SECRET
+from tests.helpers import DOC_KEY, DOC_SECRET, until
 
 DOC_TIMESTAMP = 1702561978458
 
@@ -164,10 +164,13 @@ async def test_server_time_endpoint(doc_sim: ExchangeSimulator) -> None:
     assert await asyncio.to_thread(get) == {"serverTime": doc_sim.server_time_ms()}
 
 
+EVENTS = "ACCOUNT_UPDATE/MARGIN_CALL/ACCOUNT_CONFIG_UPDATE/listenKeyExpired"
+
+
 async def test_user_data_stream_and_account_update_push(doc_sim: ExchangeSimulator) -> None:
     [started] = await ask(doc_sim.ws_url, {"id": 1, "method": "userDataStream.start", "params": {"apiKey": DOC_KEY}})
     key = started["result"]["listenKey"]
-    async with websockets.connect(f"{doc_sim.stream_url}/private/ws/{key}") as stream:
+    async with websockets.connect(f"{doc_sim.stream_url}/private/ws?listenKey={key}&events={EVENTS}") as stream:
         await _until_subscribed(doc_sim)
         sent = await doc_sim.push_balance_change("USDT", "-12.5")
         event = json.loads(await stream.recv())
@@ -182,7 +185,7 @@ async def test_stream_event_filter_and_combined_form(doc_sim: ExchangeSimulator)
     filtered = f"{doc_sim.stream_url}/private/ws?listenKey={key}&events=MARGIN_CALL/listenKeyExpired"
     async with (
         websockets.connect(filtered) as only_calls,
-        websockets.connect(f"{doc_sim.stream_url}/private/stream?listenKey={key}") as combined,
+        websockets.connect(f"{doc_sim.stream_url}/private/stream?listenKey={key}&events={EVENTS}") as combined,
     ):
         await _until_subscribed(doc_sim, 2)
         await doc_sim.push_balance_change("USDT", "1")
@@ -195,15 +198,56 @@ async def test_stream_event_filter_and_combined_form(doc_sim: ExchangeSimulator)
 async def test_expired_listen_key_is_announced_and_refused(doc_sim: ExchangeSimulator) -> None:
     [started] = await ask(doc_sim.ws_url, {"id": 1, "method": "userDataStream.start", "params": {"apiKey": DOC_KEY}})
     key = started["result"]["listenKey"]
-    async with websockets.connect(f"{doc_sim.stream_url}/private/ws/{key}") as stream:
+    async with websockets.connect(f"{doc_sim.stream_url}/private/ws?listenKey={key}&events={EVENTS}") as stream:
         await _until_subscribed(doc_sim)
         await doc_sim.expire_listen_keys()
         event = json.loads(await stream.recv())
     assert event["e"] == "listenKeyExpired" and event["listenKey"] == key
     with pytest.raises(websockets.InvalidStatus):
-        await websockets.connect(f"{doc_sim.stream_url}/private/ws/{key}")
+        await websockets.connect(f"{doc_sim.stream_url}/private/ws?listenKey={key}&events={EVENTS}")
     [ping] = await ask(doc_sim.ws_url, {"id": 2, "method": "userDataStream.ping", "params": {"apiKey": DOC_KEY}})
     assert ping["error"]["code"] == -1125
+
+
+async def test_the_stream_forms_production_does_not_deliver_on_are_open_and_mute(doc_sim: ExchangeSimulator) -> None:
+    """PROTOCOL.md §1 [prod report]: the key as a path segment, or no ``events=``, connects and delivers nothing."""
+    [started] = await ask(doc_sim.ws_url, {"id": 1, "method": "userDataStream.start", "params": {"apiKey": DOC_KEY}})
+    key = started["result"]["listenKey"]
+    async with (
+        websockets.connect(f"{doc_sim.stream_url}/private/ws/{key}"),
+        websockets.connect(f"{doc_sim.stream_url}/private/ws?listenKey={key}"),
+    ):
+        await _until_subscribed(doc_sim, 2)
+        doc_sim.account.assets["USDT"].wallet += Decimal(1)
+        assert await doc_sim.push(event_for(doc_sim)) == 0
+        async with websockets.connect(f"{doc_sim.stream_url}/private/ws?listenKey={key}&events={EVENTS}") as good:
+            await _until_subscribed(doc_sim, 3)
+            assert await doc_sim.push(event_for(doc_sim)) == 1  # only the documented form gets it
+            assert json.loads(await good.recv())["e"] == "ACCOUNT_UPDATE"
+
+
+async def test_a_mute_stream_stays_open_and_delivers_nothing(doc_sim: ExchangeSimulator) -> None:
+    [started] = await ask(doc_sim.ws_url, {"id": 1, "method": "userDataStream.start", "params": {"apiKey": DOC_KEY}})
+    key = started["result"]["listenKey"]
+    async with websockets.connect(f"{doc_sim.stream_url}/private/ws?listenKey={key}&events={EVENTS}") as stream:
+        await _until_subscribed(doc_sim)
+        assert await doc_sim.command("mute on") == "user-data streams mute"
+        before = doc_sim.account.assets["USDT"].wallet
+        await doc_sim.push_balance_change("USDT", "-3")
+        assert doc_sim.account.assets["USDT"].wallet == before - 3  # the balance changed
+        assert await doc_sim.push(event_for(doc_sim)) == 0  # and nobody was told
+        await doc_sim.command("mute off")
+        assert await doc_sim.push(event_for(doc_sim)) == 1
+        assert json.loads(await stream.recv())["e"] == "ACCOUNT_UPDATE"
+
+
+def event_for(sim: ExchangeSimulator) -> dict[str, Any]:
+    wallet = f"{sim.account.assets['USDT'].wallet:f}"
+    return {
+        "e": "ACCOUNT_UPDATE",
+        "E": sim.server_time_ms(),
+        "a": {"m": "ORDER", "B": [{"a": "USDT", "wb": wallet, "cw": wallet}]},
+    }
 
 
 async def test_listen_keys_live_sixty_minutes_unless_pinged(doc_sim: ExchangeSimulator) -> None:
@@ -229,11 +273,7 @@ async def test_the_retired_legacy_stream_path_is_not_served(doc_sim: ExchangeSim
 
 
 async def _until_subscribed(sim: ExchangeSimulator, count: int = 1) -> None:
-    for _ in range(500):
-        if sum(len(s) for s in sim._streams.values()) >= count:
-            return
-        await asyncio.sleep(0.002)
-    raise AssertionError("stream never subscribed")
+    await until(lambda: sum(len(s) for s in sim._streams.values()) >= count)
 
 
 async def test_the_fault_console(doc_sim: ExchangeSimulator) -> None:

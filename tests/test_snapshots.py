@@ -17,6 +17,7 @@ from services.models import (
     AccountSnapshot,
     AccountStatus,
     AssetBalance,
+    BalanceRow,
     ConnectionStatus,
     LinkState,
     WeightReading,
@@ -24,10 +25,11 @@ from services.models import (
 from services.settings import Settings
 from services.simulator import SimulatedAccount
 from tui.app import BalanceApp, SnapshotReceived, StatusChanged
-from tui.cli import Exchange
+from tui.wiring import Exchange
 
 NOW = 1_795_608_000_000  # 2026-11-25 12:00:00 UTC
-ENDPOINT = "wss://ws-fapi.binance.com/ws-fapi/v1"
+# Demo data is shown as what it is: the embedded simulator's, labelled DEMO (never LIVE over a production URL).
+ENDPOINT = "ws://127.0.0.1:8765/ws-fapi/v1"
 SIZES = [(80, 24), (120, 36)]
 
 
@@ -37,10 +39,18 @@ def account_snapshot(*, multi_assets: bool = False, extra_assets: int = 0, age_m
     account.set_time(NOW - 95_000)
     account.assets["USDT"].update_time = NOW - 2_000
     status = AccountStatus.model_validate(account.status(v2=False))
+    # As a full refresh does: account.balance says each asset's margin flag when account.status does not.
+    flags = {row.asset: row.margin_available for row in map(BalanceRow.model_validate, account.balance_rows())}
     received = NOW - age_ms
     return AccountSnapshot(
         balances={
-            row.asset: AssetBalance.from_status(row, method="account.status", received_at_ms=received)
+            row.asset: AssetBalance.from_status(
+                row, method="account.status + account.balance", received_at_ms=received
+            ).model_copy(
+                update={
+                    "margin_available": row.margin_available if row.margin_available is not None else flags[row.asset]
+                }
+            )
             for row in status.assets
         },
         totals=status.totals(),
@@ -60,7 +70,7 @@ def status(state: LinkState, **fields: Any) -> ConnectionStatus:
 
 
 SCENES: dict[str, tuple[AccountSnapshot, ConnectionStatus]] = {
-    "live": (account_snapshot(), status(LinkState.LIVE)),
+    "live": (account_snapshot(), status(LinkState.LIVE, stream="live")),
     "stale": (account_snapshot(age_ms=9_000), status(LinkState.LIVE)),
     "reconnecting": (
         account_snapshot(age_ms=7_000),
@@ -94,7 +104,7 @@ def scene(name: str) -> tuple[BalanceApp, Callable[[Pilot[int]], Any]]:
 
     async def run_before(pilot: Pilot[int]) -> None:
         screen = app.dashboard
-        screen.show_exchange(Exchange(ENDPOINT, "wss://fstream.binance.com", None))
+        screen.show_exchange(Exchange(ENDPOINT, "ws://127.0.0.1:8765", None, demo=True))
         screen.post_message(StatusChanged(link))
         screen.post_message(SnapshotReceived(snapshot))
         await pilot.pause()

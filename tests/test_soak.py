@@ -18,8 +18,7 @@ from services.models import AccountSnapshot, LinkState
 from services.simulator import ExchangeSimulator
 from services.stream import UserDataStream
 from services.wsapi import Credentials, WsApiClient
-from tests.conftest import TEST_API_KEY, TEST_SECRET
-from tests.helpers import IO_TURN
+from tests.helpers import IO_TURN, TEST_API_KEY, TEST_SECRET
 
 # What the test harness keeps on purpose is not the client's: the leak watch's log lines, the simulator's
 # request log, and tracemalloc's own books.

@@ -16,8 +16,7 @@ from services.models import AccountUpdate, LinkState
 from services.simulator import ExchangeSimulator
 from services.stream import StreamItem, StreamState, UserDataStream
 from services.wsapi import Credentials, WsApiClient
-from tests.helpers import Collector, drive, until
-from tests.test_feed import Recorder
+from tests.helpers import Collector, Recorder, drive, until
 
 
 class StreamReader(Collector[StreamItem]):
@@ -42,13 +41,16 @@ def stream_count(sim: ExchangeSimulator) -> int:
     return sum(len(subscribers) for subscribers in sim._streams.values())
 
 
-async def test_the_stream_uses_the_private_path_and_receives_pushes(
+async def test_the_stream_uses_the_query_form_naming_every_event_and_receives_pushes(
     stream: UserDataStream, sim: ExchangeSimulator
 ) -> None:
     reader = StreamReader(stream)
     await until(lambda: "live" in reader.states)
     assert stream.listen_key is not None
-    assert stream.url_for(stream.listen_key) == f"{sim.stream_url}/private/ws/{stream.listen_key}"
+    assert stream.url_for(stream.listen_key) == (
+        f"{sim.stream_url}/private/ws?listenKey={stream.listen_key}"
+        "&events=ACCOUNT_UPDATE/MARGIN_CALL/ACCOUNT_CONFIG_UPDATE/listenKeyExpired"
+    )
     sent = await sim.push_balance_change("USDT", "25.5")
     await until(lambda: len(reader.updates) == 1)
     update = reader.updates[0]
@@ -289,3 +291,65 @@ async def test_the_listen_key_is_stopped_on_exit(
     await recorder.stop()
     assert not sim.listen_keys
     assert "userDataStream.stop" in [m for _, m in sim.requests]
+
+
+# -- is the stream really delivering? (PROTOCOL.md §6.4) -------------------------------------------------------------
+
+
+async def test_an_open_stream_is_unproven_until_a_reconcile_finds_nothing_missed(
+    feed: Recorder, sim: ExchangeSimulator, clock: VirtualClock
+) -> None:
+    await until(lambda: feed.feed.stream_state == "unproven", clock=clock, step=0.1)
+    assert not feed.feed.streaming  # open is not trusted: polling stays at the interval
+    assert feed.feed.effective_interval() == 2.0
+    await until(lambda: feed.feed.stream_state == "live", clock=clock, step=0.25, limit=10)
+    assert feed.feed.effective_interval() == 60.0
+    assert feed.streams.count("unproven") == 1 and feed.streams.count("live") == 1
+
+
+async def test_a_stream_that_delivers_is_trusted_at_once(
+    feed: Recorder, sim: ExchangeSimulator, clock: VirtualClock
+) -> None:
+    await until(lambda: feed.feed.stream_state == "unproven", clock=clock, step=0.1)
+    await sim.push_balance_change("USDT", "1")
+    await until(lambda: feed.feed.stream_state == "live")
+
+
+async def test_a_mute_stream_is_found_out_at_the_next_reconcile_and_polling_returns_to_the_interval(
+    feed: Recorder, sim: ExchangeSimulator, clock: VirtualClock
+) -> None:
+    await streaming(feed, clock)
+    sim.faults.stream_mute = True  # open, and delivering nothing, while the balance changes
+    await sim.push_balance_change("USDT", "-42")
+    assert feed.snapshots[-1].cause == "poll"
+    # the next reconcile (within a minute) finds USDT changed with no push for it
+    await until(lambda: feed.feed.stream_state == "silent", clock=clock, step=1.0, limit=65)
+    status = feed.feed.status
+    assert status.stream == "silent" and "USDT" in status.stream_detail
+    assert feed.feed.effective_interval() == 2.0  # back to the interval
+    assert feed.feed.allowance() == 240  # within the polling share of the budget
+    polls_before = len([m for _, m in sim.requests if m.endswith("account.status")])
+    await clock.advance(10, step=0.5)
+    await asyncio.sleep(0.01)
+    assert len([m for _, m in sim.requests if m.endswith("account.status")]) >= polls_before + 4
+    # it is trusted again once it delivers
+    sim.faults.stream_mute = False
+    await sim.push_balance_change("USDT", "1")
+    await until(lambda: feed.feed.stream_state == "live")
+    assert feed.feed.effective_interval() == 60.0
+
+
+async def test_a_push_in_flight_when_a_poll_lands_is_not_taken_for_a_miss(
+    feed: Recorder, sim: ExchangeSimulator, clock: VirtualClock
+) -> None:
+    await streaming(feed, clock)
+    sim.faults.stream_mute = True
+    await sim.push_balance_change("BTC", "0.1")  # the exchange changed it just now; its push is "on the way"
+    await feed.feed.refresh()
+    assert feed.feed.stream_state == "live"  # too young to judge
+    sim.faults.stream_mute = False
+    await sim.push_balance_change("BTC", "0")  # the push arrives (same wallet, now told)
+    await until(lambda: feed.snapshots[-1].cause == "push")
+    await clock.advance(3)
+    await feed.feed.refresh()
+    assert feed.feed.stream_state == "live"

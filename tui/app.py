@@ -20,9 +20,10 @@ from services.clock import SYSTEM_CLOCK, Clock
 from services.feed import AccountFeed, MarginCallEvent, SnapshotEvent
 from services.models import AccountSnapshot, ConnectionStatus, LinkState, MarginCall
 from services.settings import Settings
-from tui.cli import Exchange, make_client, make_feed, open_exchange
+from tui.wiring import Exchange, make_client, make_feed, open_exchange
 from widgets.balance_table import BalanceTable
-from widgets.margin_pane import MarginPane, clock_time
+from widgets.margin_call_banner import MarginCallBanner
+from widgets.margin_pane import MarginPane
 from widgets.status_line import StatusLine, TotalsBar, countdown, is_stale
 from widgets.weight_meter import WeightMeter
 
@@ -142,7 +143,7 @@ class DashboardScreen(Screen[None]):
         yield StatusLine(id="status").data_bind(
             DashboardScreen.status, DashboardScreen.snapshot, DashboardScreen.now_ms
         )
-        yield Static("", id="margin-call")
+        yield MarginCallBanner(id="margin-call").data_bind(DashboardScreen.margin_call)
         yield Static("", id="banner")
         yield TotalsBar(id="totals")
         yield BalanceTable(id="balances")
@@ -214,20 +215,6 @@ class DashboardScreen(Screen[None]):
         self.margin_call = message.margin_call
         self.app.bell()
         self.notify("MARGIN CALL from the exchange — see the banner", severity="error", timeout=60)
-
-    def watch_margin_call(self, call: MarginCall | None) -> None:
-        banner = self.query_one("#margin-call", Static)
-        banner.display = call is not None
-        if call is None:
-            return
-        positions = "; ".join(
-            f"{p.symbol} {p.side} {p.amount} at mark {p.mark_price}, unrealized {p.unrealized}, maint. {p.maint_margin}"
-            for p in call.positions
-        )
-        banner.update(
-            f"MARGIN CALL at {clock_time(call.event_time)} — positions close to liquidation: {positions or 'see the exchange'}."
-            f"\nCross wallet {call.cross_wallet_balance if call.cross_wallet_balance is not None else '—'}. Press a to acknowledge."
-        )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "acknowledge":

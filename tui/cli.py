@@ -1,34 +1,28 @@
 """The ``balance-tui`` command: the dashboard, ``snapshot``, ``watch`` and ``sim``.
 
-This is the one place that wires things together: settings in, a client and a feed out, the embedded simulator when
-there is nothing else to connect to. Exit codes: 0 ok, 2 usage or configuration, 3 credentials rejected, 4 network
-or rate limit after retries.
+Arguments in, settings out, one command run; which exchange and how the client and feed are built is
+:mod:`tui.wiring`'s job. Exit codes: 0 ok, 2 usage or configuration, 3 credentials rejected, 4 network or rate
+limit after retries, 130 interrupted, 143 terminated (SIGTERM), 129 hung up (SIGHUP).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import logging
 import sys
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
-from urllib.parse import urlsplit
 
-from services.clock import SYSTEM_CLOCK, Clock
 from services.errors import CredentialsRejected, ExchangeError, RateLimited
-from services.feed import AccountFeed, MarginCallEvent, SnapshotEvent, StatusEvent, WeightBudget
+from services.feed import AccountFeed, MarginCallEvent, SnapshotEvent, StatusEvent
 from services.formatting import format_amount
 from services.models import AccountSnapshot, LinkState
 from services.settings import ConfigError, Settings, load_settings
-from services.signing import HmacSigner, KeyFileError, load_private_key_file
-from services.simulator import ExchangeSimulator, SimulatedAccount
-from services.stream import UserDataStream
-from services.wsapi import Credentials, WsApiClient
+from services.signing import KeyFileError, load_private_key_file
+from tui.wiring import Exchange, make_client, make_feed, open_exchange
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
@@ -49,30 +43,44 @@ class CommandError(Exception):
 # -- arguments ----------------------------------------------------------------------------------------------------
 
 
-def _common_options() -> argparse.ArgumentParser:
+def _common_options(*, default: Any) -> argparse.ArgumentParser:
+    """The options every command but ``sim`` takes, defined once.
+
+    They are accepted before the subcommand and after it, and mean the same in both places. The subcommands' copy
+    defaults to ``SUPPRESS``: argparse would otherwise write the subcommand's defaults over what was given before
+    it, and ``balance-tui --testnet snapshot`` would quietly connect to production.
+    """
     common = argparse.ArgumentParser(add_help=False)
     group = common.add_argument_group("connection and settings")
-    group.add_argument("--ws-url", help="WebSocket API URL (default: production, or testnet with --testnet)")
-    group.add_argument("--stream-url", help="user-data stream base URL, e.g. wss://fstream.binance.com")
-    group.add_argument("--testnet", action="store_true", default=None, help="use Binance's futures testnet")
-    group.add_argument("--demo", action="store_true", default=None, help="use the embedded exchange simulator")
-    group.add_argument("--interval", type=float, help="seconds between refreshes (default 2)")
+    group.add_argument(
+        "--ws-url", default=default, help="WebSocket API URL (default: production, or testnet with --testnet)"
+    )
+    group.add_argument(
+        "--stream-url", default=default, help="user-data stream base URL, e.g. wss://fstream.binance.com"
+    )
+    group.add_argument("--testnet", action="store_true", default=default, help="use Binance's futures testnet")
+    group.add_argument("--demo", action="store_true", default=default, help="use the embedded exchange simulator")
+    group.add_argument("--interval", type=float, default=default, help="seconds between refreshes (default 2)")
     group.add_argument(
         "--no-stream",
         dest="stream",
         action="store_false",
-        default=None,
+        default=default,
         help="do not listen to the user-data stream (poll only)",
     )
-    group.add_argument("--recv-window", type=int, help="recvWindow in ms for signed requests (at most 60000)")
-    group.add_argument("--profile", help="profile of the config file to use")
-    group.add_argument("--config", type=Path, help="config file (default: the platform config dir)")
-    group.add_argument("--log-file", type=Path, help="write a log of connection events here (no secrets)")
+    group.add_argument(
+        "--recv-window", type=int, default=default, help="recvWindow in ms for signed requests (at most 60000)"
+    )
+    group.add_argument("--profile", default=default, help="profile of the config file to use")
+    group.add_argument("--config", type=Path, default=default, help="config file (default: the platform config dir)")
+    group.add_argument(
+        "--log-file", type=Path, default=default, help="write a log of connection events here (no secrets)"
+    )
     return common
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = _common_options()
+    common = _common_options(default=argparse.SUPPRESS)
     parser = argparse.ArgumentParser(
         prog="balance-tui",
         description="Balances of a Binance USDⓈ-M Futures account, live, exact, in the terminal. "
@@ -81,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(+ BINANCE_PRIVATE_KEY_PASSPHRASE) for Ed25519/RSA keys, or a profile of the config file. "
         "Use a read-only key. Exit codes: 0 ok, 2 usage or configuration, 3 credentials rejected, "
         "4 network or rate limit after retries.",
-        parents=[common],
+        parents=[_common_options(default=None)],
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("dashboard", parents=[common], help="the dashboard (the default)")
@@ -126,79 +134,6 @@ SETTING_OPTIONS = (
 def settings_from(args: argparse.Namespace) -> Settings:
     cli = {name: getattr(args, name) for name in SETTING_OPTIONS if getattr(args, name, None) is not None}
     return load_settings(cli, config_path=getattr(args, "config", None))
-
-
-# -- the exchange to talk to --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Exchange:
-    """Where to connect and as whom; ``simulator`` is set when it is the embedded one."""
-
-    ws_url: str
-    stream_url: str
-    credentials: Credentials | None
-    simulator: ExchangeSimulator | None = None
-
-    @property
-    def label(self) -> str:
-        """DEMO (embedded simulator), TESTNET, LIVE (Binance production: real money), or CUSTOM (any other URL)."""
-        if self.simulator is not None:
-            return "DEMO"
-        host = urlsplit(self.ws_url).hostname or ""
-        if host.endswith("binancefuture.com"):
-            return "TESTNET"
-        if host.endswith("binance.com"):
-            return "LIVE"
-        return "CUSTOM"
-
-
-@contextlib.asynccontextmanager
-async def open_exchange(settings: Settings, *, announce: TextIO | None = sys.stderr) -> AsyncIterator[Exchange]:
-    """The exchange the settings point at; in demo mode, the embedded simulator started on a free loopback port."""
-    if not settings.use_simulator:
-        credentials = settings.credentials()
-        yield Exchange(settings.endpoint(), settings.stream_endpoint(), credentials)
-        return
-    simulator = ExchangeSimulator(account=SimulatedAccount())
-    api_key, secret = simulator.add_hmac_key()
-    await simulator.start()
-    if settings.demo_motion:
-        simulator.start_ticker(1.0, push_every=5)
-    if announce is not None:
-        print("demo: no credentials given, using the embedded exchange simulator (not real money)", file=announce)
-    try:
-        yield Exchange(
-            simulator.ws_url, simulator.stream_url, Credentials(api_key, HmacSigner(secret)), simulator=simulator
-        )
-    finally:
-        await simulator.stop()
-
-
-def make_client(settings: Settings, exchange: Exchange, clock: Clock = SYSTEM_CLOCK) -> WsApiClient:
-    return WsApiClient(
-        exchange.ws_url,
-        exchange.credentials,
-        clock=clock,
-        recv_window=settings.recv_window,
-        request_timeout=settings.request_timeout,
-    )
-
-
-def make_feed(settings: Settings, exchange: Exchange, client: WsApiClient) -> AccountFeed:
-    """The feed the settings ask for: polling, and pushes from the user-data stream unless switched off."""
-    stream = UserDataStream(client, exchange.stream_url) if settings.stream else None
-    return AccountFeed(
-        client,
-        interval=settings.interval,
-        stream=stream,
-        reconcile_every=settings.reconcile_interval,
-        budget=WeightBudget(
-            share_streaming=settings.weight_share,
-            share_polling=settings.weight_share_polling,
-            slow_above=settings.slow_above,
-        ),
-    )
 
 
 # -- snapshot -----------------------------------------------------------------------------------------------------
@@ -308,6 +243,8 @@ async def run_watch(settings: Settings, *, duration: float | None, out: TextIO) 
 
 
 async def run_sim(args: argparse.Namespace, out: TextIO) -> int:
+    from services.simulator import ExchangeSimulator, SimulatedAccount
+
     simulator = ExchangeSimulator(
         host=args.host,
         port=args.port,
@@ -347,7 +284,7 @@ async def run_sim(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
-async def _console(simulator: ExchangeSimulator, out: TextIO) -> None:
+async def _console(simulator: Any, out: TextIO) -> None:
     """Read fault commands from stdin, one a line, until it closes (without stdin: return at once)."""
     if sys.stdin is None:
         return

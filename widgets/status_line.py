@@ -26,6 +26,16 @@ ICONS = {
 }
 
 
+# The user-data stream in plain words (services.trust): open is not the same as delivering.
+STREAM_WORDS = {
+    "connecting": "push connecting",
+    "reconnecting": "push reconnecting",
+    "unproven": "push open, not yet proven",
+    "live": "push live",
+    "silent": "push SILENT: missed a change, polling",
+}
+
+
 def is_stale(status: ConnectionStatus | None, snapshot: AccountSnapshot | None, now_ms: int, misses: int = 3) -> bool:
     """Numbers are stale once ``misses`` refreshes have gone by without a new snapshot (and not by choice)."""
     if snapshot is None or status is None or status.state is LinkState.PAUSED:
@@ -104,7 +114,7 @@ class StatusLine(Widget):
         text = Text.assemble((f"{icon} {headline}", "bold"))
         facts = [f"every {status.interval_ms / 1000:g} s"]
         if status.stream != "off":
-            facts.append(f"push {status.stream}")
+            facts.append(STREAM_WORDS.get(status.stream, f"push {status.stream}"))
         if snapshot is not None:
             facts.append(f"updated {coarse_age((self.now_ms - snapshot.received_at_ms) / 1000)} ago")
             if snapshot.rtt_ms is not None:

@@ -1,0 +1,98 @@
+"""Wiring: which exchange the settings point at, and the client and feed built for it.
+
+The one place that turns settings into running parts, shared by the CLI's headless commands and the dashboard, so
+that neither imports the other. In demo mode the embedded simulator is imported, and started, here and only here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TextIO
+from urllib.parse import urlsplit
+
+from services.clock import SYSTEM_CLOCK, Clock
+from services.feed import AccountFeed
+from services.settings import Settings
+from services.signing import HmacSigner
+from services.stream import UserDataStream
+from services.weight import WeightBudget
+from services.wsapi import Credentials, WsApiClient
+
+if TYPE_CHECKING:
+    from services.simulator import ExchangeSimulator
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """Where to connect and as whom; ``simulator`` is set when it is the embedded one (``demo``: its data)."""
+
+    ws_url: str
+    stream_url: str
+    credentials: Credentials | None
+    simulator: ExchangeSimulator | None = None
+    demo: bool = False
+
+    @property
+    def label(self) -> str:
+        """DEMO (embedded simulator), TESTNET, LIVE (Binance production: real money), or CUSTOM (any other URL)."""
+        if self.demo or self.simulator is not None:
+            return "DEMO"
+        host = urlsplit(self.ws_url).hostname or ""
+        if host.endswith("binancefuture.com"):
+            return "TESTNET"
+        if host.endswith("binance.com"):
+            return "LIVE"
+        return "CUSTOM"
+
+
+@contextlib.asynccontextmanager
+async def open_exchange(settings: Settings, *, announce: TextIO | None = sys.stderr) -> AsyncIterator[Exchange]:
+    """The exchange the settings point at; in demo mode, the embedded simulator started on a free loopback port."""
+    if not settings.use_simulator:
+        credentials = settings.credentials()
+        yield Exchange(settings.endpoint(), settings.stream_endpoint(), credentials)
+        return
+    from services.simulator import ExchangeSimulator, SimulatedAccount  # demo only: not paid for by a live start
+
+    simulator = ExchangeSimulator(account=SimulatedAccount())
+    api_key, secret = simulator.add_hmac_key()
+    await simulator.start()
+    if settings.demo_motion:
+        simulator.start_ticker(1.0, push_every=5)
+    if announce is not None:
+        print("demo: no credentials given, using the embedded exchange simulator (not real money)", file=announce)
+    try:
+        yield Exchange(
+            simulator.ws_url, simulator.stream_url, Credentials(api_key, HmacSigner(secret)), simulator=simulator
+        )
+    finally:
+        await simulator.stop()
+
+
+def make_client(settings: Settings, exchange: Exchange, clock: Clock = SYSTEM_CLOCK) -> WsApiClient:
+    return WsApiClient(
+        exchange.ws_url,
+        exchange.credentials,
+        clock=clock,
+        recv_window=settings.recv_window,
+        request_timeout=settings.request_timeout,
+    )
+
+
+def make_feed(settings: Settings, exchange: Exchange, client: WsApiClient) -> AccountFeed:
+    """The feed the settings ask for: polling, and pushes from the user-data stream unless switched off."""
+    stream = UserDataStream(client, exchange.stream_url) if settings.stream else None
+    return AccountFeed(
+        client,
+        interval=settings.interval,
+        stream=stream,
+        reconcile_every=settings.reconcile_interval,
+        budget=WeightBudget(
+            share_streaming=settings.weight_share,
+            share_polling=settings.weight_share_polling,
+            slow_above=settings.slow_above,
+        ),
+    )
