@@ -7,8 +7,8 @@ Credentials come from ``BINANCE_API_KEY`` with ``BINANCE_API_SECRET`` (HMAC) or 
 
 from __future__ import annotations
 
+import difflib
 import os
-import stat
 import tomllib
 from contextvars import ContextVar
 from pathlib import Path
@@ -16,10 +16,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import platformdirs
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from services.files import NotPrivate, require_private
 from services.signing import HmacSigner, KeyFileError, load_private_key_file
 from services.wsapi import MAX_RECV_WINDOW, PRODUCTION_URL, TESTNET_URL, Credentials
 
@@ -70,18 +71,32 @@ class Settings(BaseSettings):
     keymap: dict[str, str] = Field(default_factory=dict)
     theme: str | None = None
     log_file: Path | None = None
+    # What the loading noticed and a person should hear of (an unknown key in the config file): not a setting.
+    _warnings: list[str] = PrivateAttr(default_factory=list)
+
+    @property
+    def warnings(self) -> list[str]:
+        return self._warnings
 
     @field_validator("ws_url", "stream_url")
     @classmethod
-    def _websocket_url(cls, value: str | None) -> str | None:
+    def _websocket_url(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
             return value
         url = urlsplit(value)
         if url.scheme not in ("ws", "wss") or not url.hostname:
             raise ValueError("must be a ws:// or wss:// URL")
+        try:
+            url.port  # noqa: B018 (urlsplit checks the port only when asked)
+        except ValueError:
+            raise ValueError(f"the port of {url.netloc} is not a number from 1 to 65535") from None
+        if info.field_name == "ws_url" and url.path.strip("/") == "":
+            raise ValueError(
+                f"has no path: the WebSocket API lives at a path, e.g. {url.scheme}://{url.netloc}/ws-fapi/v1"
+            )
         return value.rstrip("/")
 
-    @field_validator("private_key_file")
+    @field_validator("private_key_file", "log_file")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None
@@ -133,11 +148,11 @@ class Settings(BaseSettings):
             return None
         if self.api_key is None:
             raise ConfigError("an API secret or private key is set but no API key: set BINANCE_API_KEY too")
-        api_key = self.api_key.get_secret_value().strip()
+        api_key = _checked("API key", self.api_key.get_secret_value())
         if self.api_secret is not None and self.private_key_file is not None:
             raise ConfigError("both an API secret and a private key file are set: keep one")
         if self.api_secret is not None:
-            return Credentials(api_key, HmacSigner(self.api_secret.get_secret_value().strip()))
+            return Credentials(api_key, HmacSigner(_checked("API secret", self.api_secret.get_secret_value())))
         if self.private_key_file is not None:
             passphrase = self.private_key_passphrase.get_secret_value() if self.private_key_passphrase else None
             try:
@@ -147,6 +162,18 @@ class Settings(BaseSettings):
         raise ConfigError(
             "an API key is set but no secret: set BINANCE_API_SECRET (HMAC) or BINANCE_PRIVATE_KEY_FILE (Ed25519/RSA)"
         )
+
+
+def _checked(what: str, value: str) -> str:
+    """A key or secret as Binance issues them: printable ASCII, no spaces. Checked before anything is sent;
+    the value itself is never quoted."""
+    if not value:
+        raise ConfigError(f"the {what} is empty")
+    if any(ch.isspace() for ch in value):
+        raise ConfigError(f"the {what} contains whitespace (a stray space or line break from copying it?)")
+    if not value.isascii() or not value.isprintable():
+        raise ConfigError(f"the {what} contains characters Binance keys never have (non-ASCII or control characters)")
+    return value
 
 
 class _ProfileSource(PydanticBaseSettingsSource):
@@ -167,7 +194,9 @@ class _ProfileSource(PydanticBaseSettingsSource):
 _PROFILE: ContextVar[dict[str, Any]] = ContextVar("balance_tui_profile", default={})  # noqa: B039 (never mutated)
 
 
-def read_profile(path: Path, profile: str | None, *, required: bool) -> dict[str, Any]:
+def read_profile(
+    path: Path, profile: str | None, *, required: bool, warnings: list[str] | None = None
+) -> dict[str, Any]:
     """The settings of ``profile`` in the TOML file at ``path``: its top-level keys, then the profile's."""
     try:
         raw = path.read_bytes()
@@ -182,10 +211,18 @@ def read_profile(path: Path, profile: str | None, *, required: bool) -> dict[str
     try:
         document = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+        raise ConfigError(f"{path} is not valid TOML: {str(exc).splitlines()[0]}") from None
+    except RecursionError:
+        raise ConfigError(f"{path} is not a config file balance-tui can read: it nests too deeply") from None
     profiles = document.pop("profiles", {})
-    if not isinstance(profiles, dict):
+    if not isinstance(profiles, dict) or not all(isinstance(p, dict) for p in profiles.values()):
         raise ConfigError(f"{path}: 'profiles' must be a table of [profiles.NAME] sections")
+    # A secret anywhere in the file makes the file a secret, whichever profile is used today.
+    if any(section.get(field) for section in (document, *profiles.values()) for field in SECRET_FIELDS):
+        try:
+            require_private(path)
+        except NotPrivate as exc:
+            raise ConfigError(str(exc)) from None
     name = profile or document.pop("profile", None)
     document.pop("profile", None)
     data = dict(document)
@@ -194,19 +231,27 @@ def read_profile(path: Path, profile: str | None, *, required: bool) -> dict[str
             known = ", ".join(sorted(profiles)) or "none"
             raise ConfigError(f"unknown profile {name!r} in {path} (profiles: {known})")
         data.update(profiles[name])
-    if any(data.get(field) for field in SECRET_FIELDS):
-        _require_private(path)
+    if warnings is not None:
+        warnings.extend(_unknown_keys(path, [("", document), *((f"profiles.{n}.", p) for n, p in profiles.items())]))
     return data
 
 
-def _require_private(path: Path) -> None:
-    if os.name != "posix":
-        return
-    mode = path.stat().st_mode
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise ConfigError(
-            f"{path} holds a secret and is readable by others (mode {stat.S_IMODE(mode):o}): run  chmod 600 {path}"
-        )
+#: Keys the config file may hold besides the settings themselves.
+FILE_ONLY_KEYS = frozenset({"profile", "profiles"})
+
+
+def _unknown_keys(path: Path, sections: list[tuple[str, dict[str, Any]]]) -> list[str]:
+    """One warning per key the file holds that balance-tui does not know, naming the nearest known key."""
+    known = sorted(set(Settings.model_fields) | FILE_ONLY_KEYS)
+    warnings = []
+    for prefix, section in sections:
+        for key in section:
+            if key in known:
+                continue
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(known)})"
+            warnings.append(f"{path}: unknown setting {prefix + key!r} ignored{hint}")
+    return warnings
 
 
 def load_settings(cli: dict[str, Any], *, config_path: Path | None = None) -> Settings:
@@ -215,9 +260,12 @@ def load_settings(cli: dict[str, Any], *, config_path: Path | None = None) -> Se
     explicit = config_path or (Path(env_path) if env_path else None)
     path = (explicit or default_config_path()).expanduser()
     profile = cli.get("profile") or os.environ.get("BALANCE_TUI_PROFILE")
-    token = _PROFILE.set(read_profile(path, profile, required=explicit is not None))
+    warnings: list[str] = []
+    token = _PROFILE.set(read_profile(path, profile, required=explicit is not None, warnings=warnings))
     try:
-        return Settings(**cli)
+        settings = Settings(**cli)
+        settings.warnings.extend(warnings)
+        return settings
     except ValidationError as exc:
         raise ConfigError(_describe_validation(exc)) from None
     finally:

@@ -17,6 +17,8 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
+from services.files import NotPrivate, require_private
+
 KeyKind = Literal["hmac", "ed25519", "rsa"]
 ParamValue = str | int | bool
 
@@ -118,11 +120,14 @@ def load_private_key(pem: bytes, passphrase: str | None = None) -> Ed25519Signer
 
 
 def load_private_key_file(path: Path, passphrase: str | None = None) -> Ed25519Signer | RsaSigner:
-    """A signer for the PEM private key in ``path``."""
+    """A signer for the PEM private key in ``path``; refused, as ssh does, if group or others can read it."""
     try:
         pem = path.read_bytes()
+        require_private(path, "is a private key")
     except OSError as exc:
         raise KeyFileError(f"cannot read private key file {path}: {exc.strerror or exc}") from None
+    except NotPrivate as exc:
+        raise KeyFileError(str(exc)) from None
     try:
         return load_private_key(pem, passphrase)
     except KeyFileError as exc:

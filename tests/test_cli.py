@@ -68,6 +68,7 @@ async def test_snapshot_with_an_ed25519_pem_key_logs_on(live_sim: ExchangeSimula
     api_key = live_sim.add_public_key(key.public_key(), "cli-ed25519-key-0123456789abcdefghijklmnopqrstu")
     key_file = home / "key.pem"
     key_file.write_bytes(pem(key, passphrase="pass phrase"))
+    key_file.chmod(0o600)  # a private key others can read is refused, as ssh does
     env = clean_env(
         home,
         BINANCE_API_KEY=api_key,
@@ -182,6 +183,7 @@ async def test_bad_toml_and_wrong_key_type(home: Path) -> None:
     assert code == 2 and "not valid TOML" in err
     not_a_key = home / "not-a-key.pem"
     not_a_key.write_text("hello\n")
+    not_a_key.chmod(0o600)  # a private key others can read is refused, as ssh does
     env = clean_env(home, BINANCE_API_KEY="k", BINANCE_PRIVATE_KEY_FILE=str(not_a_key))
     code, _, err = await run_cli("snapshot", env=env)
     assert code == 2 and "not a PEM private key" in err

@@ -59,6 +59,7 @@ async def test_sdk_ed25519_calls_are_accepted(real_time_sim: ExchangeSimulator, 
     api_key = real_time_sim.add_public_key(key.public_key(), "sdk-ed25519-key-0123456789abcdefghijklmnopqrstuv")
     path = tmp_path / "ed25519.pem"
     path.write_bytes(pem(key))
+    path.chmod(0o600)  # a private key others can read is refused, as ssh does
     config = ConfigurationWebSocketAPI(api_key=api_key, private_key=str(path), stream_url=real_time_sim.ws_url)
     balance, status = await _call(config)
     assert balance.data().result[0].asset == "USDT"

@@ -113,6 +113,7 @@ def home(tmp_path: Path) -> Path:
 async def test_wrong_passphrase_and_wrong_key_type_are_one_line_exit_2(home: Path) -> None:
     encrypted = home / "ed25519.pem"
     encrypted.write_bytes(pem(ed25519.Ed25519PrivateKey.generate(), passphrase="right"))
+    encrypted.chmod(0o600)  # a private key others can read is refused, as ssh does
     env = clean_env(
         home,
         BINANCE_API_KEY="k",
@@ -123,6 +124,7 @@ async def test_wrong_passphrase_and_wrong_key_type_are_one_line_exit_2(home: Pat
     assert code == 2 and "passphrase is wrong" in err and "hunter2-guess" not in err
     ec_key = home / "ec.pem"
     ec_key.write_bytes(pem(ec.generate_private_key(ec.SECP256R1())))  # type: ignore[arg-type]
+    ec_key.chmod(0o600)  # a private key others can read is refused, as ssh does
     code, _, err = await run_cli(
         "snapshot", env=clean_env(home, BINANCE_API_KEY="k", BINANCE_PRIVATE_KEY_FILE=str(ec_key))
     )

@@ -87,6 +87,7 @@ def test_encrypted_key_needs_its_passphrase(tmp_path: Path) -> None:
     key = ed25519.Ed25519PrivateKey.generate()
     path = tmp_path / "key.pem"
     path.write_bytes(pem(key, passphrase="open sesame"))
+    path.chmod(0o600)  # a private key others can read is refused, as ssh does
     signer = load_private_key_file(path, "open sesame")
     assert verify(key.public_key(), "x", signer.sign("x"))
     with pytest.raises(KeyFileError, match="encrypted: give its passphrase"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
@@ -20,7 +21,8 @@ from services.clock import SYSTEM_CLOCK, Clock
 from services.feed import AccountFeed, MarginCallEvent, SnapshotEvent
 from services.models import AccountSnapshot, ConnectionStatus, LinkState, MarginCall
 from services.settings import Settings
-from tui.wiring import Exchange, make_client, make_feed, open_exchange
+from tui.checks import checked_keymap, unknown_theme
+from tui.wiring import TERMINATING_SIGNALS, Exchange, make_client, make_feed, open_exchange
 from widgets.balance_table import BalanceTable
 from widgets.margin_call_banner import MarginCallBanner
 from widgets.margin_pane import MarginPane
@@ -375,19 +377,31 @@ class BalanceApp(App[int]):
         *,
         clock: Clock = SYSTEM_CLOCK,
         exchange_factory: ExchangeFactory | None = None,
+        handle_signals: bool = False,
     ) -> None:
         super().__init__()
+        self.handle_signals = handle_signals
         self.settings = settings
         self.clock = clock
         self.exchange_factory = exchange_factory
-        if settings.theme:
+        if settings.theme and unknown_theme(settings.theme) is None:
             self.theme = settings.theme
 
     def on_mount(self) -> None:
+        if self.handle_signals:
+            # A closed terminal or a kill: leave as q does (terminal restored, listen key stopped), 128 + signal.
+            loop = asyncio.get_running_loop()
+            for signum in TERMINATING_SIGNALS:
+                loop.add_signal_handler(signum, lambda code=128 + signum: self.exit(return_code=code))
+        warnings = list(self.settings.warnings)
         if self.settings.keymap:
-            self.set_keymap(self.settings.keymap)
+            keymap, problems = checked_keymap(self.settings.keymap, [*DashboardScreen.BINDINGS, *HelpScreen.BINDINGS])
+            warnings.extend(problems)
+            self.set_keymap(keymap)
         self.app_resume_signal.subscribe(self, self._resumed)
         self.push_screen(DashboardScreen(self.settings, self.clock, self.exchange_factory))
+        for warning in warnings:
+            self.notify(warning, severity="warning", timeout=15)
 
     def _resumed(self) -> None:
         if isinstance(self.screen, DashboardScreen):
@@ -423,6 +437,6 @@ async def _quiet_exchange(settings: Settings) -> AsyncIterator[Exchange]:
 
 
 def run_dashboard(settings: Settings) -> int:
-    app = BalanceApp(settings, exchange_factory=_quiet_exchange)
+    app = BalanceApp(settings, exchange_factory=_quiet_exchange, handle_signals=True)
     app.run()
     return app.return_code or 0

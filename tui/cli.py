@@ -9,25 +9,49 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
+import math
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from services.errors import CredentialsRejected, ExchangeError, RateLimited
 from services.feed import AccountFeed, MarginCallEvent, SnapshotEvent, StatusEvent
+from services.files import private_opener
 from services.formatting import format_amount
 from services.models import AccountSnapshot, LinkState
 from services.settings import ConfigError, Settings, load_settings
 from services.signing import KeyFileError, load_private_key_file
-from tui.wiring import Exchange, make_client, make_feed, open_exchange
+from tui.wiring import TERMINATING_SIGNALS, Exchange, make_client, make_feed, open_exchange
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
 EXIT_CREDENTIALS = 3
 EXIT_NETWORK = 4
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a Unix tool whose reader went away
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """Usage errors in one line (what is wrong and where to look), exit 2: no usage block to read through."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_CONFIG, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+def positive_seconds(text: str) -> float:
+    """A number of seconds greater than zero (not NaN, not infinite)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be a number of seconds greater than 0")
+    return value
+
 
 log = logging.getLogger("balance_tui")
 
@@ -50,7 +74,7 @@ def _common_options(*, default: Any) -> argparse.ArgumentParser:
     defaults to ``SUPPRESS``: argparse would otherwise write the subcommand's defaults over what was given before
     it, and ``balance-tui --testnet snapshot`` would quietly connect to production.
     """
-    common = argparse.ArgumentParser(add_help=False)
+    common = OneLineParser(add_help=False)
     group = common.add_argument_group("connection and settings")
     group.add_argument(
         "--ws-url", default=default, help="WebSocket API URL (default: production, or testnet with --testnet)"
@@ -81,7 +105,7 @@ def _common_options(*, default: Any) -> argparse.ArgumentParser:
 
 def build_parser() -> argparse.ArgumentParser:
     common = _common_options(default=argparse.SUPPRESS)
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="balance-tui",
         description="Balances of a Binance USDⓈ-M Futures account, live, exact, in the terminal. "
         "With no credentials it runs a demo on the embedded exchange simulator.",
@@ -97,7 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     snapshot.add_argument("--json", action="store_true", help="print JSON with every amount as the exchange's string")
     watch = commands.add_parser("watch", parents=[common], help="print every new snapshot and state change")
     watch.add_argument("--jsonl", action="store_true", help="one JSON object per line (the only format so far)")
-    watch.add_argument("--duration", type=float, help="stop after this many seconds")
+    watch.add_argument("--duration", type=positive_seconds, help="stop after this many seconds")
     sim = commands.add_parser("sim", help="run the exchange simulator alone, for this app or your own bots")
     sim.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     sim.add_argument("--port", type=int, default=0, help="port (default: any free port)")
@@ -323,28 +347,77 @@ def configure_logging(log_file: Path | None) -> None:
         return
     from logging.handlers import RotatingFileHandler
 
-    handler = RotatingFileHandler(log_file, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
+    class PrivateRotatingFileHandler(RotatingFileHandler):
+        """Log files are created 0600: they name the endpoint and the account's figures."""
+
+        def _open(self) -> Any:
+            return open(self.baseFilename, self.mode, encoding=self.encoding, opener=private_opener)
+
+    if log_file.is_dir():
+        raise ConfigError(
+            f"--log-file {log_file} is a directory: give a file name in it, e.g. {log_file / 'balance-tui.log'}"
+        )
+    try:
+        handler = PrivateRotatingFileHandler(log_file, maxBytes=2_000_000, backupCount=3, encoding="utf-8")
+    except OSError as exc:
+        reason = "its directory does not exist" if isinstance(exc, FileNotFoundError) else exc.strerror or str(exc)
+        raise ConfigError(f"cannot write the log file {log_file}: {reason}") from None
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.addHandler(handler)
     root.setLevel(logging.INFO)
 
 
+def run_until_signalled(command: Coroutine[Any, Any, int]) -> int:
+    """Run a headless command; SIGTERM or SIGHUP end it cleanly (listen key stopped) with 128 + the signal."""
+
+    async def runner() -> int:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        caught: list[int] = []
+
+        def stop(signum: int) -> None:
+            caught.append(signum)
+            task.cancel()
+
+        for signum in TERMINATING_SIGNALS:
+            loop.add_signal_handler(signum, stop, signum)
+        try:
+            return await command
+        except asyncio.CancelledError:
+            if caught:
+                return 128 + caught[0]
+            raise
+
+    return asyncio.run(runner())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    os.umask(0o077)  # whatever balance-tui writes (a log, a screenshot) is its owner's alone
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error already said in one line
+        return int(exc.code or 0)
     command = args.command or "dashboard"
     try:
         if command == "sim":
-            return asyncio.run(run_sim(args, sys.stdout))
+            return run_until_signalled(run_sim(args, sys.stdout))
         settings = settings_from(args)
         configure_logging(settings.log_file)
+        for warning in settings.warnings:
+            print(f"balance-tui: warning: {warning}", file=sys.stderr)
         if not settings.use_simulator and settings.credentials() is None:  # a half-given key fails in there
             raise ConfigError("no credentials for this exchange: set BINANCE_API_KEY and a secret or key file")
         if command == "snapshot":
-            return asyncio.run(run_snapshot(settings, as_json=args.json, out=sys.stdout))
+            return run_until_signalled(run_snapshot(settings, as_json=args.json, out=sys.stdout))
         if command == "watch":
-            return asyncio.run(run_watch(settings, duration=args.duration, out=sys.stdout))
+            return run_until_signalled(run_watch(settings, duration=args.duration, out=sys.stdout))
+        from tui.checks import unknown_theme
+
+        if problem := unknown_theme(settings.theme):
+            raise ConfigError(problem)
         from tui.app import run_dashboard
 
         return run_dashboard(settings)
@@ -354,6 +427,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CommandError as exc:
         print(f"balance-tui: {exc}", file=sys.stderr)
         return exc.code
+    except BrokenPipeError:
+        # The reader went away (`watch --jsonl | head -1`): end quietly, as Unix tools do. Python would
+        # complain again when it flushes stdout at exit, so stdout is pointed at nothing first.
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         return 130
 

@@ -7,6 +7,7 @@ that neither imports the other. In demo mode the embedded simulator is imported,
 from __future__ import annotations
 
 import contextlib
+import signal
 import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -23,6 +24,11 @@ from services.wsapi import Credentials, WsApiClient
 
 if TYPE_CHECKING:
     from services.simulator import ExchangeSimulator
+
+
+#: A closed terminal (SIGHUP) or a ``kill`` (SIGTERM) ends any command cleanly: listen key stopped, terminal
+#: restored, exit code 128 + the signal's number (143, 129).
+TERMINATING_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
 @dataclass(frozen=True)
