@@ -81,3 +81,10 @@ CREDENTIAL_CODES = frozenset({-2014, -2015, -1022, -2008})
 SERVER_CODES = frozenset({-1000, -1001, -1006, -1007, -1008})
 CLOCK_CODE = -1021
 RATE_LIMIT_CODE = -1003
+
+
+def because(what: str, why: object) -> str:
+    """``what: why`` as one clean sentence: no ``: :`` when ``why`` is empty or brings its own colon."""
+    reason = str(why).strip().lstrip(":").strip() if why is not None else ""
+    what = what.rstrip().rstrip(":")
+    return f"{what}: {reason}" if reason else what

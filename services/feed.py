@@ -17,7 +17,7 @@ from typing import Any
 
 from services.backoff import Backoff
 from services.clock import Clock
-from services.errors import CredentialsRejected, ExchangeError, NetworkError, RateLimited, RequestRejected
+from services.errors import CredentialsRejected, ExchangeError, NetworkError, RateLimited, RequestRejected, because
 from services.models import (
     AccountConfigUpdate,
     AccountSnapshot,
@@ -160,8 +160,10 @@ class AccountFeed:
         return max(FULL_POLL_WEIGHT, self.budget.allowance(limit, streaming=self.streaming))
 
     def set_interval(self, seconds: float) -> float:
-        """Change the poll interval (clamped to 0.5 s … 5 min); takes effect at once."""
+        """Change the poll interval (clamped to 0.5 s … 5 min); takes effect at once, and the state lines say so."""
         self._interval = _clamp(seconds)
+        self.status = self.status.model_copy(update={"interval_ms": round(self.effective_interval() * 1000)})
+        self._publish()
         self._wake.set()
         return self._interval
 
@@ -230,9 +232,9 @@ class AccountFeed:
         method = fetched.method if balance is None else f"{fetched.method} + {balance.method}"
         balances = {}
         for row in status.assets:
-            polled = AssetBalance.from_status(row, method=method, received_at_ms=received)
-            if polled.margin_available is None and row.asset in self._margin_flags:
-                polled = polled.model_copy(update={"margin_available": self._margin_flags[row.asset]})
+            polled = AssetBalance.from_status(row, method=method, received_at_ms=received).flagged(
+                margin_flag=self._margin_flags.get(row.asset), multi_assets=self._multi_assets
+            )
             balances[row.asset] = self._with_newer_push(polled)
         # The reading of the last reply of this refresh: its count includes the whole refresh.
         readings = [r for r in (fetched.weight, balance.weight if balance else None) if r is not None]
@@ -579,4 +581,4 @@ def _credentials_hint(exc: CredentialsRejected) -> str:
         -1022: "the signature was rejected: check the secret or private key belongs to this API key",
     }
     hint = hints.get(exc.code or 0, "check the API key and its permissions")
-    return f"credentials rejected: {exc} — {hint}"
+    return f"{because('credentials rejected', exc)} — {hint}"

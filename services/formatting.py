@@ -37,6 +37,41 @@ def format_amount(value: Decimal, places: int, *, signed: bool = False) -> str:
     return text
 
 
+#: Abbreviations a trader reads at a glance, largest first; past them, a power of ten.
+SUFFIXES = ((12, "T"), (9, "B"), (6, "M"), (3, "K"))
+ELLIPSIS = "…"
+
+
+def fit_amount(value: Decimal, places: int, width: int, *, signed: bool = False) -> str:
+    """``value`` in at most ``width`` characters: every integer digit, or visibly shortened — never silently cut.
+
+    First the amount as :func:`format_amount` gives it, then with fewer decimals; if the integer digits alone are
+    too wide, an abbreviation cut toward −∞
+    (``1.000T``, ``-42.123M``, ``1.234e21``), so the text never reads as a smaller magnitude or a better number;
+    if even that cannot fit, an ellipsis says so.
+    """
+    text = format_amount(value, places, signed=signed)
+    if len(text) <= width:
+        return text
+    for fewer in range(places - 1, -1, -1):  # fewer decimals, still cut toward −∞: every integer digit stays
+        text = format_amount(value, fewer, signed=signed)
+        if len(text) <= width:
+            return text
+    magnitude = value.copy_abs().adjusted()  # the power of ten of the leading digit
+    scale, suffix = next(((s, x) for s, x in SUFFIXES if magnitude >= s), (0, ""))
+    if magnitude >= 15:
+        scale, suffix = magnitude, f"e{magnitude}"
+    for decimals in (3, 2, 1, 0):
+        mantissa = cut(value.scaleb(-scale, context=_context_for(value, places)), decimals)
+        short = f"{mantissa:,.{decimals}f}{suffix}"
+        if signed and mantissa > 0:
+            short = "+" + short
+        if len(short) <= width and suffix:
+            return short
+    sign = "-" if value < 0 else ""
+    return (sign + ELLIPSIS)[:width] if width > 0 else ""
+
+
 def format_ratio(value: Decimal | None, places: int = 2) -> str:
     """A ratio where more is worse, as a percentage rounded up: ``Decimal("0.017591")`` → ``"1.76 %"``; ``—``."""
     if value is None:

@@ -175,10 +175,22 @@ class AssetBalance(BaseModel):
     source: Source = "poll"
     source_method: str = ""
     received_at_ms: int = 0
+    # Multi-Assets mode: this row's availableBalance is the account's shared USD figure, not this asset's
+    # (PROTOCOL.md §4): shown once, as the account's, never under this asset as if it were in its units.
+    available_is_shared: bool = False
 
     @property
     def is_zero(self) -> bool:
         return not (self.wallet_balance or self.cross_wallet_balance or self.cross_un_pnl)
+
+    def flagged(self, *, margin_flag: bool | None, multi_assets: bool | None) -> AssetBalance:
+        """This row with the margin flag ``account.balance`` gave when the status row had none, and whether its
+        available is the account's shared figure (Multi-Assets mode, an asset that counts as margin)."""
+        margin = self.margin_available if self.margin_available is not None else margin_flag
+        shared = bool(multi_assets and margin)
+        if (margin, shared) == (self.margin_available, self.available_is_shared):
+            return self
+        return self.model_copy(update={"margin_available": margin, "available_is_shared": shared})
 
     @classmethod
     def from_status(cls, row: AssetStatus, *, method: str, received_at_ms: int) -> AssetBalance:

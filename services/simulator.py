@@ -18,7 +18,7 @@ import secrets
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -41,9 +41,14 @@ MAX_BAN_MS = 3 * 24 * 3600 * 1000
 SIGNED_METHODS = frozenset({"account.balance", "v2/account.balance", "account.status", "v2/account.status"})
 
 
+#: Wide enough for any balance a test or a trader can type: the default 28 digits cannot quantize a 21-digit
+#: balance to 8 places.
+WIDE = Context(prec=200, Emax=999_999, Emin=-999_999)
+
+
 def amount(value: Decimal) -> str:
     """An amount as the exchange writes it: a string with 8 decimal places."""
-    return f"{value.quantize(EIGHT, rounding=ROUND_HALF_EVEN):f}"
+    return f"{value.quantize(EIGHT, rounding=ROUND_HALF_EVEN, context=WIDE):f}"
 
 
 @dataclass
@@ -901,10 +906,12 @@ class ExchangeSimulator:
                 await self.drop_connections()
                 return "all connections dropped"
             if name == "push":
-                asset = args[0] if args else "USDT"
+                asset = (args[0] if args else "USDT").upper()
                 amount_text = args[1] if len(args) > 1 else "1"
-                await self.push_balance_change(asset.upper(), Decimal(amount_text))
-                return f"pushed {amount_text} {asset.upper()}"
+                if asset not in self.account.assets:
+                    return f"push: unknown asset {asset} (the account holds {', '.join(self.account.assets)})"
+                await self.push_balance_change(asset, Decimal(amount_text))
+                return f"pushed {amount_text} {asset}"
             if name == "margin-call":
                 await self.push_margin_call()
                 return "MARGIN_CALL pushed"

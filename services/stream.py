@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from services.backoff import Backoff
-from services.errors import CredentialsRejected, ExchangeError, NetworkError, RequestRejected
+from services.errors import CredentialsRejected, ExchangeError, NetworkError, RequestRejected, because
 from services.models import ListenKeyExpired, UserDataEvent, parse_user_data_event
 from services.wsapi import WsApiClient
 
@@ -110,7 +110,7 @@ class UserDataStream:
             # A key the stream host does not know: the next round starts (and so gets) a fresh one.
             raise RequestRejected(f"the stream refused the listen key (HTTP {exc.response.status_code})") from None
         except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
-            raise RequestRejected(f"cannot open the user-data stream: {exc}") from None
+            raise RequestRejected(because("cannot open the user-data stream", exc)) from None
         self.connections_opened += 1
         keepalive = asyncio.create_task(self._keep_alive(ws), name="listen-key-keepalive")
         try:

@@ -41,6 +41,7 @@ from services.errors import (
     RateLimited,
     RequestRejected,
     ServerError,
+    because,
 )
 from services.models import AccountStatus, BalanceRow, RateLimit, WeightReading
 from services.signing import Ed25519Signer, ParamValue, Signer, signing_text
@@ -266,7 +267,7 @@ class WsApiClient:
             raise self._handshake_refused(exc) from None
         except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
             delay = self._connect_failed()
-            raise NetworkError(f"cannot connect to {self.url}: {_describe(exc)}", retry_in=delay) from None
+            raise NetworkError(because(f"cannot connect to {self.url}", _describe(exc)), retry_in=delay) from None
         self.connections_opened += 1
         self._book(HANDSHAKE_WEIGHT)  # the exchange counted the handshake before we could send anything
         link = _Link(ws=ws, opened_at=self.clock.monotonic())
@@ -277,7 +278,7 @@ class WsApiClient:
             await self._shut(link, NetworkError("connection set-up failed"))
             if isinstance(exc, NetworkError | ProtocolError | ServerError):
                 delay = self._connect_failed()
-                raise NetworkError(f"connection set-up failed: {exc}", retry_in=delay) from None
+                raise NetworkError(because("connection set-up failed", exc), retry_in=delay) from None
             raise
         self.backoff.reset()
         self._next_connect_at = self.clock.monotonic() + self.backoff.base
@@ -548,8 +549,8 @@ class WsApiClient:
         if status >= 500 or code in SERVER_CODES:
             return ServerError(text, status=status, code=code)
         if status == 403:
-            return RequestRejected(f"blocked by the exchange's firewall: {text}", status=status, code=code)
-        return RequestRejected(f"{method} rejected: {text}", status=status, code=code)
+            return RequestRejected(because("blocked by the exchange's firewall", text), status=status, code=code)
+        return RequestRejected(because(f"{method} rejected", text), status=status, code=code)
 
     def _rate_limited(self, status: int, code: int | None, text: str, wait_ms: int) -> RateLimited:
         retry_at = self.server_time_ms() + max(1_000, wait_ms)

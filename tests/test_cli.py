@@ -53,6 +53,7 @@ async def test_snapshot_json_is_character_for_character_what_the_server_sent(
     code, out, err = await run_cli("snapshot", "--json", "--ws-url", live_sim.ws_url, env=env)
     assert code == 0, err
     output = json.loads(out)
+    assert output["schema"] == 2
     assert output["mode"] == "CUSTOM"  # a URL of its own, not Binance production
     assert_exact(output, live_sim.last_result["account.status"])
     assert TEST_SECRET not in out + err

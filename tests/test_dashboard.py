@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import io
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
+from rich.console import Console
+from textual.widgets.data_table import ColumnKey
 
 from services.clock import VirtualClock
 from services.formatting import format_amount
@@ -305,3 +308,78 @@ async def test_a_feed_that_fails_unexpectedly_is_restarted(
     async with app.run_test(size=(120, 36)) as pilot:
         await until(pilot=pilot, predicate=lambda: len(opened) >= 2 and dashboard(app).snapshot is not None)
         assert dashboard(app).status is not None and dashboard(app).status.state is LinkState.LIVE
+
+
+async def test_a_whales_balance_never_reads_as_a_smaller_one_at_80_columns(
+    sim: ExchangeSimulator, clock: VirtualClock, hmac_credentials: Credentials
+) -> None:
+    whale = Decimal("1000000000000.12345678")
+    sim.account.assets["USDT"].wallet = whale
+    sim.account.assets["ETH"].wallet = Decimal("123456789012345678901234.5")  # 24 integer digits: more than 28 in all
+    app = BalanceApp(Settings(interval=2.0), clock=clock, exchange_factory=factory(sim, hmac_credentials))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot, app)
+        await pilot.pause()
+        t = table(app)
+        assert sum(column.width + 2 for column in t.columns.values()) <= 80  # nothing cut at the screen's edge
+        row = dashboard(app).snapshot.balances["USDT"]  # type: ignore[union-attr]
+        for key, value in (("wallet", row.wallet_balance), ("available", row.available_balance)):
+            text = t.get_cell("USDT", key).plain
+            full = format_amount(value, 0)
+            # every integer digit (perhaps fewer decimals, cut toward −∞), or visibly abbreviated
+            assert text.split(".")[0] == full or text[-1] in "TBMK", text
+            if text[-1] not in "TBMK":
+                assert Decimal(text.replace(",", "")) <= value
+            else:
+                scale = {"T": 12, "B": 9, "M": 6, "K": 3}[text[-1]]
+                shown = Decimal(text[:-1].replace(",", "")).scaleb(scale)
+                assert shown <= value and shown.adjusted() == value.adjusted()  # same magnitude, never more
+        assert t.get_cell("ETH", "wallet").plain.endswith("e23")
+        # The pane shows every digit of the highlighted asset.
+        t.move_cursor(row=t.get_row_index("USDT"))
+        await pilot.pause()
+        pane = dashboard(app).query_one(MarginPane)
+        console = Console(width=pane.content_size.width, record=True, file=io.StringIO())
+        console.print(pane.render())
+        shown = console.export_text()
+        margin_balance = format_amount(dashboard(app).snapshot.totals.total_margin_balance, 8)  # type: ignore[union-attr]
+        assert "…" not in shown
+        assert "1,000,000,000,000.12345678" in shown and margin_balance in shown, shown  # every digit, folded
+
+
+async def test_the_speed_toast_and_the_status_line_agree_on_the_interval(app: BalanceApp, clock: VirtualClock) -> None:
+    async with app.run_test(size=(120, 36)) as pilot:
+        await started(pilot, app)
+        await until(lambda: dashboard(app).feed is not None and dashboard(app).feed.streaming, clock=clock, pilot=pilot)  # type: ignore[union-attr]
+        await pilot.press("plus")
+        await pilot.pause()
+        toast = [n.message for n in app._notifications][-1]
+        line = str(dashboard(app).query_one(StatusLine).render())
+        assert "Refreshing every 60 s" in toast and "every 60 s" in line  # the reconcile pace, said the same way
+        assert "every 1 s whenever the push stream is not live" in toast
+
+
+async def test_sort_arrows_are_never_clipped(app: BalanceApp) -> None:
+    async with app.run_test(size=(80, 24)) as pilot:
+        await started(pilot, app)
+        t = table(app)
+        for key in [c.key for c in t._columns_shown]:
+            t.sort_by(key, reverse=True)
+            await pilot.pause()
+            column = t.columns[ColumnKey(key)]
+            assert column.label.plain.endswith("▼") and len(column.label.plain) <= column.width, column.label.plain
+
+
+async def test_the_palette_offers_acknowledge_only_when_there_is_a_margin_call(
+    app: BalanceApp, sim: ExchangeSimulator
+) -> None:
+    async with app.run_test(size=(120, 36)) as pilot:
+        await started(pilot, app)
+
+        def titles() -> list[str]:
+            return [c.title for c in app.get_system_commands(app.screen)]
+
+        assert "Acknowledge margin call" not in titles()
+        await sim.push_margin_call()
+        await until(lambda: dashboard(app).margin_call is not None, pilot=pilot)
+        assert "Acknowledge margin call" in titles()

@@ -300,3 +300,8 @@ async def test_the_fault_console(doc_sim: ExchangeSimulator) -> None:
     assert "unknown command" in await doc_sim.command("sell everything")
     assert "help lists" in await doc_sim.command("skew lots")
     assert "weight" in await doc_sim.command("status")
+
+
+async def test_the_console_names_an_asset_it_does_not_hold(doc_sim: ExchangeSimulator) -> None:
+    reply = await doc_sim.command("push DOGE 5")
+    assert reply.startswith("push: unknown asset DOGE") and "USDT" in reply

@@ -46,11 +46,7 @@ def account_snapshot(*, multi_assets: bool = False, extra_assets: int = 0, age_m
         balances={
             row.asset: AssetBalance.from_status(
                 row, method="account.status + account.balance", received_at_ms=received
-            ).model_copy(
-                update={
-                    "margin_available": row.margin_available if row.margin_available is not None else flags[row.asset]
-                }
-            )
+            ).flagged(margin_flag=flags[row.asset], multi_assets=status.multi_assets_margin)
             for row in status.assets
         },
         totals=status.totals(),

@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Footer, Static
 from textual.worker import Worker, WorkerState
 
 from services.clock import SYSTEM_CLOCK, Clock
+from services.errors import because
 from services.feed import AccountFeed, MarginCallEvent, SnapshotEvent
 from services.models import AccountSnapshot, ConnectionStatus, LinkState, MarginCall
 from services.settings import Settings
@@ -189,9 +190,9 @@ class DashboardScreen(Screen[None]):
                 endpoint=self.status.endpoint if self.status else "",
                 since_ms=self.clock.time_ms(),
                 retry_at_ms=self.clock.time_ms() + round(FEED_RESTART * 1000),
-                detail=f"the feed stopped: {error}",
+                detail=because("the feed stopped", error),
             )
-            self.notify(f"The feed stopped: {error}", severity="error", timeout=30)
+            self.notify(because("The feed stopped", error), severity="error", timeout=30)
             # Never a dashboard frozen for good: start the feed again (a new connection, a fresh state).
             self.set_timer(FEED_RESTART, self.run_feed, name="feed restart")
 
@@ -335,9 +336,15 @@ class DashboardScreen(Screen[None]):
         self._set_interval(2.0)
 
     def _set_interval(self, factor: float) -> None:
-        current = self.feed.interval if self.feed is not None else self.settings.interval
-        interval = self.feed.set_interval(current * factor) if self.feed is not None else current
-        self.notify(f"Refreshing every {interval:g} s", timeout=2)
+        if self.feed is None:
+            return
+        interval = self.feed.set_interval(self.feed.interval * factor)
+        effective = self.feed.effective_interval()
+        # The same figure the status line shows: with the stream live, polls are a slow reconcile.
+        message = f"Refreshing every {effective:g} s"
+        if effective != interval:
+            message += f" (every {interval:g} s whenever the push stream is not live)"
+        self.notify(message, timeout=3)
 
     def action_sort(self) -> None:
         table = self.query_one(BalanceTable)
@@ -423,10 +430,11 @@ class BalanceApp(App[int]):
             ("Reverse sort order", "Flip the sort order", dashboard.action_reverse),
             ("Hide or show zero balances", "Toggle assets with nothing in them", dashboard.action_hide_zero),
             ("Show or hide the margin pane", "Toggle the detail pane", dashboard.action_details),
-            ("Acknowledge margin call", "Clear the margin-call banner", dashboard.action_acknowledge),
             ("Help", "Keys and what the states mean", dashboard.action_help),
         ):
             yield SystemCommand(title, help_text, action)
+        if dashboard.margin_call is not None:  # offered only when there is one, as the key is
+            yield SystemCommand("Acknowledge margin call", "Clear the margin-call banner", dashboard.action_acknowledge)
 
 
 @contextlib.asynccontextmanager

@@ -19,7 +19,7 @@ from collections.abc import Coroutine, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
-from services.errors import CredentialsRejected, ExchangeError, RateLimited
+from services.errors import CredentialsRejected, ExchangeError, RateLimited, because
 from services.feed import AccountFeed, MarginCallEvent, SnapshotEvent, StatusEvent
 from services.files import private_opener
 from services.formatting import format_amount
@@ -173,19 +173,24 @@ async def fetch_once(feed: AccountFeed, attempts: int = SNAPSHOT_ATTEMPTS) -> Ac
         try:
             return await feed.refresh()
         except CredentialsRejected as exc:
-            raise CommandError(f"credentials rejected: {exc}", EXIT_CREDENTIALS) from None
+            raise CommandError(because("credentials rejected", exc), EXIT_CREDENTIALS) from None
         except RateLimited as exc:
-            raise CommandError(f"rate limited by the exchange: {exc}", EXIT_NETWORK) from None
+            raise CommandError(because("rate limited by the exchange", exc), EXIT_NETWORK) from None
         except ExchangeError as exc:
             last = exc
             if not exc.retryable or attempt == attempts:
                 break
             await asyncio.sleep(getattr(exc, "retry_in", 0.0) or feed.backoff.next_delay())
-    raise CommandError(f"could not fetch balances: {last}", EXIT_NETWORK)
+    raise CommandError(because("could not fetch balances", last), EXIT_NETWORK)
+
+
+#: The version of the JSON that ``snapshot --json`` and ``watch --jsonl`` print; raised when a field changes meaning
+#: or goes away (new fields may appear at any time, as on the exchange).
+JSON_SCHEMA = 2
 
 
 def snapshot_json(snapshot: AccountSnapshot, exchange: Exchange) -> dict[str, Any]:
-    return {"endpoint": exchange.ws_url, "mode": exchange.label, **snapshot.json_dict()}
+    return {"schema": JSON_SCHEMA, "endpoint": exchange.ws_url, "mode": exchange.label, **snapshot.json_dict()}
 
 
 def snapshot_table(snapshot: AccountSnapshot) -> str:
@@ -248,9 +253,13 @@ async def run_watch(settings: Settings, *, duration: float | None, out: TextIO) 
                 if isinstance(event, SnapshotEvent):
                     line = {"type": "snapshot", **snapshot_json(event.snapshot, exchange)}
                 elif isinstance(event, MarginCallEvent):
-                    line = {"type": "margin_call", **event.margin_call.model_dump(mode="json", by_alias=False)}
+                    line = {
+                        "type": "margin_call",
+                        "schema": JSON_SCHEMA,
+                        **event.margin_call.model_dump(mode="json", by_alias=False),
+                    }
                 else:
-                    line = {"type": "status", **event.status.model_dump(mode="json")}
+                    line = {"type": "status", "schema": JSON_SCHEMA, **event.status.model_dump(mode="json")}
                 out.write(json.dumps(line) + "\n")
                 out.flush()
                 if isinstance(event, StatusEvent) and event.status.state is LinkState.CREDENTIALS_REJECTED:

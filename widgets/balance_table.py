@@ -12,7 +12,7 @@ from rich.text import Text
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
 
-from services.formatting import format_amount
+from services.formatting import fit_amount, format_amount
 from services.models import AccountSnapshot, AssetBalance
 from widgets.styles import tone as theme_tone
 
@@ -32,8 +32,8 @@ class Column:
 
     key: str
     label: str
-    width: int
-    cell: Callable[[AssetBalance, int, int], Cell]
+    width: int  # the least width; an amount column grows to its widest amount while the terminal has room
+    cell: Callable[[AssetBalance, int, int, int], Cell]  # (row, decimal places, now, width) → cell
     sort_value: Callable[[AssetBalance], Decimal | str | int]
     compact: bool = True  # kept when the terminal is narrow
     short_label: str = ""  # the header when the terminal is narrow, if the label does not fit
@@ -41,9 +41,10 @@ class Column:
 
 def _amount(
     get: Callable[[AssetBalance], Decimal], *, signed: bool = False
-) -> Callable[[AssetBalance, int, int], Cell]:
-    def cell(row: AssetBalance, places: int, _now: int) -> Cell:
-        text = format_amount(get(row), places, signed=signed)
+) -> Callable[[AssetBalance, int, int, int], Cell]:
+    def cell(row: AssetBalance, places: int, _now: int, width: int) -> Cell:
+        # Every integer digit, or visibly shortened (1.000T): a whale's balance never reads as a smaller one.
+        text = fit_amount(get(row), places, width, signed=signed)
         tone = ""
         if signed and text.startswith("+"):
             tone = "gain"
@@ -54,7 +55,18 @@ def _amount(
     return cell
 
 
-def _margin(row: AssetBalance, _places: int, _now: int) -> Cell:
+SHARED = "shared USD"
+
+
+def _available(row: AssetBalance, places: int, now: int, width: int) -> Cell:
+    if row.available_is_shared:
+        # Multi-Assets mode: the exchange repeats the account's USD figure on every margin asset. It is shown once,
+        # in the totals line, not under BTC as if it were BTC.
+        return Cell(SHARED[:width], "right", "muted")
+    return _amount(lambda r: r.available_balance)(row, places, now, width)
+
+
+def _margin(row: AssetBalance, _places: int, _now: int, _width: int) -> Cell:
     if row.margin_available is None:
         return Cell("—", "center", "muted")
     return Cell("yes" if row.margin_available else "no", "center")
@@ -80,14 +92,19 @@ def coarse_age(seconds: float) -> str:
     return format_age(seconds)
 
 
-def _age(row: AssetBalance, _places: int, now_ms: int) -> Cell:
+def _age(row: AssetBalance, _places: int, now_ms: int, _width: int) -> Cell:
     if not row.update_time_ms:
         return Cell("—", "right", "muted")
     return Cell(coarse_age((now_ms - row.update_time_ms) / 1000), "right")
 
 
+def _name(asset: str, width: int) -> str:
+    """An asset's name, cut with a marker when it is longer than its column."""
+    return asset if len(asset) <= width else asset[: width - 1] + "…"
+
+
 COLUMNS: tuple[Column, ...] = (
-    Column("asset", "Asset", 7, lambda r, _p, _n: Cell(r.asset, "left"), lambda r: r.asset),
+    Column("asset", "Asset", 7, lambda r, _p, _n, w: Cell(_name(r.asset, w), "left"), lambda r: r.asset),
     Column("wallet", "Wallet", 17, _amount(lambda r: r.wallet_balance), lambda r: r.wallet_balance),
     Column(
         "cross",
@@ -105,7 +122,7 @@ COLUMNS: tuple[Column, ...] = (
         lambda r: r.cross_un_pnl,
         short_label="Unreal. PnL",
     ),
-    Column("available", "Available", 17, _amount(lambda r: r.available_balance), lambda r: r.available_balance),
+    Column("available", "Available", 17, _available, lambda r: r.available_balance),
     Column(
         "max_withdraw",
         "Max withdraw",
@@ -118,6 +135,10 @@ COLUMNS: tuple[Column, ...] = (
     Column("age", "Age", 4, _age, lambda r: -r.update_time_ms),
 )
 SORTABLE = tuple(column.key for column in COLUMNS)
+AMOUNT_COLUMNS = ("wallet", "cross", "upnl", "available", "max_withdraw")
+SIGNED_COLUMNS = ("upnl",)
+CELL_PADDING = 2  # DataTable pads each cell by one column on either side
+SCROLLBAR = 2
 FULL_PLACES = 8
 COMPACT_PLACES = 4
 COMPACT_WIDTH = 12
@@ -133,6 +154,7 @@ def _display_key(row: AssetBalance) -> tuple[object, ...]:
         row.max_withdraw_amount,
         row.margin_available,
         row.update_time_ms,
+        row.available_is_shared,
     )
 
 
@@ -164,6 +186,7 @@ class BalanceTable(DataTable[Text]):
         self._tones: dict[str, Style] = {}
         self._now_ms = 0
         self._columns_shown: tuple[Column, ...] = ()
+        self._widths: dict[str, int] = {}
 
     def on_mount(self) -> None:
         self._build_columns()
@@ -179,6 +202,9 @@ class BalanceTable(DataTable[Text]):
         if compact == self.compact and self._columns_shown:
             return
         self.compact = compact
+        self._rebuild()
+
+    def _rebuild(self) -> None:
         keep = self.selected_asset
         self.clear(columns=True)
         self._cells.clear()
@@ -187,11 +213,44 @@ class BalanceTable(DataTable[Text]):
         self._reconcile()
         self._restore_cursor(keep)
 
+    def _least_width(self, column: Column) -> int:
+        width = COMPACT_WIDTH if column.key in AMOUNT_COLUMNS and self.compact else column.width
+        # Room for the header with its sort arrow: "Unreal. PnL ▼" must not lose the arrow.
+        label = column.short_label if self.compact and column.short_label else column.label
+        return max(width, len(label) + 2)
+
+    def planned_widths(self) -> dict[str, int]:
+        """Each column's width: amount columns grow to their widest amount, in order, while the table has room.
+
+        Past the room there is, an amount too wide for its column is abbreviated visibly (``1.000T``) rather
+        than cut at the screen's edge, where ``900,000,000,`` would read as a far smaller number.
+        """
+        columns = tuple(c for c in COLUMNS if c.compact or not self.compact)
+        widths = {c.key: self._least_width(c) for c in columns}
+        room = self.size.width - SCROLLBAR - sum(w + CELL_PADDING for w in widths.values())
+        rows = [self._rows[a] for a in self._visible_assets()]
+        for column in columns:
+            if column.key not in AMOUNT_COLUMNS or not rows or room <= 0:
+                continue
+            signed = column.key in SIGNED_COLUMNS
+            # The widest text is the largest or the most negative amount: two formats, not one per row.
+            values = [column.sort_value(r) for r in rows]
+            extremes = (max(values), min(values))
+            widest = max(len(format_amount(v, self.places, signed=signed)) for v in extremes)  # type: ignore[arg-type]
+            grow = min(room, max(0, widest - widths[column.key]))
+            widths[column.key] += grow
+            room -= grow
+        return widths
+
     def _build_columns(self) -> None:
         self._columns_shown = tuple(c for c in COLUMNS if c.compact or not self.compact)
+        self._widths = self.planned_widths()
         for column in self._columns_shown:
-            width = column.width if column.key in ("asset", "margin", "age") or not self.compact else COMPACT_WIDTH
-            self.add_column(self._label(column), width=width, key=column.key)
+            self.add_column(self._label(column), width=self._widths[column.key], key=column.key)
+
+    def on_resize(self) -> None:
+        if self._columns_shown and self.planned_widths() != self._widths:
+            self._rebuild()
 
     def _sort_mark(self, key: str) -> str:
         if key != self.sort_key:
@@ -259,6 +318,9 @@ class BalanceTable(DataTable[Text]):
     def _reconcile(self) -> None:
         if not self._columns_shown:
             return
+        if self.planned_widths() != self._widths:
+            self._rebuild()  # a wider amount arrived (or left): rare, and the only time columns are redrawn
+            return
         keep = self.selected_asset
         visible = self._visible_assets()
         present = {key.value for key in self.rows}
@@ -288,7 +350,7 @@ class BalanceTable(DataTable[Text]):
         self._restore_cursor(keep)
 
     def _cell(self, asset: str, column: Column) -> Text:
-        cell = column.cell(self._rows[asset], self.places, self._now_ms)
+        cell = column.cell(self._rows[asset], self.places, self._now_ms, self._widths[column.key])
         return Text(cell.text, style=self._tone_style(cell.tone), justify=cell.justify)
 
     def _tone_style(self, tone: str) -> Style | str:

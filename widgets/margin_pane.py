@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from rich.console import Group, RenderableType
+from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 from textual.reactive import reactive
@@ -27,8 +28,8 @@ def explain(row: AssetBalance, multi_assets: bool | None) -> str:
     if multi_assets:
         if row.margin_available:
             return (
-                f"Multi-Assets mode is on: {asset} counts toward the shared margin, valued in USD, so "
-                "Available and Max withdraw are account-wide figures, not this asset alone."
+                f"Multi-Assets mode is on: {asset} counts toward the shared margin, valued in USD. Available is the "
+                f"account's, in USD (the table shows it once, in the totals); Max withdraw is in {asset}."
             )
         return f"Multi-Assets mode is on, but {asset} does not count as margin: it backs no position as it is."
     if asset == "USDT":
@@ -40,6 +41,29 @@ def explain(row: AssetBalance, multi_assets: bool | None) -> str:
 
 def clock_time(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000).strftime("%H:%M:%S") if ms else "—"
+
+
+def _grid(pairs: list[tuple[str, Text | str]], width: int, label: str | Style) -> Table:
+    """Two pairs a line when they fit; one a line when they do not (a whale's balance), so every digit shows."""
+    widest_label = max(len(a) for a, _ in pairs)
+    widest_value = max(len(str(v)) for _, v in pairs)
+    per_line = 2 if not width or 2 * (widest_label + widest_value) + 6 <= width else 1
+    grid = Table.grid(padding=(0, 2))
+    for _ in range(per_line):
+        grid.add_column(style=label)
+        grid.add_column(justify="right", no_wrap=True)
+    if per_line == 1:
+        # One a line leaves room for fewer: the margin ratio before the flags, the maintenance margin last.
+        order = ["Wallet", "Available", "Max withdraw", "Margin balance", "Margin ratio", "Counts as margin"]
+        rank = {name: i for i, name in enumerate(order)}
+        for a, va in sorted(pairs, key=lambda p: next((rank[n] for n in order if p[0].startswith(n)), len(order))):
+            grid.add_row(a, va)
+        return grid
+    if len(pairs) % 2:
+        pairs = [*pairs, ("", "")]
+    for (a, va), (b, vb) in zip(pairs[::2], pairs[1::2], strict=True):
+        grid.add_row(a, va, b, vb)
+    return grid
 
 
 class MarginPane(Widget):
@@ -68,15 +92,19 @@ class MarginPane(Widget):
         mode = {True: "on", False: "off", None: "unknown"}[self.multi_assets]
         counts = {True: "yes", False: "no", None: "not reported"}[row.margin_available]
         facts = Table.grid(padding=(0, 2))
+        # Values fold rather than end in "…": the pane shows every digit, a whale's on a second line if need be.
         facts.add_column(style=label)
-        facts.add_column(justify="right")
+        facts.add_column(justify="right", overflow="fold")
         facts.add_column(style=label)
-        facts.add_column(justify="right")
+        facts.add_column(justify="right", overflow="fold")
         pairs: list[tuple[str, Text | str]] = [
             ("Counts as margin", counts),
             ("Multi-Assets mode", mode),
             ("Wallet", format_amount(row.wallet_balance, PLACES)),
-            ("Available", format_amount(row.available_balance, PLACES)),
+            (
+                "Available (USD, all)" if row.available_is_shared else "Available",
+                format_amount(row.available_balance, PLACES),
+            ),
             ("Max withdraw", format_amount(row.max_withdraw_amount, PLACES)),
         ]
         totals = self.totals
@@ -94,10 +122,7 @@ class MarginPane(Widget):
                 (f"Maint. margin {unit}", format_amount(totals.total_maint_margin, PLACES)),
                 ("Margin ratio", Text(format_ratio(ratio), style=style)),
             ]
-        if len(pairs) % 2:
-            pairs.append(("", ""))
-        for (a, va), (b, vb) in zip(pairs[::2], pairs[1::2], strict=True):
-            facts.add_row(a, va, b, vb)
+        facts = _grid(pairs, self.content_size.width, label)
         source = f"{row.source} · {row.source_method} · received {clock_time(row.received_at_ms)}"
         return Group(
             Text.assemble((row.asset, "bold"), ("   " + source, label)),

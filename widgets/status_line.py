@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from services.formatting import format_amount
+from services.formatting import fit_amount
 from services.models import AccountSnapshot, AccountTotals, ConnectionStatus, LinkState
 from widgets.balance_table import coarse_age
 from widgets.margin_pane import clock_time
@@ -125,6 +125,12 @@ class StatusLine(Widget):
         return text
 
 
+#: The widest a total may be on the one line of totals; past it, an abbreviation (never a cut-off "…").
+TOTAL_WIDTH = 18
+NARROW_TOTAL_WIDTH = 12
+NARROW = 100
+
+
 class TotalsBar(Widget):
     """Account totals from ``account.status``: wallet, unrealized, margin balance, available."""
 
@@ -145,17 +151,19 @@ class TotalsBar(Widget):
         if totals is None:
             return Text("Totals: waiting for the first refresh", style="dim")
         unit = "USD" if self.multi_assets else "USDT"
-        upnl = format_amount(totals.total_unrealized_profit, 2, signed=True)
+        narrow = 0 < self.size.width < NARROW  # shorter words, so that all four figures fit on 80 columns
+        width = NARROW_TOTAL_WIDTH if narrow else TOTAL_WIDTH
+        upnl = fit_amount(totals.total_unrealized_profit, 2, width, signed=True)
         tone = "gain" if upnl.startswith("+") else "loss" if upnl.startswith("-") else ""
         label = theme_tone(self, "totals-bar--label")
         return Text.assemble(
-            (f"Totals ({unit})  ", "bold"),
+            (f"Totals ({unit})  " if not narrow else f"{unit} ", "bold"),
             ("wallet ", label),
-            format_amount(totals.total_wallet_balance, 2),
-            ("  unrealized ", label),
+            fit_amount(totals.total_wallet_balance, 2, width),
+            ("  unrealized " if not narrow else " uPnL ", label),
             (upnl, theme_tone(self, f"totals-bar--{tone}") if tone else ""),
-            ("  margin balance ", label),
-            format_amount(totals.total_margin_balance, 2),
-            ("  available ", label),
-            format_amount(totals.available_balance, 2),
+            ("  margin balance " if not narrow else " margin ", label),
+            fit_amount(totals.total_margin_balance, 2, width),
+            ("  available " if not narrow else " avail ", label),
+            fit_amount(totals.available_balance, 2, width),
         )
