@@ -402,7 +402,7 @@ class BalanceApp(App[int]):
                 loop.add_signal_handler(signum, lambda code=128 + signum: self.exit(return_code=code))
         warnings = list(self.settings.warnings)
         if self.settings.keymap:
-            keymap, problems = checked_keymap(self.settings.keymap, [*DashboardScreen.BINDINGS, *HelpScreen.BINDINGS])
+            keymap, problems = checked_keymap(self.settings.keymap, [DashboardScreen.BINDINGS, HelpScreen.BINDINGS])
             warnings.extend(problems)
             self.set_keymap(keymap)
         self.app_resume_signal.subscribe(self, self._resumed)

@@ -32,14 +32,15 @@ def key_parses(spec: str) -> bool:
     return bool(key) and key in KEY_NAMES and all(m in MODIFIERS for m in modifiers)
 
 
-def checked_keymap(keymap: Mapping[str, str], bindings: Iterable[Binding]) -> tuple[dict[str, str], list[str]]:
+def checked_keymap(keymap: Mapping[str, str], screens: Iterable[Iterable[Binding]]) -> tuple[dict[str, str], list[str]]:
     """The keymap entries that can be applied, and a warning for each one left out (its default kept).
 
-    Left out: an entry that names no binding, one whose keys do not parse, and one whose key another binding
-    already answers to (after the keymap): two actions on one key would make the footer lie about one of them.
+    Left out: an entry that names no binding, one whose keys do not parse, and one whose key another binding of
+    the same screen already answers to (after the keymap): two actions on one key would make the footer lie.
     """
-    bindings = [b for b in bindings if b.id]
-    keys_of = {b.id: [k.strip() for k in b.key.split(",")] for b in bindings if b.id}
+    groups = [[b for b in bindings if b.id] for bindings in screens]
+    keys_of = {b.id: [k.strip() for k in b.key.split(",")] for group in groups for b in group if b.id}
+    screen_of = {b.id: i for i, group in enumerate(groups) for b in group}
     good: dict[str, str] = {}
     warnings = []
     for binding_id, spec in keymap.items():
@@ -53,7 +54,11 @@ def checked_keymap(keymap: Mapping[str, str], bindings: Iterable[Binding]) -> tu
     effective = {bid: (good[bid].split(",") if bid in good else keys) for bid, keys in keys_of.items()}
     for binding_id in list(good):
         clashes = sorted(
-            other for other, keys in effective.items() if other != binding_id and set(keys) & set(effective[binding_id])
+            other
+            for other, keys in effective.items()
+            if other != binding_id
+            and screen_of[other] == screen_of[binding_id]
+            and set(keys) & set(effective[binding_id])
         )
         if clashes:
             warnings.append(
