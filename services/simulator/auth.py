@@ -1,0 +1,124 @@
+"""API keys the simulated exchange knows, and the checks a signed request must pass (PROTOCOL.md §3)."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+from services.signing import param_text, verify, verify_hmac
+from services.simulator.core import MAX_RECV_WINDOW, ApiConnection, Refusal
+from services.simulator.weights import WeightWindows
+
+
+@dataclass
+class SimKey:
+    """An API key the simulated exchange knows: an HMAC secret or a public key."""
+
+    api_key: str
+    secret: str | None = field(default=None, repr=False)
+    public_key: ed25519.Ed25519PublicKey | rsa.RSAPublicKey | None = None
+    revoked: bool = False
+
+    @property
+    def kind(self) -> str:
+        if self.secret is not None:
+            return "hmac"
+        return "ed25519" if isinstance(self.public_key, ed25519.Ed25519PublicKey) else "rsa"
+
+
+class KeyRing(WeightWindows):
+    """The keys, the sessions logged on with them, and the signature and timestamp checks."""
+
+    def _init_keys(self) -> None:
+        self.keys: dict[str, SimKey] = {}
+        self.sessions_enabled = True  # off: session.logon is refused, as for a key type that cannot log on
+
+    def add_hmac_key(self, api_key: str | None = None, secret: str | None = None) -> tuple[str, str]:
+        """Register an HMAC key; returns (api key, secret), made up when not given."""
+        api_key = api_key or secrets.token_hex(32)
+        secret = secret or secrets.token_hex(32)
+        self.keys[api_key] = SimKey(api_key, secret=secret)
+        return api_key, secret
+
+    def add_public_key(
+        self, public_key: ed25519.Ed25519PublicKey | rsa.RSAPublicKey, api_key: str | None = None
+    ) -> str:
+        """Register an Ed25519 or RSA public key; returns its API key."""
+        api_key = api_key or secrets.token_hex(32)
+        self.keys[api_key] = SimKey(api_key, public_key=public_key)
+        return api_key
+
+    def revoke_key(self, api_key: str) -> None:
+        """Revoke a key: the next request of any connection using it is answered with ``id: null`` -2015."""
+        self.keys[api_key].revoked = True
+
+    def _session(self, conn: ApiConnection) -> dict[str, Any]:
+        return {
+            "apiKey": conn.session_key,
+            "authorizedSince": conn.authorized_since,
+            "connectedSince": conn.connected_at_ms,
+            "returnRateLimits": conn.return_rate_limits,
+            "serverTime": self.server_time_ms(),
+        }
+
+    def _check_revoked(self, conn: ApiConnection, params: dict[str, Any]) -> None:
+        for api_key in (conn.session_key, params.get("apiKey")):
+            key = self.keys.get(api_key) if isinstance(api_key, str) else None
+            if key is not None and key.revoked:
+                conn.session_key = None
+                raise Refusal(401, -2015, "Invalid API-key, IP, or permissions for action.", to_null_id=True)
+
+    def _authenticate(self, conn: ApiConnection, params: dict[str, Any]) -> None:
+        if conn.session_key is not None and "signature" not in params:
+            self._check_timestamp(params)
+            return
+        self._verify_signature(params)
+
+    def _known_key(self, params: dict[str, Any]) -> SimKey:
+        api_key = params.get("apiKey")
+        if not isinstance(api_key, str) or not api_key:
+            raise Refusal(400, -1102, "Mandatory parameter 'apiKey' was not sent, was empty/null, or malformed.")
+        key = self.keys.get(api_key)
+        if key is None:
+            raise Refusal(401, -2014, "API-key format invalid.")
+        if key.revoked:
+            raise Refusal(401, -2015, "Invalid API-key, IP, or permissions for action.")
+        return key
+
+    def _verify_signature(self, params: dict[str, Any]) -> SimKey:
+        key = self._known_key(params)
+        signature = params.get("signature")
+        if not isinstance(signature, str) or not signature:
+            raise Refusal(400, -1102, "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.")
+        self._check_timestamp(params)
+        text = "&".join(f"{name}={_param_value(params[name])}" for name in sorted(params) if name != "signature")
+        if key.secret is not None:
+            valid = verify_hmac(key.secret, text, signature)
+        else:
+            assert key.public_key is not None
+            valid = verify(key.public_key, text, signature)
+        if not valid:
+            raise Refusal(400, -1022, "Signature for this request is not valid.")
+        return key
+
+    def _check_timestamp(self, params: dict[str, Any]) -> None:
+        timestamp = params.get("timestamp")
+        if isinstance(timestamp, bool) or not isinstance(timestamp, int):
+            raise Refusal(400, -1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed.")
+        recv_window = params.get("recvWindow", 5000)
+        if isinstance(recv_window, bool) or not isinstance(recv_window, int) or not 0 < recv_window <= MAX_RECV_WINDOW:
+            raise Refusal(400, -1130, "Data sent for parameter 'recvWindow' is not valid.")
+        now = self.server_time_ms()
+        if timestamp >= now + 1000:
+            raise Refusal(400, -1021, "Timestamp for this request was 1000ms ahead of the server's time.")
+        if now - timestamp > recv_window:
+            raise Refusal(400, -1021, "Timestamp for this request is outside of the recvWindow.")
+
+
+def _param_value(value: Any) -> str:
+    if isinstance(value, str | int | bool):
+        return param_text(value)
+    return str(value)

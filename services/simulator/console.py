@@ -1,0 +1,116 @@
+"""The fault console: commands typed into ``balance-tui sim`` switch faults on and off while clients are connected."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from services.simulator.market import Market
+
+
+class Console(Market):
+    """One command a line; ``help`` lists them."""
+
+    async def command(self, line: str) -> str:
+        """Apply one console command (``help`` lists them); returns what to tell the person who typed it."""
+        words = line.split()
+        if not words:
+            return ""
+        name, args = words[0].lower(), words[1:]
+        faults = self.faults
+
+        def count() -> int:
+            return int(args[0]) if args else 1
+
+        def switch() -> bool:
+            return not args or args[0].lower() in ("on", "true", "1", "yes")
+
+        try:
+            if name == "help":
+                return CONSOLE_HELP
+            if name in ("drop", "close", "malformed", "wrong-shape", "bad-amount", "oversized", "shutdown"):
+                attribute = {
+                    "drop": "drop_next", "close": "close_next", "malformed": "malformed_next",
+                    "wrong-shape": "wrong_shape_next", "bad-amount": "bad_amount_next",
+                    "oversized": "oversized_next", "shutdown": "shutdown_notice_next",
+                }[name]  # fmt: skip
+                setattr(faults, attribute, count())
+                return f"{name}: the next {count()} request(s)"
+            if name == "silent":
+                faults.silent = switch()
+                return f"silent {'on' if faults.silent else 'off'}"
+            if name == "mute":
+                faults.stream_mute = switch()
+                return f"user-data streams {'mute' if faults.stream_mute else 'delivering'}"
+            if name == "skew":
+                faults.clock_skew_ms = int(args[0])
+                return f"server clock {faults.clock_skew_ms:+d} ms"
+            if name == "ban":
+                self.ban(int(args[0]) if args else 120)
+                return f"IP banned until {self.banned_until_ms}"
+            if name == "unban":
+                self.banned_until_ms = 0
+                return "ban lifted"
+            if name == "limit":
+                self.weight_limit = int(args[0])
+                return f"weight limit {self.weight_limit}/min"
+            if name == "others":
+                self.others_per_window = int(args[0])
+                return f"other programs spend {self.others_per_window} weight at each minute's start"
+            if name == "spend":
+                self.spend_weight(int(args[0]))
+                return f"IP weight now {self.weight_count()}"
+            if name in ("revoke", "restore"):
+                for key in self.keys.values():
+                    key.revoked = name == "revoke"
+                return f"all keys {'revoked' if name == 'revoke' else 'restored'}"
+            if name == "expire-keys":
+                await self.expire_listen_keys()
+                return "listen keys expired"
+            if name == "drop-streams":
+                return f"{self.drop_streams()} user-data stream(s) dropped"
+            if name == "drop-all":
+                await self.drop_connections()
+                return "all connections dropped"
+            if name == "push":
+                asset = (args[0] if args else "USDT").upper()
+                amount_text = args[1] if len(args) > 1 else "1"
+                if asset not in self.account.assets:
+                    return f"push: unknown asset {asset} (the account holds {', '.join(self.account.assets)})"
+                await self.push_balance_change(asset, Decimal(amount_text))
+                return f"pushed {amount_text} {asset}"
+            if name == "margin-call":
+                await self.push_margin_call()
+                return "MARGIN_CALL pushed"
+            if name == "multi-assets":
+                await self.push_multi_assets(switch())
+                return f"Multi-Assets mode {'on' if self.account.multi_assets else 'off'}"
+            if name == "lifetime":
+                self.max_connection_age = int(args[0])
+                return f"new connections close after {self.max_connection_age:g} s"
+            if name == "status":
+                active = {k: v for k, v in vars(faults).items() if v and k not in ("close_code", "oversized_bytes")}
+                return (
+                    f"weight {self.weight_count()}/{self.weight_limit}, banned until {self.banned_until_ms}, {active}"
+                )
+        except (ValueError, IndexError, KeyError, ArithmeticError) as exc:
+            return f"{name}: {exc or 'bad arguments'} (help lists the commands)"
+        return f"unknown command {name!r} (help lists the commands)"
+
+    # -- demo -------------------------------------------------------------------------------------------------
+
+
+CONSOLE_HELP = """\
+drop [N] | close [N]          abort / close (1001) the connection on the next N requests
+silent on|off                 read requests, answer nothing
+mute on|off                   user-data streams stay open but deliver nothing (balances still change)
+malformed | wrong-shape | bad-amount | oversized [N]   spoil the next N replies
+shutdown [N]                  send a serverShutdown notice before the next N replies
+skew MS                       run the server clock MS milliseconds ahead (negative: behind)
+ban [SECONDS] | unban         418 on everything (default 120 s)
+limit N | others N | spend N  weight limit; weight other programs spend each minute; spend some now
+revoke | restore              revoke every key (-2015 with id null) / undo
+expire-keys | drop-all        expire listen keys / drop every connection
+drop-streams                  drop the user-data streams only
+push [ASSET AMOUNT] | margin-call | multi-assets on|off   user-data events
+lifetime SECONDS              connections opened from now on close after this long
+status | help"""

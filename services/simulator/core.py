@@ -1,0 +1,115 @@
+"""The simulator's core: its state, the exchange's time, and the small shapes every part of it shares."""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import json
+import logging
+from collections import deque
+from collections.abc import Coroutine, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from websockets.asyncio.server import ServerConnection
+from websockets.datastructures import Headers
+from websockets.http11 import Response
+
+from services.clock import Clock
+from services.simulator.account import SimulatedAccount
+from services.simulator.faults import Faults
+
+log = logging.getLogger("balance_tui.simulator")
+
+#: The exchange's request weights (PROTOCOL.md §4–§6), kept here on the exchange's side: the simulator charges what
+#: Binance charges, whatever the client believes.
+WEIGHTS: Mapping[str, int] = {
+    "account.balance": 5,
+    "v2/account.balance": 5,
+    "account.status": 5,
+    "v2/account.status": 5,
+    "account.position": 5,
+    "v2/account.position": 5,
+    "session.logon": 2,
+    "session.status": 2,
+    "session.logout": 2,
+    "userDataStream.start": 1,
+    "userDataStream.ping": 1,
+    "userDataStream.stop": 1,
+}
+HANDSHAKE_WEIGHT = 5
+MAX_RECV_WINDOW = 60_000
+LISTEN_KEY_LIFETIME_MS = 60 * 60 * 1000
+MAX_BAN_MS = 3 * 24 * 3600 * 1000
+SIGNED_METHODS = frozenset(
+    {
+        "account.balance",
+        "v2/account.balance",
+        "account.status",
+        "v2/account.status",
+        "account.position",
+        "v2/account.position",
+    }
+)
+
+
+@dataclass(eq=False)
+class ApiConnection:
+    ws: ServerConnection
+    connected_at_ms: int
+    return_rate_limits: bool = True
+    session_key: str | None = None
+    authorized_since: int | None = None
+
+
+class Refusal(Exception):
+    """An error reply to the request at hand."""
+
+    def __init__(self, status: int, code: int, msg: str, *, to_null_id: bool = False) -> None:
+        super().__init__(msg)
+        self.status, self.code, self.msg, self.to_null_id = status, code, msg, to_null_id
+
+    # -- keys -------------------------------------------------------------------------------------------------
+
+
+class Core:
+    """What every part of the simulator reads: the clock, the faults switched on, the account, the counters."""
+
+    def __init__(
+        self, *, clock: Clock, account: SimulatedAccount, weight_limit: int, max_connection_age: float
+    ) -> None:
+        self.clock = clock
+        self.account = account
+        self.weight_limit = weight_limit
+        self.max_connection_age = max_connection_age
+        self.faults = Faults()
+        self.last_params: dict[str, Any] = {}  # params of the last request, signature and all (keys are test keys)
+        # (server time, method) of the requests received, the latest 50,000: a demo left open all day stays small.
+        self.requests: deque[tuple[int, str]] = deque(maxlen=50_000)
+        self.last_result: dict[str, Any] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def server_time_ms(self) -> int:
+        return self.clock.time_ms() + self.faults.clock_skew_ms
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _expire_after(self, ws: ServerConnection, seconds: float) -> None:
+        await self.clock.sleep(seconds)
+        await ws.close(1000, "connection lifetime exceeded")
+
+
+def json_default(value: object) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"not JSON: {type(value).__name__}")
+
+
+def json_response(status: int, body: Mapping[str, Any]) -> Response:
+    data = json.dumps(body).encode()
+    headers = Headers([("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    return Response(status, http.HTTPStatus(status).phrase, headers, data)
