@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.backoff import Backoff
+from services.book import AccountBook
 from services.clock import Clock
 from services.errors import CredentialsRejected, ExchangeError, NetworkError, RateLimited, RequestRejected, because
+from services.marks import MarkPriceStream, MarkState
 from services.models import (
     AccountConfigUpdate,
     AccountSnapshot,
@@ -31,6 +33,7 @@ from services.models import (
     MarginCall,
     WeightReading,
 )
+from services.positions import MarkPrice, Position
 from services.stream import StreamState, UserDataStream
 from services.trust import PolledRow, StreamTrust
 from services.weight import DEFAULT_LIMIT, WeightBudget
@@ -44,6 +47,10 @@ MAX_INTERVAL = 300.0
 POLL_WEIGHT = METHOD_WEIGHTS["v2/account.status"]
 #: A full refresh: ``account.status`` (the Multi-Assets flag) and ``account.balance`` (the margin flags).
 FULL_POLL_WEIGHT = METHOD_WEIGHTS["account.status"] + METHOD_WEIGHTS["account.balance"]
+#: Positions, fetched at start, on each new connection and at most once a reconcile interval.
+POSITIONS_WEIGHT = METHOD_WEIGHTS["v2/account.position"]
+#: Marks arrive every second per symbol: the screen is told at most this often (a burst repaints once).
+PAINT_EVERY = 0.25
 EPSILON = 0.001  # seconds: a wait shorter than this is no wait (and float remainders must not spin)
 
 
@@ -101,6 +108,7 @@ class AccountFeed:
         reconcile_every: float = 60.0,
         push_debounce: float = 1.0,
         budget: WeightBudget | None = None,
+        marks: MarkPriceStream | None = None,
     ) -> None:
         self.client = client
         self.clock: Clock = client.clock
@@ -113,6 +121,13 @@ class AccountFeed:
         self.budget = budget or WeightBudget()
         self.paused = False
         self.trust = StreamTrust(enabled=stream is not None)
+        self.book = AccountBook()
+        self.marks = marks
+        self.marks_state = "off" if marks is None else "idle"
+        self._positions_at: float | None = None
+        self._positions_connection = -1
+        self._paint_due = False
+        self._marks_were_stale = False
         self.reading: WeightReading | None = None  # the latest weight reading of this feed's own replies
         self.status = self._status(LinkState.CONNECTING, detail=f"connecting to {client.url}")
         self._published: ConnectionStatus | None = None
@@ -148,7 +163,8 @@ class AccountFeed:
 
     def effective_interval(self) -> float:
         """The wait between regular polls: the user's interval, slowed by a trusted stream and a busy IP."""
-        interval = max(self._interval, self.reconcile_every) if self.streaming else self._interval
+        relying = self.streaming and (self.marks is None or self.book.marks_fresh(self.clock.time_ms()))
+        interval = max(self._interval, self.reconcile_every) if relying else self._interval
         reading = self.reading
         if reading is not None and self.budget.busy(reading.count, reading.limit):
             interval *= self.budget.slow_factor
@@ -193,8 +209,16 @@ class AccountFeed:
             or self.clock.monotonic() - self._full_at >= self.full_every
         )
 
+    def _positions_due(self) -> bool:
+        return (
+            self._positions_at is None
+            or self._positions_connection != self.client.connections_opened
+            or self.clock.monotonic() - self._positions_at >= self.reconcile_every
+        )
+
     def next_refresh_weight(self) -> int:
-        return FULL_POLL_WEIGHT if self._full_due() else POLL_WEIGHT
+        positions = POSITIONS_WEIGHT if self._positions_due() else 0
+        return (FULL_POLL_WEIGHT if self._full_due() else POLL_WEIGHT) + positions
 
     async def refresh(self) -> AccountSnapshot:
         """Poll once and return the new snapshot; raises the client's typed errors."""
@@ -203,12 +227,24 @@ class AccountFeed:
             await client.connect()
         full = self._full_due()
         balance: Fetched[list[BalanceRow]] | None = None
+        positions: Fetched[list[Position]] | None = None
+        calls: list[Any] = [client.fetch_account_status(v2=not full)]
         if full:
-            fetched, balance = await asyncio.gather(
-                client.fetch_account_status(v2=False), client.fetch_account_balance(v2=False)
-            )
-        else:
-            fetched = await client.fetch_account_status(v2=True)
+            calls.append(client.fetch_account_balance(v2=False))
+        if self._positions_due():
+            calls.append(client.fetch_positions())
+        results = await asyncio.gather(*calls)
+        fetched = results[0]
+        for result in results[1:]:
+            if result.method == "v2/account.position":
+                positions = result
+            else:
+                balance = result
+        if positions is not None:
+            self._positions_at = self.clock.monotonic()
+            self._positions_connection = client.connections_opened
+            self.book.positions_polled(positions.value, self.clock.time_ms())
+            self._follow_marks()
         status = fetched.value
         if balance is not None:
             self._multi_assets = status.multi_assets_margin
@@ -223,7 +259,8 @@ class AccountFeed:
         snapshot = self._snapshot_from(status, fetched, balance)
         self._judge_stream(status, snapshot)
         self.last_snapshot = snapshot
-        return snapshot
+        self.book.balances(snapshot, polled=True)
+        return self.book.snapshot(self.clock.time_ms()) or snapshot
 
     def _snapshot_from(
         self, status: AccountStatus, fetched: Fetched[AccountStatus], balance: Fetched[list[BalanceRow]] | None
@@ -288,16 +325,21 @@ class AccountFeed:
             self._pushed[change.asset] = (event.event_time, change, received, event.data.reason)
             self.trust.pushed(change.asset, change.wallet_balance, change.cross_wallet_balance, event.event_time)
             changed.append(change.asset)
+        if event.data.positions:
+            self.book.positions_pushed(event.data.positions, event.event_time)
+            self._follow_marks()
+            self._schedule_reconcile()
         if changed:
             self._schedule_reconcile()  # an asset new to us, too, arrives with the next poll
-        if not changed or self.last_snapshot is None:
+        if (not changed and not event.data.positions) or self.last_snapshot is None:
             return None
         balances = dict(self.last_snapshot.balances)
         for asset in changed:
             if asset in balances:
                 balances[asset] = _pushed_row(balances[asset], *self._pushed[asset])
         self.last_snapshot = self.last_snapshot.model_copy(update={"balances": balances, "cause": "push"})
-        return self.last_snapshot
+        self.book.balances(self.last_snapshot, polled=False)
+        return self.book.snapshot(self.clock.time_ms()) or self.last_snapshot
 
     def apply_config_update(self, event: AccountConfigUpdate) -> AccountSnapshot | None:
         if event.multi_assets is None:
@@ -310,7 +352,8 @@ class AccountFeed:
         self.last_snapshot = self.last_snapshot.model_copy(
             update={"multi_assets_margin": event.multi_assets, "cause": "push"}
         )
-        return self.last_snapshot
+        self.book.balances(self.last_snapshot, polled=False)
+        return self.book.snapshot(self.clock.time_ms()) or self.last_snapshot
 
     def _schedule_reconcile(self) -> None:
         now = self.clock.monotonic()
@@ -338,6 +381,9 @@ class AccountFeed:
         tasks = [asyncio.create_task(self._guard(self._poll_loop()), name="feed-polls")]
         if self.stream is not None:
             tasks.append(asyncio.create_task(self._guard(self._stream_loop()), name="feed-stream"))
+        if self.marks is not None:
+            tasks.append(asyncio.create_task(self._guard(self._marks_loop()), name="feed-marks"))
+            tasks.append(asyncio.create_task(self._guard(self._paint_loop()), name="feed-paint"))
         try:
             while True:
                 item = await self._queue.get()
@@ -494,6 +540,41 @@ class AccountFeed:
             # The poll loop reports rejected credentials; the stream just stops.
             if self.trust.link("off", self.client.server_time_ms(), "credentials rejected"):
                 self._stream_changed()
+
+    # -- marks --------------------------------------------------------------------------------------------------
+
+    def _follow_marks(self) -> None:
+        if self.marks is not None:
+            self.marks.follow(self.book.held_symbols())
+
+    async def _marks_loop(self) -> None:
+        assert self.marks is not None
+        async for item in self.marks.events():
+            if isinstance(item, MarkState):
+                self.marks_state = item.state
+                log.info("mark prices: %s %s", item.state, item.detail)
+                continue
+            if isinstance(item, MarkPrice):
+                self.book.mark(item.symbol, item.price, item.event_time)
+                self._paint_due = True
+
+    async def _paint_loop(self) -> None:
+        """Marks coalesced: at most one snapshot every ``PAINT_EVERY`` seconds, and a word when marks go stale."""
+        while True:
+            await self.clock.sleep(PAINT_EVERY)
+            now = self.clock.time_ms()
+            stale = bool(self.book.held_symbols()) and not self.book.marks_fresh(now)
+            if stale != self._marks_were_stale:
+                self._marks_were_stale = stale
+                if self.book.has_marks():  # before the first mark there is nothing to say: polls show the figures
+                    log.warning("mark prices %s", "stopped: showing the last poll's figures" if stale else "flowing")
+                self._paint_due = True
+                self._wake.set()  # polling falls back to the interval while marks are stale
+            if self._paint_due and self.last_snapshot is not None:
+                self._paint_due = False
+                snapshot = self.book.snapshot(now, cause="mark")
+                if snapshot is not None:
+                    self._emit(SnapshotEvent(snapshot))
 
     def _stream_changed(self) -> None:
         """The stream's state changed: the pace of polling depends on it, and the state lines say it."""

@@ -7,44 +7,17 @@ into ``"0E-8"``. A malformed amount is a validation error, never a silent zero.
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field
 
+from services.positions import LivePosition, PositionUpdate
+from services.shapes import Amount, EventTime, ExchangeModel, decimal_text
 from services.weight import window_end_ms
 
-
-def decimal_text(value: Decimal) -> str:
-    """A Decimal as plain positional text (never scientific notation): the exchange's own form."""
-    return format(value, "f")
-
-
-def _parse_amount(value: object) -> Decimal:
-    # Only exact inputs: the exchange's strings, ints, or Decimals. A float already lost digits, and a bool is a bug.
-    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
-        raise ValueError(f"an amount must be a decimal string, not {type(value).__name__}")
-    try:
-        amount = Decimal(value.strip()) if isinstance(value, str) else Decimal(value)
-    except InvalidOperation:
-        raise ValueError(f"not a decimal number: {value!r}") from None
-    if not amount.is_finite():
-        raise ValueError(f"not a finite decimal number: {value!r}")
-    return amount
-
-
-Amount = Annotated[
-    Decimal,
-    BeforeValidator(_parse_amount),
-    PlainSerializer(decimal_text, return_type=str, when_used="json"),
-]
-
-
-class ExchangeModel(BaseModel):
-    """Base of the exchange's shapes: immutable, unknown fields ignored, fields named as the exchange names them."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True, serialize_by_alias=True)
+__all__ = ["Amount", "EventTime", "ExchangeModel", "decimal_text"]
 
 
 class BalanceRow(ExchangeModel):
@@ -156,7 +129,7 @@ class WeightReading(BaseModel):
         return Decimal(self.count) / Decimal(self.limit) if self.limit else Decimal(0)
 
 
-Source = Literal["poll", "push"]
+Source = Literal["poll", "push", "mark"]
 
 
 class AssetBalance(BaseModel):
@@ -175,6 +148,10 @@ class AssetBalance(BaseModel):
     source: Source = "poll"
     source_method: str = ""
     received_at_ms: int = 0
+    # Where the cross uPnL came from: the exchange (a poll), or computed from mark prices (an estimate until the next
+    # poll replaces it with the exchange's own figure), and when.
+    upnl_source: Source = "poll"
+    upnl_time_ms: int = 0
     # Multi-Assets mode: this row's availableBalance is the account's shared USD figure, not this asset's
     # (PROTOCOL.md §4): shown once, as the account's, never under this asset as if it were in its units.
     available_is_shared: bool = False
@@ -239,25 +216,17 @@ class AccountSnapshot(BaseModel):
     rtt_ms: int | None = None
     clock_offset_ms: int = 0
     weight_budget: int | None = None  # this app's own weight allowance per minute
-    cause: str = "poll"  # what made this snapshot: a poll, or a push (ACCOUNT_UPDATE / ACCOUNT_CONFIG_UPDATE)
+    cause: str = "poll"  # what made this snapshot: a poll, a push (ACCOUNT_UPDATE / ACCOUNT_CONFIG_UPDATE), or marks
+    positions: tuple[LivePosition, ...] = ()
+    # The totals' uPnL, margin balance and maintenance margin: the exchange's ("poll") or computed from marks ("mark",
+    # an estimate: maintenance margin scaled with notional inside one bracket), and when.
+    totals_source: Source = "poll"
+    totals_time_ms: int = 0
+    marks_stale: bool = False  # positions are held but their marks stopped: the figures are the last poll's
 
     def json_dict(self) -> dict[str, Any]:
         """Plain JSON data with every amount as the exchange's exact decimal string."""
         return self.model_dump(mode="json", by_alias=False)
-
-
-def _event_time(value: object) -> int:
-    # ``E`` is an int on most events and a string on ``listenKeyExpired`` (PROTOCOL.md §6): accept both.
-    if isinstance(value, bool):
-        raise ValueError("an event time must be a number")
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str | Decimal) and str(value).strip().isdigit():
-        return int(str(value).strip())
-    raise ValueError(f"not an event time: {value!r}")
-
-
-EventTime = Annotated[int, BeforeValidator(_event_time)]
 
 
 class BalanceChange(ExchangeModel):
@@ -273,6 +242,7 @@ class AccountUpdateData(ExchangeModel):
     reason: str = Field("", alias="m")
     symbol: str | None = Field(None, alias="S")
     balances: tuple[BalanceChange, ...] = Field((), alias="B")
+    positions: tuple[PositionUpdate, ...] = Field((), alias="P")
 
 
 class AccountUpdate(ExchangeModel):

@@ -61,6 +61,7 @@ class Settings(BaseSettings):
     demo_motion: bool = True  # the demo account's marks move and small fees are pushed (off: a still account)
     interval: float = Field(2.0, gt=0, le=300)
     stream: bool = True  # listen to the user-data stream for pushes
+    marks: bool = True  # follow the mark prices of the positions held (free: no weight) for live uPnL
     reconcile_interval: float = Field(60.0, ge=5, le=3600)  # polls while the stream is live
     weight_share: float = Field(0.05, gt=0, le=1)  # of the IP's weight per minute, stream live
     weight_share_polling: float = Field(0.10, gt=0, le=1)  # without the stream

@@ -44,6 +44,7 @@ from services.errors import (
     because,
 )
 from services.models import AccountStatus, BalanceRow, RateLimit, WeightReading
+from services.positions import Position
 from services.signing import Ed25519Signer, ParamValue, Signer, signing_text
 from services.weight import WeightLedger
 
@@ -58,6 +59,7 @@ METHOD_WEIGHTS: Mapping[str, int] = {
     "v2/account.balance": 5,
     "account.status": 5,
     "v2/account.status": 5,
+    "v2/account.position": 5,
     "session.logon": 2,
     "session.status": 2,
     "session.logout": 2,
@@ -614,6 +616,18 @@ class WsApiClient:
         except ValidationError as exc:
             raise ProtocolError(f"{method}: unexpected reply: {_first_error(exc)}") from None
         return Fetched(status, reply.weight, reply.rtt_ms, method)
+
+    async def fetch_positions(self) -> Fetched[list[Position]]:
+        """``v2/account.position``: the symbols with a position or open orders (weight 5); closed rows dropped."""
+        method = "v2/account.position"
+        reply = await self.request(method, security="signed")
+        if not isinstance(reply.result, list):
+            raise ProtocolError(f"{method}: expected a list of positions, got {type(reply.result).__name__}")
+        try:
+            positions = [Position.model_validate(row) for row in reply.result]
+        except ValidationError as exc:
+            raise ProtocolError(f"{method}: unexpected reply: {_first_error(exc)}") from None
+        return Fetched([p for p in positions if p.position_amt], reply.weight, reply.rtt_ms, method)
 
     async def session_logon(self) -> dict[str, Any]:
         link = self._link

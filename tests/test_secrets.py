@@ -19,6 +19,7 @@ from tests.helpers import TEST_API_KEY, TEST_SECRET, clean_env, pem, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 READ_ONLY_METHODS = {
+    "v2/account.position",
     "account.balance",
     "v2/account.balance",
     "account.status",

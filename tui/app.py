@@ -237,6 +237,7 @@ class DashboardScreen(Screen[None]):
             totals = self.query_one(TotalsBar)
             totals.totals = snapshot.totals if snapshot else None
             totals.multi_assets = snapshot.multi_assets_margin if snapshot else None
+            totals.estimated = snapshot is not None and snapshot.totals_source == "mark"
             meter = self.query_one(WeightMeter)
             meter.reading = snapshot.weight if snapshot else None
             meter.budget = snapshot.weight_budget if snapshot else None
@@ -297,6 +298,8 @@ class DashboardScreen(Screen[None]):
         pane.row = snapshot.balances.get(asset) if snapshot is not None and asset else None
         pane.multi_assets = snapshot.multi_assets_margin if snapshot else None
         pane.totals = snapshot.totals if snapshot else None
+        pane.estimated = snapshot is not None and snapshot.totals_source == "mark"
+        pane.positions = tuple(p for p in snapshot.positions if p.margin_asset == asset) if snapshot else ()
 
     @on(DataTable.RowHighlighted, "#balances")
     def _row_highlighted(self) -> None:

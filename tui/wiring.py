@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from services.clock import SYSTEM_CLOCK, Clock
 from services.feed import AccountFeed
+from services.marks import MarkPriceStream
 from services.settings import Settings
 from services.signing import HmacSigner
 from services.stream import UserDataStream
@@ -91,11 +92,14 @@ def make_client(settings: Settings, exchange: Exchange, clock: Clock = SYSTEM_CL
 def make_feed(settings: Settings, exchange: Exchange, client: WsApiClient) -> AccountFeed:
     """The feed the settings ask for: polling, and pushes from the user-data stream unless switched off."""
     stream = UserDataStream(client, exchange.stream_url) if settings.stream else None
+    # Mark prices live on the same host as the user-data stream, under /market (PROTOCOL.md §1, §6b).
+    marks = MarkPriceStream(exchange.stream_url, clock=client.clock) if settings.marks else None
     return AccountFeed(
         client,
         interval=settings.interval,
         stream=stream,
         reconcile_every=settings.reconcile_interval,
+        marks=marks,
         budget=WeightBudget(
             share_streaming=settings.weight_share,
             share_polling=settings.weight_share_polling,

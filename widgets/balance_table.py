@@ -56,6 +56,15 @@ def _amount(
 
 
 SHARED = "shared USD"
+#: Marks a figure computed from mark prices (an estimate until the next poll): a sign a trader reads, not a colour.
+ESTIMATE = "≈"
+
+
+def _upnl(row: AssetBalance, places: int, now: int, width: int) -> Cell:
+    if row.upnl_source != "mark":
+        return _amount(lambda r: r.cross_un_pnl, signed=True)(row, places, now, width)
+    cell = _amount(lambda r: r.cross_un_pnl, signed=True)(row, places, now, width - 1)
+    return Cell(ESTIMATE + cell.text, cell.justify, cell.tone)
 
 
 def _available(row: AssetBalance, places: int, now: int, width: int) -> Cell:
@@ -118,7 +127,7 @@ COLUMNS: tuple[Column, ...] = (
         "upnl",
         "Unrealized PnL",
         15,
-        _amount(lambda r: r.cross_un_pnl, signed=True),
+        _upnl,
         lambda r: r.cross_un_pnl,
         short_label="Unreal. PnL",
     ),
@@ -155,6 +164,7 @@ def _display_key(row: AssetBalance) -> tuple[object, ...]:
         row.margin_available,
         row.update_time_ms,
         row.available_is_shared,
+        row.upnl_source,
     )
 
 
@@ -237,6 +247,7 @@ class BalanceTable(DataTable[Text]):
             values = [column.sort_value(r) for r in rows]
             extremes = (max(values), min(values))
             widest = max(len(format_amount(v, self.places, signed=signed)) for v in extremes)  # type: ignore[arg-type]
+            widest += column.key == "upnl"  # room for the ≈ of a figure computed from marks
             grow = min(room, max(0, widest - widths[column.key]))
             widths[column.key] += grow
             room -= grow

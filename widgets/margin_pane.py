@@ -11,8 +11,9 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from services.formatting import format_amount, format_ratio
+from services.formatting import format_amount, format_exact, format_ratio
 from services.models import AccountTotals, AssetBalance
+from services.positions import LivePosition
 from widgets.styles import tone as theme_tone
 
 PLACES = 8
@@ -41,6 +42,30 @@ def explain(row: AssetBalance, multi_assets: bool | None) -> str:
 
 def clock_time(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000).strftime("%H:%M:%S") if ms else "—"
+
+
+BASE_HEIGHT = 8
+MAX_POSITION_LINES = 6
+
+
+def _positions_table(positions: tuple[LivePosition, ...], label: str | Style) -> Table:
+    """Why available is what it is: the positions margined in this asset, their uPnL live from the marks."""
+    table = Table.grid(padding=(0, 2))
+    for justify in ("left", "left", "right", "right", "right", "right", "right"):
+        table.add_column(justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    table.add_row(*(Text(h, style=label) for h in ("Symbol", "Side", "Size", "Entry", "Mark", "uPnL", "Notional")))
+    for p in positions[:MAX_POSITION_LINES]:
+        approx = "≈" if p.source == "mark" else ""
+        table.add_row(
+            p.symbol + (" (iso)" if p.isolated else ""),
+            p.side,
+            format_exact(p.amount),
+            format_exact(p.entry_price),
+            format_exact(p.mark_price) if p.mark_price is not None else "—",
+            approx + format_amount(p.unrealized, 2, signed=True),
+            approx + format_amount(p.notional, 2),
+        )
+    return table
 
 
 def _grid(pairs: list[tuple[str, Text | str]], width: int, label: str | Style) -> Table:
@@ -83,6 +108,12 @@ class MarginPane(Widget):
     row: reactive[AssetBalance | None] = reactive(None)
     multi_assets: reactive[bool | None] = reactive(None)
     totals: reactive[AccountTotals | None] = reactive(None)
+    estimated: reactive[bool] = reactive(False)  # the totals carried by marks since the last poll
+    positions: reactive[tuple[LivePosition, ...]] = reactive(())  # margined in the highlighted asset
+
+    def watch_positions(self, old: tuple[LivePosition, ...], new: tuple[LivePosition, ...]) -> None:
+        if len(old) != len(new):  # one line a position: the pane grows (a layout) only when the count changes
+            self.styles.height = BASE_HEIGHT + min(len(new), MAX_POSITION_LINES) + (1 if new else 0)
 
     def render(self) -> RenderableType:
         row = self.row
@@ -117,15 +148,16 @@ class MarginPane(Widget):
             elif ratio is not None and ratio >= RATIO_WARN:
                 tone = "warn"
             style = theme_tone(self, f"margin-pane--{tone}") if tone else ""
+            approx = "≈" if self.estimated else ""
             pairs += [
-                (f"Margin balance {unit}", format_amount(totals.total_margin_balance, PLACES)),
-                (f"Maint. margin {unit}", format_amount(totals.total_maint_margin, PLACES)),
-                ("Margin ratio", Text(format_ratio(ratio), style=style)),
+                (f"Margin balance {unit}", approx + format_amount(totals.total_margin_balance, PLACES)),
+                (f"Maint. margin {unit}", approx + format_amount(totals.total_maint_margin, PLACES)),
+                ("Margin ratio" + (" (est.)" if approx else ""), Text(approx + format_ratio(ratio), style=style)),
             ]
         facts = _grid(pairs, self.content_size.width, label)
         source = f"{row.source} · {row.source_method} · received {clock_time(row.received_at_ms)}"
-        return Group(
-            Text.assemble((row.asset, "bold"), ("   " + source, label)),
-            facts,
-            Text(explain(row, self.multi_assets)),
-        )
+        parts: list[RenderableType] = [Text.assemble((row.asset, "bold"), ("   " + source, label)), facts]
+        if self.positions:
+            parts.append(_positions_table(self.positions, label))
+        parts.append(Text(explain(row, self.multi_assets)))
+        return Group(*parts)

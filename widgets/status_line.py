@@ -145,6 +145,7 @@ class TotalsBar(Widget):
 
     totals: reactive[AccountTotals | None] = reactive(None)
     multi_assets: reactive[bool | None] = reactive(None)
+    estimated: reactive[bool] = reactive(False)  # uPnL and margin balance computed from mark prices
 
     def render(self) -> Text:
         totals = self.totals
@@ -154,6 +155,7 @@ class TotalsBar(Widget):
         narrow = 0 < self.size.width < NARROW  # shorter words, so that all four figures fit on 80 columns
         width = NARROW_TOTAL_WIDTH if narrow else TOTAL_WIDTH
         upnl = fit_amount(totals.total_unrealized_profit, 2, width, signed=True)
+        approx = "≈" if self.estimated else ""
         tone = "gain" if upnl.startswith("+") else "loss" if upnl.startswith("-") else ""
         label = theme_tone(self, "totals-bar--label")
         return Text.assemble(
@@ -161,9 +163,9 @@ class TotalsBar(Widget):
             ("wallet ", label),
             fit_amount(totals.total_wallet_balance, 2, width),
             ("  unrealized " if not narrow else " uPnL ", label),
-            (upnl, theme_tone(self, f"totals-bar--{tone}") if tone else ""),
+            (approx + upnl, theme_tone(self, f"totals-bar--{tone}") if tone else ""),
             ("  margin balance " if not narrow else " margin ", label),
-            fit_amount(totals.total_margin_balance, 2, width),
+            approx + fit_amount(totals.total_margin_balance, 2, width),
             ("  available " if not narrow else " avail ", label),
             fit_amount(totals.available_balance, 2, width),
         )

@@ -10,11 +10,6 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal
 from typing import Any
 
 EIGHT = Decimal("0.00000001")
-LISTEN_KEY_LIFETIME_MS = 60 * 60 * 1000
-MAX_BAN_MS = 3 * 24 * 3600 * 1000
-
-SIGNED_METHODS = frozenset({"account.balance", "v2/account.balance", "account.status", "v2/account.status"})
-
 
 #: Wide enough for any balance a test or a trader can type: the default 28 digits cannot quantize a 21-digit
 #: balance to 8 places.
@@ -24,6 +19,9 @@ WIDE = Context(prec=200, Emax=999_999, Emin=-999_999)
 def amount(value: Decimal) -> str:
     """An amount as the exchange writes it: a string with 8 decimal places."""
     return f"{value.quantize(EIGHT, rounding=ROUND_HALF_EVEN, context=WIDE):f}"
+
+
+amount_text = amount
 
 
 @dataclass
@@ -40,8 +38,33 @@ class SimAsset:
     update_time: int = 0
 
 
+@dataclass
+class SimPosition:
+    """One open position: signed amount (short < 0), entry price, the asset its PnL is booked in."""
+
+    symbol: str
+    side: str  # BOTH in one-way mode, LONG or SHORT in hedge mode
+    amount: Decimal
+    entry: Decimal
+    margin_asset: str
+    leverage: int = 10
+    maint_rate: Decimal = Decimal("0.004")
+    isolated: bool = False
+    update_time: int = 0
+
+
+#: The demo's positions: one-way and hedge, USDT- and USDC-margined (symbol, side, amount, entry, asset, mark, tick).
+DEMO_POSITIONS = (
+    ("BTCUSDT", "BOTH", "0.500", "95000.00", "USDT", "96412.30", "0.10"),
+    ("ETHUSDT", "LONG", "3.000", "3300.00", "USDT", "3421.55", "0.01"),
+    ("ETHUSDT", "SHORT", "-1.000", "3500.00", "USDT", "3421.55", "0.01"),
+    ("SOLUSDC", "BOTH", "40", "180.000", "USDC", "182.150", "0.001"),
+)
+
+
 class SimulatedAccount:
-    """A believable futures account: several assets, positions whose unrealized PnL moves, either margin mode."""
+    """A believable futures account: several assets, positions whose unrealized PnL follows walking mark prices,
+    either margin mode. Every figure it reports is computed from the same state at the moment it is asked."""
 
     def __init__(self, *, multi_assets: bool = False, seed: int = 7, symbols: int = 60) -> None:
         self.multi_assets = multi_assets
@@ -58,26 +81,116 @@ class SimulatedAccount:
             ("FDUSD", "0.00000000", "1", True),
         ):
             self.assets[name] = SimAsset(name, Decimal(wallet), Decimal(price), margin_eligible=eligible)
-        usdt = self.assets["USDT"]
-        usdt.unrealized = Decimal("-1.21000000")
-        usdt.initial_margin = Decimal("4315.12000000")
-        usdt.maint_margin = Decimal("215.75600000")
         self.assets["BTC"].unrealized = Decimal("0.00042000")
         self.assets["BTC"].initial_margin = Decimal("0.01100000")
         self.assets["BTC"].maint_margin = Decimal("0.00055000")
+        self.positions: dict[tuple[str, str], SimPosition] = {}
+        self.marks: dict[str, Decimal] = {}
+        self.ticks: dict[str, Decimal] = {}  # each symbol's price step
+        self.mark_time = 0
+        for symbol, side, amt, entry, asset, mark, step in DEMO_POSITIONS:
+            self.positions[(symbol, side)] = SimPosition(symbol, side, Decimal(amt), Decimal(entry), asset)
+            self.marks[symbol] = Decimal(mark)
+            self.ticks[symbol] = Decimal(step)
 
     def set_time(self, now_ms: int) -> None:
+        self.mark_time = self.mark_time or now_ms
         for asset in self.assets.values():
             if not asset.update_time and asset.wallet:
                 asset.update_time = now_ms
+        for position in self.positions.values():
+            position.update_time = position.update_time or now_ms
 
     def tick(self, now_ms: int) -> None:
-        """Move unrealized PnL a little, as marks move."""
-        for asset in self.assets.values():
-            if asset.initial_margin:
-                step = Decimal(self.rng.randint(-250, 250)) / Decimal(100) * (asset.initial_margin / 500)
-                asset.unrealized = (asset.unrealized + step).quantize(EIGHT)
-                asset.update_time = now_ms
+        """Walk every mark price a few ticks up or down, as the market does second by second."""
+        for symbol, mark in self.marks.items():
+            step = self.ticks.get(symbol, Decimal("0.01"))
+            self.marks[symbol] = max(step, mark + step * self.rng.randint(-30, 30))
+        self.mark_time = now_ms
+
+    # -- positions ------------------------------------------------------------------------------------------
+
+    def position_pnl(self, p: SimPosition) -> Decimal:
+        return p.amount * (self.marks[p.symbol] - p.entry)
+
+    def _notional(self, p: SimPosition) -> Decimal:
+        return p.amount * self.marks[p.symbol]
+
+    def _held(self, asset: str, *, cross_only: bool = False) -> list[SimPosition]:
+        return [p for p in self.positions.values() if p.margin_asset == asset and not (cross_only and p.isolated)]
+
+    def unrealized(self, a: SimAsset, *, cross_only: bool = False) -> Decimal:
+        return a.unrealized + sum(
+            (self.position_pnl(p) for p in self._held(a.asset, cross_only=cross_only)), Decimal(0)
+        )
+
+    def initial_margin(self, a: SimAsset) -> Decimal:
+        held = self._held(a.asset)
+        return a.initial_margin + sum((abs(self._notional(p)) / p.leverage for p in held), Decimal(0))
+
+    def maint_margin(self, a: SimAsset) -> Decimal:
+        return a.maint_margin + sum((abs(self._notional(p)) * p.maint_rate for p in self._held(a.asset)), Decimal(0))
+
+    def change_position(self, symbol: str, side: str, amount: Decimal, entry: Decimal, now_ms: int) -> dict[str, Any]:
+        """Open, change or (amount 0) close a position; returns its ``a.P[]`` entry as the exchange pushes it."""
+        key = (symbol, side)
+        old = self.positions.get(key)
+        asset = old.margin_asset if old else ("USDC" if symbol.endswith("USDC") else "USDT")
+        self.marks.setdefault(symbol, entry)
+        self.ticks.setdefault(symbol, Decimal("0.01"))
+        if amount:
+            self.positions[key] = SimPosition(symbol, side, amount, entry, asset, update_time=now_ms)
+            pnl = self.position_pnl(self.positions[key])
+        else:
+            if old is not None:  # closing realizes the PnL into the wallet
+                self.assets[asset].wallet += self.position_pnl(old)
+                self.assets[asset].update_time = now_ms
+            self.positions.pop(key, None)
+            pnl = Decimal(0)
+        return {
+            "s": symbol, "pa": f"{amount:f}", "ep": f"{entry if amount else Decimal(0):f}", "bep": f"{entry:f}",
+            "cr": "0", "up": amount_text(pnl), "mt": "cross", "iw": "0", "ps": side,
+        }  # fmt: skip
+
+    def position_rows(self, *, v2: bool) -> list[dict[str, Any]]:
+        """``v2/account.position`` (held symbols only) or v1 ``account.position`` (every symbol of the market)."""
+        rows = []
+        for p in self.positions.values():
+            notional = self._notional(p)
+            row: dict[str, Any] = {
+                "symbol": p.symbol,
+                "positionSide": p.side,
+                "positionAmt": f"{p.amount:f}",
+                "entryPrice": f"{p.entry:f}",
+                "breakEvenPrice": f"{p.entry:f}",
+                "markPrice": amount(self.marks[p.symbol]),
+                "unRealizedProfit": amount(self.position_pnl(p)),
+                "liquidationPrice": "0",
+                "isolatedMargin": "0",
+                "notional": amount(notional),
+                "marginAsset": p.margin_asset,
+                "isolatedWallet": "0",
+                "initialMargin": amount(abs(notional) / p.leverage),
+                "maintMargin": amount(abs(notional) * p.maint_rate),
+                "positionInitialMargin": amount(abs(notional) / p.leverage),
+                "openOrderInitialMargin": "0",
+                "adl": 2,
+                "bidNotional": "0",
+                "askNotional": "0",
+                "updateTime": p.update_time,
+            }
+            if not v2:
+                row.update(marginType="cross", leverage=str(p.leverage), isAutoAddMargin="false", maxNotionalValue="0")
+            rows.append(row)
+        if not v2:
+            held = {p.symbol for p in self.positions.values()}
+            rows += [
+                {"symbol": s, "positionSide": "BOTH", "positionAmt": "0.000", "entryPrice": "0.0",
+                 "markPrice": "0", "unRealizedProfit": "0.00000000", "marginAsset": "USDT", "notional": "0",
+                 "marginType": "cross", "updateTime": 0}
+                for s in self.symbols if s not in held
+            ]  # fmt: skip
+        return rows
 
     def add_assets(self, count: int) -> None:
         """More assets, for tests of wide accounts (40 rows and beyond)."""
@@ -88,7 +201,8 @@ class SimulatedAccount:
     # -- what the exchange reports --------------------------------------------------------------------------
 
     def _available(self, asset: SimAsset) -> Decimal:
-        return max(Decimal(0), asset.wallet + min(asset.unrealized, Decimal(0)) - asset.initial_margin)
+        loss = min(self.unrealized(asset), Decimal(0))
+        return max(Decimal(0), asset.wallet + loss - self.initial_margin(asset))
 
     def _totals_usd(self) -> dict[str, Decimal]:
         members = [a for a in self.assets.values() if a.margin_eligible] if self.multi_assets else [self.assets["USDT"]]
@@ -97,11 +211,11 @@ class SimulatedAccount:
             return sum((get(a) * (a.price if self.multi_assets else 1) for a in members), Decimal(0))
 
         wallet = total(lambda a: a.wallet)
-        unrealized = total(lambda a: a.unrealized)
-        initial = total(lambda a: a.initial_margin)
+        unrealized = total(self.unrealized)
+        initial = total(self.initial_margin)
         return {
             "totalInitialMargin": initial,
-            "totalMaintMargin": total(lambda a: a.maint_margin),
+            "totalMaintMargin": total(self.maint_margin),
             "totalWalletBalance": wallet,
             "totalUnrealizedProfit": unrealized,
             "totalMarginBalance": wallet + unrealized,
@@ -132,7 +246,7 @@ class SimulatedAccount:
                     "asset": a.asset,
                     "balance": amount(a.wallet),
                     "crossWalletBalance": amount(a.wallet),
-                    "crossUnPnl": amount(a.unrealized),
+                    "crossUnPnl": amount(self.unrealized(a, cross_only=True)),
                     "availableBalance": amount(available),
                     "maxWithdrawAmount": amount(max_withdraw),
                     "marginAvailable": a.margin_eligible if self.multi_assets else a.asset == "USDT",
@@ -149,14 +263,14 @@ class SimulatedAccount:
             row: dict[str, Any] = {
                 "asset": a.asset,
                 "walletBalance": amount(a.wallet),
-                "unrealizedProfit": amount(a.unrealized),
-                "marginBalance": amount(a.wallet + a.unrealized),
-                "maintMargin": amount(a.maint_margin),
-                "initialMargin": amount(a.initial_margin),
-                "positionInitialMargin": amount(a.initial_margin),
+                "unrealizedProfit": amount(self.unrealized(a)),
+                "marginBalance": amount(a.wallet + self.unrealized(a)),
+                "maintMargin": amount(self.maint_margin(a)),
+                "initialMargin": amount(self.initial_margin(a)),
+                "positionInitialMargin": amount(self.initial_margin(a)),
                 "openOrderInitialMargin": amount(Decimal(0)),
                 "crossWalletBalance": amount(a.wallet),
-                "crossUnPnl": amount(a.unrealized),
+                "crossUnPnl": amount(self.unrealized(a, cross_only=True)),
                 "availableBalance": amount(available),
                 "maxWithdrawAmount": amount(max_withdraw),
                 "updateTime": a.update_time,
@@ -165,10 +279,18 @@ class SimulatedAccount:
                 row["marginAvailable"] = a.margin_eligible
             assets.append(row)
         result: dict[str, Any] = {name: amount(value) for name, value in totals.items()}
-        positions = [
-            {"symbol": s, "positionSide": "BOTH", "positionAmt": "0.000", "unrealizedProfit": "0.00000000"}
-            for s in (self.symbols[:2] if v2 else self.symbols)
-        ]
+        # v2 lists the symbols in use, with no entry or mark price; v1 every symbol, with the entry price.
+        positions = []
+        for row in self.position_rows(v2=v2):
+            shaped: dict[str, Any] = {
+                k: row[k]
+                for k in ("symbol", "positionSide", "positionAmt", "unRealizedProfit", "notional", "updateTime")
+                if k in row
+            }
+            shaped["unrealizedProfit"] = shaped.pop("unRealizedProfit")
+            if not v2:
+                shaped["entryPrice"] = row["entryPrice"]
+            positions.append(shaped)
         if not v2:
             result.update(
                 feeTier=0,

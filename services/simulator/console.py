@@ -38,6 +38,19 @@ class Console(Market):
             if name == "silent":
                 faults.silent = switch()
                 return f"silent {'on' if faults.silent else 'off'}"
+            if name == "marks":
+                faults.marks_stop = bool(args) and args[0].lower() in ("stop", "off")
+                return f"mark prices {'stopped' if faults.marks_stop else 'flowing'}"
+            if name == "mark":
+                symbol = args[0].upper()
+                await self.move_marks({symbol: Decimal(args[1])})
+                return f"mark {symbol} {args[1]}"
+            if name == "drop-market":
+                return f"{self.drop_market()} /market connection(s) dropped"
+            if name == "position":
+                symbol, side = args[0].upper(), args[1].upper()
+                await self.change_position(symbol, side, args[2], args[3] if len(args) > 3 else "0")
+                return f"position {symbol} {side} {args[2]}"
             if name == "mute":
                 faults.stream_mute = switch()
                 return f"user-data streams {'mute' if faults.stream_mute else 'delivering'}"
@@ -103,6 +116,9 @@ CONSOLE_HELP = """\
 drop [N] | close [N]          abort / close (1001) the connection on the next N requests
 silent on|off                 read requests, answer nothing
 mute on|off                   user-data streams stay open but deliver nothing (balances still change)
+marks stop|go | drop-market   stop / restart mark prices; drop the /market connections
+mark SYMBOL PRICE             set a mark price now (pushed at once)
+position SYMBOL SIDE AMT [ENTRY]   open, change or (AMT 0) close a position, pushed as ACCOUNT_UPDATE
 malformed | wrong-shape | bad-amount | oversized [N]   spoil the next N replies
 shutdown [N]                  send a serverShutdown notice before the next N replies
 skew MS                       run the server clock MS milliseconds ahead (negative: behind)

@@ -25,7 +25,8 @@ class Faults:
     retry_after_in_errors: bool = True  # 429/418 replies carry error.data.retryAfter [open: spot does]
     close_on_ban: bool = True  # a 418 also closes the socket [open: spot does]
     logon_skew_next: int = 0  # refuse the next N session.logon with -1021, as a clock not yet measured would get
-    stream_mute: bool = False  # user-data streams stay open and deliver nothing, while balances still change
+    stream_mute: bool = False
+    marks_stop: bool = False  # /market connections stay open, and no mark price is sent  # user-data streams stay open and deliver nothing, while balances still change
 
 
 def spoil_amount(result: Any) -> Any:

@@ -1,13 +1,148 @@
-"""Mark prices on ``/market`` (PROTOCOL.md §6b): one stream, combined streams, SUBSCRIBE / UNSUBSCRIBE /
-LIST_SUBSCRIPTIONS, every subscribe acknowledged (even for a symbol that does not exist, as production does)."""
+"""Mark prices on ``/market`` (PROTOCOL.md §6b): ``/market/ws/<stream>``, ``/market/stream?streams=a/b`` (wrapped
+in ``{"stream", "data"}``), SUBSCRIBE / UNSUBSCRIBE / LIST_SUBSCRIPTIONS on either, every SUBSCRIBE acknowledged even
+for a symbol that does not exist (as production does: an acknowledgement proves nothing), at most 10 incoming
+messages a second per connection (more, and the connection is closed, as production does)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+from urllib.parse import parse_qs
+
+from websockets.asyncio.server import ServerConnection
+from websockets.exceptions import ConnectionClosed
+
+from services.simulator.account import amount
 from services.simulator.userdata import UserData
+
+MAX_INCOMING_PER_SECOND = 10
+
+
+@dataclass(eq=False)
+class MarketConnection:
+    ws: ServerConnection
+    combined: bool
+    streams: set[str] = field(default_factory=set)
+    incoming: list[int] = field(default_factory=list)  # server times of the last second's messages
 
 
 class Market(UserData):
     """The ``/market`` connections and the mark prices pushed on them."""
 
     def _init_market(self) -> None:
-        pass
+        self._market: set[MarketConnection] = set()
+
+    async def _serve_market(self, ws: ServerConnection, path: str, query: str) -> None:
+        combined = path.startswith("/market/stream")
+        conn = MarketConnection(ws, combined)
+        if path.startswith("/market/ws/"):
+            conn.streams.add(path.removeprefix("/market/ws/"))
+        streams = parse_qs(query).get("streams")
+        if streams:
+            conn.streams.update(s for s in streams[0].split("/") if s)
+        self._market.add(conn)
+        lifetime = asyncio.create_task(self._expire_after(ws, self.max_connection_age))
+        try:
+            async for frame in ws:
+                if not await self._on_market_message(conn, frame):
+                    break
+        except ConnectionClosed:
+            pass
+        finally:
+            lifetime.cancel()
+            self._market.discard(conn)
+
+    async def _on_market_message(self, conn: MarketConnection, frame: str | bytes) -> bool:
+        now = self.server_time_ms()
+        conn.incoming = [t for t in conn.incoming if now - t < 1000] + [now]
+        if len(conn.incoming) > MAX_INCOMING_PER_SECOND:
+            await conn.ws.close(1008, "too many messages")
+            return False
+        try:
+            message = json.loads(frame)
+        except ValueError:
+            return True
+        if not isinstance(message, dict):
+            return True
+        method, params, request_id = message.get("method"), message.get("params") or [], message.get("id")
+        result: Any = None
+        if method == "SUBSCRIBE":
+            conn.streams.update(p for p in params if isinstance(p, str))
+        elif method == "UNSUBSCRIBE":
+            conn.streams.difference_update(params)
+        elif method == "LIST_SUBSCRIPTIONS":
+            result = sorted(conn.streams)
+        else:
+            result = {"code": 2, "msg": f"Invalid request: unknown method {method!r}"}
+        with contextlib.suppress(ConnectionClosed):
+            await conn.ws.send(json.dumps({"result": result, "id": request_id}))
+        return True
+
+    def mark_event(self, symbol: str) -> dict[str, Any]:
+        now = self.server_time_ms()
+        price = amount(self.account.marks[symbol])
+        return {
+            "e": "markPriceUpdate", "E": now, "s": symbol, "p": price, "ap": price, "P": price, "i": price,
+            "r": "0.00010000", "T": (now // 28_800_000 + 1) * 28_800_000, "st": 1,
+        }  # fmt: skip
+
+    async def push_marks(self, tick: int = 0) -> int:
+        """Send every subscribed connection its marks (``@markPrice@1s`` every tick, ``@markPrice`` every third);
+        returns how many frames went out. Nothing while the ``marks_stop`` fault is on."""
+        if self.faults.marks_stop:
+            return 0
+        sent = 0
+        for conn in list(self._market):
+            for stream in sorted(conn.streams):
+                payload: Any
+                if stream in ("!markPrice@arr@1s", "!markPrice@arr"):
+                    payload = [self.mark_event(s) for s in self.account.marks]
+                else:
+                    symbol, _, kind = stream.partition("@")
+                    symbol = symbol.upper()
+                    if symbol not in self.account.marks or kind not in ("markPrice@1s", "markPrice"):
+                        continue  # acknowledged, and then nothing: as production does for an unknown symbol
+                    if kind == "markPrice" and tick % 3:
+                        continue
+                    payload = self.mark_event(symbol)
+                frame = {"stream": stream, "data": payload} if conn.combined else payload
+                with contextlib.suppress(ConnectionClosed):
+                    await conn.ws.send(json.dumps(frame))
+                    sent += 1
+        return sent
+
+    async def move_marks(self, changes: dict[str, Decimal | str]) -> int:
+        """Set marks (tests, the console) and push them at once."""
+        for symbol, price in changes.items():
+            self.account.marks[symbol] = Decimal(price)
+        self.account.mark_time = self.server_time_ms()
+        return await self.push_marks()
+
+    def drop_market(self) -> int:
+        """Abort every ``/market`` connection; returns how many."""
+        conns = list(self._market)
+        for conn in conns:
+            conn.ws.transport.abort()
+        return len(conns)
+
+    def market_subscriptions(self) -> set[str]:
+        return {stream for conn in self._market for stream in conn.streams}
+
+    async def change_position(
+        self, symbol: str, side: str, amount_: Decimal | str, entry: Decimal | str, *, reason: str = "ORDER"
+    ) -> dict[str, Any]:
+        """Open, change or (amount 0) close a position and push the ``ACCOUNT_UPDATE`` with its ``P[]``."""
+        now = self.server_time_ms()
+        entry_p = self.account.change_position(symbol, side, Decimal(amount_), Decimal(entry), now)
+        asset = "USDC" if symbol.endswith("USDC") else "USDT"
+        wallet = amount(self.account.assets[asset].wallet)
+        event = {
+            "e": "ACCOUNT_UPDATE", "E": now, "T": now - 1,
+            "a": {"m": reason, "B": [{"a": asset, "wb": wallet, "cw": wallet, "bc": "0"}], "P": [entry_p]},
+        }  # fmt: skip
+        await self.push(event)
+        return event

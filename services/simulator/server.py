@@ -131,6 +131,8 @@ class ExchangeSimulator(Console):
             if key is None or not self._listen_key_alive(key):
                 return json_response(400, {"code": -1125, "msg": "This listenKey does not exist."})
             return None
+        if url.path.startswith("/market/"):
+            return None  # mark prices are free: no key, no weight
         return json_response(404, {"code": -1, "msg": f"no such endpoint: {url.path}"})
 
     async def _handle(self, ws: ServerConnection) -> None:
@@ -138,6 +140,8 @@ class ExchangeSimulator(Console):
         url = urlsplit(ws.request.path)
         if url.path.startswith("/private/"):
             await self._serve_stream(ws, url.path, url.query)
+        elif url.path.startswith("/market/"):
+            await self._serve_market(ws, url.path, url.query)
         else:
             query = parse_qs(url.query)
             conn = ApiConnection(
@@ -252,6 +256,10 @@ class ExchangeSimulator(Console):
             self._authenticate(conn, params)
             if method in ("account.balance", "v2/account.balance"):
                 return self.account.balance_rows()
+            if method in ("account.position", "v2/account.position"):
+                rows = self.account.position_rows(v2=method.startswith("v2/"))
+                symbol = params.get("symbol")
+                return [r for r in rows if r["symbol"] == symbol] if isinstance(symbol, str) else rows
             return self.account.status(v2=method.startswith("v2/"))
         if method == "session.logon":
             if not self.sessions_enabled:
@@ -288,6 +296,7 @@ class ExchangeSimulator(Console):
                 await self.clock.sleep(interval)
                 ticks += 1
                 self.account.tick(self.server_time_ms())
+                await self.push_marks(ticks)
                 if push_every and ticks % push_every == 0:
                     fee = -Decimal(self.account.rng.randint(1, 400)) / Decimal(10_000)
                     await self.push_balance_change("USDT", fee, reason="ORDER")

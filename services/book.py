@@ -1,0 +1,257 @@
+"""The account book: polled balances, positions and mark prices in, one immutable snapshot out. No I/O, no clock.
+
+uPnL of a USDⓈ-M position is ``positionAmt × (mark − entry)``, booked in its margin asset (PROTOCOL.md §6b). Between
+polls the book computes each cross position's uPnL from the latest mark, sums them per asset, and carries the totals
+(margin balance, margin ratio) along — every computed figure marked ``mark`` with its time, an estimate until the next
+poll replaces it with the exchange's own number (the difference is logged as drift). A mark older than what a poll or
+push said is not used; marks older than ``mark_max_age_ms`` are stale, and the figures fall back to the last poll.
+Available and max withdraw only ever come from the exchange.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+
+from services.models import AccountSnapshot, AssetBalance
+from services.positions import LivePosition, Position, PositionUpdate, margin_asset_of
+
+log = logging.getLogger("balance_tui.book")
+
+MARK_MAX_AGE_MS = 3_000
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True)
+class _Held:
+    """A position as last told by a poll or a push, and what the last poll counted for it."""
+
+    symbol: str
+    side: str
+    amount: Decimal
+    entry: Decimal
+    margin_asset: str
+    isolated: bool
+    unrealized: Decimal  # as last told
+    notional: Decimal
+    mark: Decimal | None
+    maint_margin: Decimal  # the exchange's at the last poll
+    notional_at_poll: Decimal
+    source: str
+    time_ms: int
+
+
+@dataclass(frozen=True)
+class _Mark:
+    price: Decimal
+    time_ms: int
+
+
+class AccountBook:
+    """The state of the account between polls; :meth:`snapshot` gives what the screen should show now."""
+
+    def __init__(self, *, mark_max_age_ms: int = MARK_MAX_AGE_MS) -> None:
+        self.mark_max_age_ms = mark_max_age_ms
+        self._base: AccountSnapshot | None = None
+        self._held: dict[tuple[str, str], _Held] = {}
+        self._marks: dict[str, _Mark] = {}
+        self._had_positions: set[str] = set()  # margin assets with positions at the last poll
+
+    # -- in -----------------------------------------------------------------------------------------------------
+
+    def balances(self, snapshot: AccountSnapshot, *, polled: bool) -> None:
+        """The latest balances (a poll, or a poll with pushes applied); a poll's figures are the exchange's."""
+        if polled and self._base is not None:
+            self._log_drift(snapshot)
+        self._base = snapshot
+
+    def positions_polled(self, positions: list[Position], at_ms: int) -> None:
+        """Every open position, from ``v2/account.position``: replaces what the book held."""
+        self._held = {}
+        for p in positions:
+            if not p.position_amt:
+                continue
+            self._held[(p.symbol, p.position_side)] = _Held(
+                symbol=p.symbol,
+                side=p.position_side,
+                amount=p.position_amt,
+                entry=p.entry_price,
+                margin_asset=p.asset,
+                isolated=p.isolated,
+                unrealized=p.un_realized_profit,
+                notional=p.notional,
+                mark=p.mark_price,
+                maint_margin=p.maint_margin,
+                notional_at_poll=p.notional,
+                source="poll",
+                time_ms=max(p.update_time, at_ms),
+            )
+        self._had_positions = {h.margin_asset for h in self._held.values() if not h.isolated}
+
+    def positions_pushed(self, updates: tuple[PositionUpdate, ...], event_time_ms: int) -> None:
+        """``ACCOUNT_UPDATE`` ``a.P[]``: upsert the positions that changed; ``pa`` 0 closes one."""
+        for u in updates:
+            key = (u.symbol, u.side)
+            old = self._held.get(key)
+            if not u.amount:
+                self._held.pop(key, None)
+                continue
+            mark = old.mark if old else None
+            notional = u.amount * mark if mark is not None else (old.notional if old else ZERO)
+            self._held[key] = _Held(
+                symbol=u.symbol,
+                side=u.side,
+                amount=u.amount,
+                entry=u.entry_price,
+                margin_asset=old.margin_asset if old else margin_asset_of(u.symbol),
+                isolated=u.margin_type.lower() == "isolated",
+                unrealized=u.unrealized,
+                notional=notional,
+                mark=mark,
+                maint_margin=old.maint_margin if old else ZERO,
+                notional_at_poll=old.notional_at_poll if old else ZERO,
+                source="push",
+                time_ms=event_time_ms,
+            )
+
+    def mark(self, symbol: str, price: Decimal, time_ms: int) -> None:
+        self._marks[symbol] = _Mark(price, time_ms)
+
+    # -- out ----------------------------------------------------------------------------------------------------
+
+    def has_marks(self) -> bool:
+        return bool(self._marks)
+
+    def held_symbols(self) -> set[str]:
+        return {h.symbol for h in self._held.values()}
+
+    def marks_fresh(self, now_ms: int) -> bool:
+        """Every held symbol has a mark younger than the limit (trivially true with no positions)."""
+        return all(self._fresh(symbol, now_ms) for symbol in self.held_symbols())
+
+    def _fresh(self, symbol: str, now_ms: int) -> bool:
+        mark = self._marks.get(symbol)
+        return mark is not None and now_ms - mark.time_ms <= self.mark_max_age_ms
+
+    def live_positions(self, now_ms: int) -> list[LivePosition]:
+        out = []
+        for h in sorted(self._held.values(), key=lambda h: (h.margin_asset, h.symbol, h.side)):
+            mark = self._marks.get(h.symbol)
+            if mark is not None and self._fresh(h.symbol, now_ms) and mark.time_ms >= h.time_ms:
+                notional = h.amount * mark.price
+                scale = abs(notional) / abs(h.notional_at_poll) if h.notional_at_poll else Decimal(1)
+                out.append(
+                    LivePosition(
+                        symbol=h.symbol,
+                        side=h.side,
+                        amount=h.amount,
+                        entry_price=h.entry,
+                        mark_price=mark.price,
+                        unrealized=h.amount * (mark.price - h.entry),
+                        notional=notional,
+                        margin_asset=h.margin_asset,
+                        isolated=h.isolated,
+                        maint_margin=h.maint_margin * scale,
+                        source="mark",
+                        time_ms=mark.time_ms,
+                    )
+                )
+            else:
+                out.append(
+                    LivePosition(
+                        symbol=h.symbol,
+                        side=h.side,
+                        amount=h.amount,
+                        entry_price=h.entry,
+                        mark_price=h.mark,
+                        unrealized=h.unrealized,
+                        notional=h.notional,
+                        margin_asset=h.margin_asset,
+                        isolated=h.isolated,
+                        maint_margin=h.maint_margin,
+                        source="push" if h.source == "push" else "poll",
+                        time_ms=h.time_ms,
+                    )
+                )
+        return out
+
+    def snapshot(self, now_ms: int, *, cause: str | None = None) -> AccountSnapshot | None:
+        """What the screen should show at ``now_ms``: the exchange's figures, uPnL and totals carried by marks."""
+        base = self._base
+        if base is None:
+            return None
+        positions = self.live_positions(now_ms)
+        balances = dict(base.balances)
+        for asset, row in base.balances.items():
+            balances[asset] = self._asset(row, [p for p in positions if p.margin_asset == asset and not p.isolated])
+        update: dict[str, object] = {
+            "balances": balances,
+            "positions": tuple(positions),
+            "marks_stale": bool(positions) and not self.marks_fresh(now_ms),
+        }
+        if cause is not None:
+            update["cause"] = cause
+        update.update(self._totals(base, balances, positions))
+        return base.model_copy(update=update)
+
+    def _asset(self, row: AssetBalance, cross: list[LivePosition]) -> AssetBalance:
+        if cross and all(p.source == "mark" for p in cross):
+            return row.model_copy(
+                update={
+                    "cross_un_pnl": sum((p.unrealized for p in cross), ZERO),
+                    "upnl_source": "mark",
+                    "upnl_time_ms": min(p.time_ms for p in cross),
+                }
+            )
+        if not cross and row.asset in self._had_positions and row.upnl_source == "poll":
+            # Every cross position of this asset closed since the poll (a push said so): nothing is unrealized.
+            return row.model_copy(update={"cross_un_pnl": ZERO, "upnl_source": "push"})
+        return row
+
+    def _totals(
+        self, base: AccountSnapshot, balances: dict[str, AssetBalance], positions: list[LivePosition]
+    ) -> dict[str, object]:
+        totals = base.totals
+        if totals is None or not positions:
+            return {}
+        # Single-asset mode counts USDT only; Multi-Assets mode all margin assets, in USD (stablecoins at 1: an
+        # estimate, as is any figure here until the next poll).
+        counted = [p for p in positions if base.multi_assets_margin or p.margin_asset == "USDT"]
+        if not counted or not all(p.source == "mark" for p in counted):
+            return {}
+        unrealized = sum((p.unrealized for p in counted), ZERO)
+        maint_then = sum((h.maint_margin for h in self._counted_held(base)), ZERO)
+        maint_now = sum((p.maint_margin for p in counted), ZERO)
+        wallet = totals.total_wallet_balance
+        if not base.multi_assets_margin and "USDT" in balances:
+            wallet = balances["USDT"].wallet_balance  # pushes move it between polls
+        live = totals.model_copy(
+            update={
+                "total_unrealized_profit": unrealized,
+                "total_cross_un_pnl": sum((p.unrealized for p in counted if not p.isolated), ZERO),
+                "total_wallet_balance": wallet,
+                "total_margin_balance": wallet + unrealized,
+                "total_maint_margin": totals.total_maint_margin - maint_then + maint_now,
+            }
+        )
+        return {"totals": live, "totals_source": "mark", "totals_time_ms": min(p.time_ms for p in counted)}
+
+    def _counted_held(self, base: AccountSnapshot) -> list[_Held]:
+        return [h for h in self._held.values() if base.multi_assets_margin or h.margin_asset == "USDT"]
+
+    def _log_drift(self, polled: AccountSnapshot) -> None:
+        """The exchange's new figures beside what the book computed from marks: how far the estimate had drifted."""
+        shown = self.snapshot(max((m.time_ms for m in self._marks.values()), default=0))
+        if shown is None:
+            return
+        for asset, row in shown.balances.items():
+            exchange = polled.balances.get(asset)
+            if row.upnl_source == "mark" and exchange is not None and exchange.cross_un_pnl != row.cross_un_pnl:
+                log.info(
+                    "drift %s cross uPnL: computed %s, exchange %s (%+f)",
+                    asset,
+                    row.cross_un_pnl,
+                    exchange.cross_un_pnl,
+                    exchange.cross_un_pnl - row.cross_un_pnl,
+                )

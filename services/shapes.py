@@ -1,0 +1,54 @@
+"""The exact shapes every exchange model is built from: amounts as Decimals from the exchange's strings, event times
+as ints from ints or strings, and the immutable, unknown-fields-ignored base model."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
+
+
+def decimal_text(value: Decimal) -> str:
+    """A Decimal as plain positional text (never scientific notation): the exchange's own form."""
+    return format(value, "f")
+
+
+def _parse_amount(value: object) -> Decimal:
+    # Only exact inputs: the exchange's strings, ints, or Decimals. A float already lost digits, and a bool is a bug.
+    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
+        raise ValueError(f"an amount must be a decimal string, not {type(value).__name__}")
+    try:
+        amount = Decimal(value.strip()) if isinstance(value, str) else Decimal(value)
+    except InvalidOperation:
+        raise ValueError(f"not a decimal number: {value!r}") from None
+    if not amount.is_finite():
+        raise ValueError(f"not a finite decimal number: {value!r}")
+    return amount
+
+
+Amount = Annotated[
+    Decimal,
+    BeforeValidator(_parse_amount),
+    PlainSerializer(decimal_text, return_type=str, when_used="json"),
+]
+
+
+class ExchangeModel(BaseModel):
+    """Base of the exchange's shapes: immutable, unknown fields ignored, fields named as the exchange names them."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True, serialize_by_alias=True)
+
+
+def _event_time(value: object) -> int:
+    # ``E`` is an int on most events and a string on ``listenKeyExpired`` (PROTOCOL.md §6): accept both.
+    if isinstance(value, bool):
+        raise ValueError("an event time must be a number")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str | Decimal) and str(value).strip().isdigit():
+        return int(str(value).strip())
+    raise ValueError(f"not an event time: {value!r}")
+
+
+EventTime = Annotated[int, BeforeValidator(_event_time)]
