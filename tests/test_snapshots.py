@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
+from services.book import AccountBook
 from services.clock import VirtualClock
 from services.models import (
     AccountSnapshot,
@@ -22,6 +23,7 @@ from services.models import (
     LinkState,
     WeightReading,
 )
+from services.positions import Position
 from services.settings import Settings
 from services.simulator import SimulatedAccount
 from tui.app import BalanceApp, SnapshotReceived, StatusChanged
@@ -33,7 +35,9 @@ ENDPOINT = "ws://127.0.0.1:8765/ws-fapi/v1"
 SIZES = [(80, 24), (120, 36)]
 
 
-def account_snapshot(*, multi_assets: bool = False, extra_assets: int = 0, age_ms: int = 400) -> AccountSnapshot:
+def account_snapshot(
+    *, multi_assets: bool = False, extra_assets: int = 0, age_ms: int = 400, marks: bool = True
+) -> AccountSnapshot:
     account = SimulatedAccount(multi_assets=multi_assets, seed=11)
     account.add_assets(extra_assets)
     account.set_time(NOW - 95_000)
@@ -42,7 +46,7 @@ def account_snapshot(*, multi_assets: bool = False, extra_assets: int = 0, age_m
     # As a full refresh does: account.balance says each asset's margin flag when account.status does not.
     flags = {row.asset: row.margin_available for row in map(BalanceRow.model_validate, account.balance_rows())}
     received = NOW - age_ms
-    return AccountSnapshot(
+    polled = AccountSnapshot(
         balances={
             row.asset: AssetBalance.from_status(
                 row, method="account.status + account.balance", received_at_ms=received
@@ -57,6 +61,17 @@ def account_snapshot(*, multi_assets: bool = False, extra_assets: int = 0, age_m
         rtt_ms=38,
         clock_offset_ms=12,
     )
+    # Through the account book, as the feed does: the positions polled, and (when marks flow) one fixed mark each,
+    # a little off the poll's, so that the pictures show figures computed from marks.
+    book = AccountBook()
+    book.balances(polled, polled=True)
+    book.positions_polled([Position.model_validate(r) for r in account.position_rows(v2=True)], received)
+    if marks:
+        for symbol, price in account.marks.items():
+            book.mark(symbol, price + account.ticks[symbol] * 7, NOW - 200)
+    shown = book.snapshot(NOW)
+    assert shown is not None
+    return shown
 
 
 def status(state: LinkState, **fields: Any) -> ConnectionStatus:
@@ -67,9 +82,9 @@ def status(state: LinkState, **fields: Any) -> ConnectionStatus:
 
 SCENES: dict[str, tuple[AccountSnapshot, ConnectionStatus]] = {
     "live": (account_snapshot(), status(LinkState.LIVE, stream="live")),
-    "stale": (account_snapshot(age_ms=9_000), status(LinkState.LIVE)),
+    "stale": (account_snapshot(age_ms=9_000, marks=False), status(LinkState.LIVE)),
     "reconnecting": (
-        account_snapshot(age_ms=7_000),
+        account_snapshot(age_ms=7_000, marks=False),
         status(LinkState.RECONNECTING, retry_at_ms=NOW + 4_000, attempt=3, detail="the connection dropped"),
     ),
     "rate_limited": (
