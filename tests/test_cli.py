@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -286,3 +287,57 @@ def test_the_mode_label_says_which_exchange_this_is() -> None:
     assert Exchange("wss://testnet.binancefuture.com/ws-fapi/v1", "", None).label == "TESTNET"
     assert Exchange("ws://127.0.0.1:8765/ws-fapi/v1", "", None).label == "CUSTOM"
     assert Exchange("wss://ws-fapi.binance.com.evil.example/ws-fapi/v1", "", None).label == "CUSTOM"
+
+
+async def test_watch_reports_live_upnl_from_marks_at_no_weight(home: Path) -> None:
+    """Marks moving every second, no pushes: each snapshot's USDT and USDC uPnL is Σ positionAmt × (mark − entry)
+    over the marks the exchange sent within the last second, and the app's weight stays inside 5 % a minute."""
+    simulator = ExchangeSimulator()
+    simulator.add_hmac_key(TEST_API_KEY, TEST_SECRET)
+    sent: list[tuple[float, dict[str, Decimal]]] = []
+    async with simulator:
+
+        async def ticker() -> None:
+            tick = 0
+            while True:
+                await asyncio.sleep(1.0)
+                tick += 1
+                simulator.account.tick(simulator.server_time_ms())
+                sent.append((asyncio.get_running_loop().time(), dict(simulator.account.marks)))
+                await simulator.push_marks(tick)
+
+        task = asyncio.create_task(ticker())
+        env = clean_env(home, BINANCE_API_KEY=TEST_API_KEY, BINANCE_API_SECRET=TEST_SECRET)
+        try:
+            code, out, err = await run_cli("watch", "--jsonl", "--duration", "8", "--ws-url", simulator.ws_url, env=env)
+        finally:
+            task.cancel()
+        assert code == 0, err
+        spent = max(simulator.own_weight(w) for w in {t // 60_000 for t, _ in simulator.requests})
+    assert spent <= 120
+    lines = [json.loads(line) for line in out.splitlines()]
+    # Once every position has its first mark (within the first second), each tick's snapshot is computed from marks.
+    live = [
+        line
+        for line in lines
+        if line["type"] == "snapshot" and all(p["source"] == "mark" for p in line["positions"]) and line["positions"]
+    ]
+    assert len(live) >= 5
+    marks_sent = [marks for _, marks in sent]
+    for line in live:
+        positions = line["positions"]
+        assert {p["symbol"] for p in positions} == {"BTCUSDT", "ETHUSDT", "SOLUSDC"}
+        for asset in ("USDT", "USDC"):
+            row = line["balances"][asset]
+            assert row["upnl_source"] == "mark"
+            computed = sum(
+                (
+                    Decimal(p["amount"]) * (Decimal(p["mark_price"]) - Decimal(p["entry_price"]))
+                    for p in positions
+                    if p["margin_asset"] == asset and not p["isolated"]
+                ),
+                Decimal(0),
+            )
+            assert Decimal(row["cross_un_pnl"]) == computed  # exact decimal strings, the formula to the digit
+        shown = {p["symbol"]: Decimal(p["mark_price"]) for p in positions}
+        assert shown in marks_sent  # marks the exchange really sent, not made up

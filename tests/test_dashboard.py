@@ -388,3 +388,32 @@ async def test_the_palette_offers_acknowledge_only_when_there_is_a_margin_call(
         await sim.push_margin_call()
         await until(lambda: dashboard(app).margin_call is not None, pilot=pilot)
         assert "Acknowledge margin call" in titles()
+
+
+async def test_marks_move_the_upnl_cells_totals_and_the_pane_positions(
+    app: BalanceApp, sim: ExchangeSimulator, clock: VirtualClock
+) -> None:
+    async with app.run_test(size=(120, 36)) as pilot:
+        await started(pilot, app)
+        await until(lambda: bool(sim.market_subscriptions()), pilot=pilot)
+        for btc in ("97000.00", "95500.50"):
+            await sim.move_marks({"BTCUSDT": btc, "ETHUSDT": "3400.00", "SOLUSDC": "181.000"})
+            usdt = Decimal("0.5") * (Decimal(btc) - 95000) + 3 * (Decimal("3400") - 3300) - (Decimal("3400") - 3500)
+            usdc = 40 * (Decimal("181") - 180)
+            expected = "≈" + format_amount(usdt, 8, signed=True)
+            await until(
+                lambda e=expected: table(app).get_cell("USDT", "upnl").plain == e, clock=clock, step=0.25, pilot=pilot
+            )
+            assert table(app).get_cell("USDC", "upnl").plain == "≈" + format_amount(usdc, 8, signed=True)
+            totals = str(dashboard(app).query_one("#totals").render())
+            assert "≈" + format_amount(usdt, 2, signed=True) in totals  # single-asset totals: USDT only
+        t = table(app)
+        t.move_cursor(row=t.get_row_index("USDT"))
+        await pilot.pause()
+        pane = dashboard(app).query_one(MarginPane)
+        assert {p.symbol for p in pane.positions} == {"BTCUSDT", "ETHUSDT"}  # margined in USDT
+        assert all(p.source == "mark" for p in pane.positions)
+        console = Console(width=pane.content_size.width, record=True, file=io.StringIO())
+        console.print(pane.render())
+        text = console.export_text()
+        assert "ETHUSDT  SHORT" in text and "Margin ratio (est.)" in text

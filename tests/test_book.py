@@ -1,0 +1,152 @@
+"""The account book, pure: polled rows, pushes, positions and marks in; one snapshot out. Plain asserts, no sockets."""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+
+import pytest
+
+from services.book import AccountBook
+from services.models import AccountSnapshot, AccountTotals, AssetBalance
+from services.positions import Position, PositionUpdate
+
+D = Decimal
+T0 = 1_800_000_000_000
+
+
+def row(asset: str, wallet: str, upnl: str = "0") -> AssetBalance:
+    return AssetBalance(
+        asset=asset,
+        wallet_balance=D(wallet),
+        cross_wallet_balance=D(wallet),
+        cross_un_pnl=D(upnl),
+        available_balance=D(wallet),
+        max_withdraw_amount=D(wallet),
+    )
+
+
+def totals(wallet: str, upnl: str, maint: str) -> AccountTotals:
+    z = "0"
+    return AccountTotals.model_validate(
+        {
+            "totalInitialMargin": z, "totalMaintMargin": maint, "totalWalletBalance": wallet,
+            "totalUnrealizedProfit": upnl, "totalMarginBalance": str(D(wallet) + D(upnl)),
+            "totalPositionInitialMargin": z, "totalOpenOrderInitialMargin": z, "totalCrossWalletBalance": wallet,
+            "totalCrossUnPnl": upnl, "availableBalance": wallet, "maxWithdrawAmount": wallet,
+        }
+    )  # fmt: skip
+
+
+def position(symbol: str, side: str, amount: str, entry: str, asset: str, up: str = "0", **extra: str) -> Position:
+    return Position.model_validate(
+        {"symbol": symbol, "positionSide": side, "positionAmt": amount, "entryPrice": entry, "marginAsset": asset,
+         "unRealizedProfit": up, "notional": extra.get("notional", "0"), "maintMargin": extra.get("maint", "0"),
+         "updateTime": T0}
+    )  # fmt: skip
+
+
+def book_with_positions() -> AccountBook:
+    book = AccountBook()
+    base = AccountSnapshot(
+        balances={"USDT": row("USDT", "1000", "10"), "USDC": row("USDC", "500", "-2"), "BTC": row("BTC", "1")},
+        totals=totals("1000", "10", "4"),
+        multi_assets_margin=False,
+        received_at_ms=T0,
+    )
+    book.balances(base, polled=True)
+    book.positions_polled(
+        [
+            position("BTCUSDT", "BOTH", "0.5", "95000", "USDT", "5", notional="47505", maint="190.02"),
+            position("ETHUSDT", "LONG", "3", "3300", "USDT", "3"),
+            position("ETHUSDT", "SHORT", "-1", "3500", "USDT", "2"),
+            position("SOLUSDC", "BOTH", "40", "180", "USDC", "-2"),
+        ],
+        T0,
+    )
+    return book
+
+
+def test_without_marks_the_exchange_figures_stand() -> None:
+    book = book_with_positions()
+    shown = book.snapshot(T0 + 100)
+    assert shown is not None
+    assert shown.balances["USDT"].cross_un_pnl == D("10") and shown.balances["USDT"].upnl_source == "poll"
+    assert shown.totals_source == "poll" and shown.marks_stale  # positions held, no marks yet
+    assert [p.source for p in shown.positions] == ["poll"] * 4
+
+
+def test_marks_carry_upnl_per_asset_exactly() -> None:
+    book = book_with_positions()
+    for symbol, price in (("BTCUSDT", "96000.5"), ("ETHUSDT", "3421.55"), ("SOLUSDC", "182.15")):
+        book.mark(symbol, D(price), T0 + 1000)
+    shown = book.snapshot(T0 + 1500)
+    assert shown is not None
+    usdt = D("0.5") * (D("96000.5") - 95000) + 3 * (D("3421.55") - 3300) + (-1) * (D("3421.55") - 3500)
+    assert shown.balances["USDT"].cross_un_pnl == usdt and shown.balances["USDT"].upnl_source == "mark"
+    assert shown.balances["USDC"].cross_un_pnl == 40 * (D("182.15") - 180)  # booked in USDC, not USDT
+    assert shown.balances["BTC"].cross_un_pnl == 0 and shown.balances["BTC"].upnl_source == "poll"
+    assert shown.totals is not None and shown.totals_source == "mark"
+    assert shown.totals.total_unrealized_profit == usdt  # single-asset mode: USDT only
+    assert shown.totals.total_margin_balance == 1000 + usdt
+    # maintenance margin scaled with notional, inside one bracket: an estimate
+    scaled = D("190.02") * (D("0.5") * D("96000.5")) / D("47505")
+    assert shown.totals.total_maint_margin == 4 - D("190.02") + scaled
+    assert not shown.marks_stale
+
+
+def test_a_mark_older_than_the_exchange_word_is_not_used_and_stale_marks_fall_back() -> None:
+    book = book_with_positions()
+    for symbol in ("BTCUSDT", "ETHUSDT", "SOLUSDC"):
+        book.mark(symbol, D("1"), T0 - 10)  # older than the poll
+    shown = book.snapshot(T0 + 100)
+    assert shown is not None and shown.balances["USDT"].upnl_source == "poll"
+    for symbol in ("BTCUSDT", "ETHUSDT", "SOLUSDC"):
+        book.mark(symbol, D("100000"), T0 + 100)
+    assert book.snapshot(T0 + 200).balances["USDT"].upnl_source == "mark"  # type: ignore[union-attr]
+    stale = book.snapshot(T0 + 100 + 3001)
+    assert stale is not None and stale.marks_stale and stale.balances["USDT"].upnl_source == "poll"
+
+
+def test_pushed_positions_open_change_and_close() -> None:
+    book = book_with_positions()
+    for symbol in ("BTCUSDT", "ETHUSDT", "SOLUSDC"):
+        book.mark(symbol, D("100"), T0 + 10)
+    opened = PositionUpdate.model_validate({"s": "XRPUSDT", "pa": "1000", "ep": "0.5", "up": "0", "ps": "BOTH"})
+    book.positions_pushed((opened,), T0 + 20)
+    assert "XRPUSDT" in book.held_symbols()
+    shown = book.snapshot(T0 + 30)
+    assert shown is not None and shown.balances["USDT"].upnl_source == "poll"  # XRP has no mark yet
+    book.mark("XRPUSDT", D("0.6"), T0 + 40)
+    shown = book.snapshot(T0 + 50)
+    assert shown is not None
+    xrp = next(p for p in shown.positions if p.symbol == "XRPUSDT")
+    assert xrp.unrealized == 1000 * (D("0.6") - D("0.5")) and xrp.source == "mark"
+    # every USDT position closes: nothing unrealized in USDT any more
+    closes = tuple(
+        PositionUpdate.model_validate({"s": s, "pa": "0", "ps": side})
+        for s, side in (("BTCUSDT", "BOTH"), ("ETHUSDT", "LONG"), ("ETHUSDT", "SHORT"), ("XRPUSDT", "BOTH"))
+    )
+    book.positions_pushed(closes, T0 + 60)
+    shown = book.snapshot(T0 + 70)
+    assert shown is not None
+    assert shown.balances["USDT"].cross_un_pnl == 0 and shown.balances["USDT"].upnl_source == "push"
+    assert {p.symbol for p in shown.positions} == {"SOLUSDC"}
+
+
+def test_a_poll_replaces_the_estimate_and_logs_the_drift(caplog: pytest.LogCaptureFixture) -> None:
+    book = book_with_positions()
+    for symbol in ("BTCUSDT", "ETHUSDT", "SOLUSDC"):
+        book.mark(symbol, D("3400"), T0 + 10)
+    caplog.set_level(logging.INFO, logger="balance_tui.book")
+    polled = AccountSnapshot(balances={"USDT": row("USDT", "1000", "123.45")}, received_at_ms=T0 + 20)
+    book.balances(polled, polled=True)
+    assert any("drift USDT" in r.getMessage() for r in caplog.records)
+    shown = book.snapshot(T0 + 20)
+    assert shown is not None and shown.balances["USDT"].wallet_balance == 1000  # the exchange's own row now
+
+
+def test_both_spellings_of_unrealized_profit_are_read() -> None:
+    a = Position.model_validate({"symbol": "X", "positionAmt": "1", "unRealizedProfit": "1.5"})
+    b = Position.model_validate({"symbol": "X", "positionAmt": "1", "unrealizedProfit": "1.5"})
+    assert a.un_realized_profit == b.un_realized_profit == D("1.5")
