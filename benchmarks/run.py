@@ -247,7 +247,7 @@ async def push_to_paint(plan: Plan) -> dict[str, Any]:
     from services.simulator import ExchangeSimulator
     from services.wsapi import Credentials
     from tui.app import BalanceApp
-    from tui.cli import Exchange
+    from tui.wiring import Exchange
     from widgets.balance_table import BalanceTable
 
     sim = ExchangeSimulator()
@@ -264,7 +264,7 @@ async def push_to_paint(plan: Plan) -> dict[str, Any]:
         async with app.run_test(size=(120, 36)) as pilot:
             table = app.dashboard.query_one(BalanceTable)
             for _ in range(500):
-                if app.dashboard.status is not None and app.dashboard.status.stream == "live" and table.row_count:
+                if app.dashboard.status is not None and app.dashboard.status.stream in ("unproven", "live") and table.row_count:
                     break
                 await pilot.pause(0.01)
             # Headless, Textual composes each update and hands it to _display, which would write it to the
