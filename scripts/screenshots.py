@@ -25,6 +25,8 @@ SHOTS = {
     "rate-limited": ("rate_limited", (120, 36)),
     "credentials-rejected": ("credentials_rejected", (120, 36)),
     "forty-assets": ("forty_assets", (120, 36)),
+    "alert": ("alert", (120, 36)),
+    "tape": ("tape", (120, 36)),
 }
 
 

@@ -19,6 +19,7 @@ from services.backoff import Backoff
 from services.book import AccountBook
 from services.clock import Clock
 from services.errors import CredentialsRejected, ExchangeError, NetworkError, RateLimited, RequestRejected, because
+from services.history import Change
 from services.marks import MarkPriceStream, MarkState
 from services.models import (
     AccountConfigUpdate,
@@ -75,7 +76,14 @@ class MarginCallEvent:
     margin_call: MarginCall
 
 
-FeedEvent = SnapshotEvent | StatusEvent | MarginCallEvent
+@dataclass(frozen=True)
+class BalanceChangeEvent:
+    """An asset's wallet changed: pushed with its reason, or found by a poll with none (for the history)."""
+
+    change: Change
+
+
+FeedEvent = SnapshotEvent | StatusEvent | MarginCallEvent | BalanceChangeEvent
 
 
 class AccountFeed:
@@ -258,6 +266,7 @@ class AccountFeed:
             self._full_wanted = True  # an asset new to us: its flag comes with the next refresh
         snapshot = self._snapshot_from(status, fetched, balance)
         self._judge_stream(status, snapshot)
+        self._unreported_changes(snapshot)
         self.last_snapshot = snapshot
         self.book.balances(snapshot, polled=True)
         return self.book.snapshot(self.clock.time_ms()) or snapshot
@@ -291,6 +300,29 @@ class AccountFeed:
             cause="poll",
         )
 
+    def _unreported_changes(self, snapshot: AccountSnapshot) -> None:
+        """Wallets a poll finds changed with no push for them: recorded too, with no reason the exchange gave."""
+        before = self.last_snapshot
+        if before is None:
+            return
+        for asset, row in snapshot.balances.items():
+            old = before.balances.get(asset)
+            if old is not None and old.wallet_balance != row.wallet_balance and row.source == "poll":
+                self._emit(
+                    BalanceChangeEvent(
+                        Change(
+                            at_ms=row.update_time_ms or snapshot.received_at_ms,
+                            asset=asset,
+                            old_wallet=old.wallet_balance,
+                            new_wallet=row.wallet_balance,
+                            delta=row.wallet_balance - old.wallet_balance,
+                            reason="UNKNOWN",
+                            symbol=None,
+                            source="poll",
+                        )
+                    )
+                )
+
     def _judge_stream(self, status: AccountStatus, snapshot: AccountSnapshot) -> None:
         rows = [PolledRow(r.asset, r.wallet_balance, r.cross_wallet_balance, r.update_time) for r in status.assets]
         if self.trust.polled(rows, snapshot.server_time_ms):
@@ -322,6 +354,22 @@ class AccountFeed:
             if event.event_time < newest_known:
                 log.info("ignored an older ACCOUNT_UPDATE for %s (E=%d)", change.asset, event.event_time)
                 continue
+            old = last[1].wallet_balance if last else (snapshot_row.wallet_balance if snapshot_row else None)
+            if old != change.wallet_balance:
+                self._emit(
+                    BalanceChangeEvent(
+                        Change(
+                            at_ms=event.event_time,
+                            asset=change.asset,
+                            old_wallet=old,
+                            new_wallet=change.wallet_balance,
+                            delta=change.wallet_balance - old if old is not None else change.balance_change,
+                            reason=event.data.reason or "UNKNOWN",
+                            symbol=event.data.symbol,
+                            source="push",
+                        )
+                    )
+                )
             self._pushed[change.asset] = (event.event_time, change, received, event.data.reason)
             self.trust.pushed(change.asset, change.wallet_balance, change.cross_wallet_balance, event.event_time)
             changed.append(change.asset)

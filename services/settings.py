@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     interval: float = Field(2.0, gt=0, le=300)
     stream: bool = True  # listen to the user-data stream for pushes
     marks: bool = True  # follow the mark prices of the positions held (free: no weight) for live uPnL
+    alerts: list[str] = Field(default_factory=list)  # rules, e.g. "available:USDT<500" (services/alerts.py)
+    alert_builtins: dict[str, bool] = Field(default_factory=dict)  # e.g. { stale = false } switches one off
+    notify: bool = False  # desktop notifications for alerts, where there is a desktop
+    history: bool = True  # keep a local record of balance changes (services/history.py)
+    data_dir: Path | None = None  # where the history lives (default: the platform's data dir)
+    history_days: int = Field(90, ge=1, le=3650)  # retention: older rows are pruned at start
     reconcile_interval: float = Field(60.0, ge=5, le=3600)  # polls while the stream is live
     weight_share: float = Field(0.05, gt=0, le=1)  # of the IP's weight per minute, stream live
     weight_share_polling: float = Field(0.10, gt=0, le=1)  # without the stream
@@ -97,7 +103,7 @@ class Settings(BaseSettings):
             )
         return value.rstrip("/")
 
-    @field_validator("private_key_file", "log_file")
+    @field_validator("private_key_file", "log_file", "data_dir")
     @classmethod
     def _expand(cls, value: Path | None) -> Path | None:
         return value.expanduser() if value is not None else None
@@ -124,6 +130,9 @@ class Settings(BaseSettings):
     def use_simulator(self) -> bool:
         """Demo mode: asked for, or nothing to connect to (no credentials, no URL)."""
         return self.demo or (not self.has_credentials and self.ws_url is None)
+
+    def history_dir(self) -> Path:
+        return self.data_dir if self.data_dir is not None else platformdirs.user_data_path("balance-tui")
 
     def endpoint(self) -> str:
         if self.ws_url is not None:

@@ -71,11 +71,15 @@ async def client(
 
 
 @pytest.fixture(autouse=True)
-def _isolated_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The caller's environment never changes a result: no BALANCE_TUI_* setting, no BINANCE_* credential."""
+def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The caller's environment never changes a result: no BALANCE_TUI_* setting, no BINANCE_* credential, and
+    the config and data dirs (the history) are the test's own, never the machine's."""
     for name in list(os.environ):
         if name.startswith(("BALANCE_TUI_", "BINANCE_")):
             monkeypatch.delenv(name)
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
 
 
 @pytest.fixture(autouse=True, scope="session")

@@ -7,6 +7,7 @@ every machine. Regenerate with ``pytest tests/test_snapshots.py --snapshot-updat
 from __future__ import annotations
 
 from collections.abc import Callable
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ from textual.pilot import Pilot
 
 from services.book import AccountBook
 from services.clock import VirtualClock
+from services.history import Change
 from services.models import (
     AccountSnapshot,
     AccountStatus,
@@ -26,7 +28,7 @@ from services.models import (
 from services.positions import Position
 from services.settings import Settings
 from services.simulator import SimulatedAccount
-from tui.app import BalanceApp, SnapshotReceived, StatusChanged
+from tui.app import BalanceApp, ChangeReceived, SnapshotReceived, StatusChanged
 from tui.wiring import Exchange
 
 NOW = 1_795_608_000_000  # 2026-11-25 12:00:00 UTC
@@ -104,22 +106,45 @@ SCENES: dict[str, tuple[AccountSnapshot, ConnectionStatus]] = {
         ),
     ),
     "multi_assets": (account_snapshot(multi_assets=True), status(LinkState.LIVE)),
+    "alert": (account_snapshot(), status(LinkState.LIVE, stream="live")),
+    "tape": (account_snapshot(), status(LinkState.LIVE, stream="live")),
     "forty_assets": (account_snapshot(extra_assets=34), status(LinkState.LIVE)),
 }
 
 
+TAPE = (
+    ("-0.01230000", "ORDER", None),
+    ("-3.14000000", "FUNDING_FEE", "BTCUSDT"),
+    ("+0.25000000", "ADJUSTMENT", None),
+    ("-0.04000000", "ORDER", None),
+    ("-1.07250000", "FUNDING_FEE", "ETHUSDT"),
+)
+
+#: Scenes with alert rules: the USDT available under the line, the margin ratio far from its.
+ALERTS = {"alert": ["available:USDT<200000", "margin_ratio>0.99"]}
+
+
 def scene(name: str) -> tuple[BalanceApp, Callable[[Pilot[int]], Any]]:
     snapshot, link = SCENES[name]
-    app = BalanceApp(Settings(), clock=VirtualClock(start_ms=NOW))
+    app = BalanceApp(Settings(alerts=ALERTS.get(name, []), history=False), clock=VirtualClock(start_ms=NOW))
     app.animation_level = "none"
 
     async def run_before(pilot: Pilot[int]) -> None:
         screen = app.dashboard
         screen.show_exchange(Exchange(ENDPOINT, "ws://127.0.0.1:8765", None, demo=True))
         screen.post_message(StatusChanged(link))
+        if name == "tape":
+            # A day of margin balance, and the tape of a real account's reasons, all fixed.
+            screen.margin_series[:] = [120_000 + 40 * ((i * 37) % 100) + 3 * i for i in range(240)]
+            for i, (delta, reason, symbol) in enumerate(TAPE):
+                change = Change(NOW - 60_000 * (len(TAPE) - i), "USDT", None, Decimal("122607.35137903"),
+                                Decimal(delta), reason, symbol, "push")  # fmt: skip
+                screen.post_message(ChangeReceived(change))
+            screen.action_tape()
         screen.post_message(SnapshotReceived(snapshot))
         await pilot.pause()
         await pilot.pause()
+        app.clear_notifications()  # toasts come and go: the picture is of what stays
 
     return app, run_before
 

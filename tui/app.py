@@ -14,20 +14,32 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Footer, Sparkline, Static
 from textual.worker import Worker, WorkerState
 
+from services.alerts import AlertEvent
 from services.clock import SYSTEM_CLOCK, Clock
 from services.errors import because
-from services.feed import AccountFeed, MarginCallEvent, SnapshotEvent
+from services.feed import AccountFeed, BalanceChangeEvent, MarginCallEvent, SnapshotEvent
+from services.formatting import format_exact
+from services.history import Change, HistoryError, HistoryRecorder
 from services.models import AccountSnapshot, ConnectionStatus, LinkState, MarginCall
 from services.settings import Settings
 from tui.checks import checked_keymap, unknown_theme
-from tui.wiring import TERMINATING_SIGNALS, Exchange, make_client, make_feed, open_exchange
+from tui.wiring import (
+    TERMINATING_SIGNALS,
+    Exchange,
+    alerts_from,
+    make_client,
+    make_feed,
+    open_exchange,
+    open_history,
+)
 from widgets.balance_table import BalanceTable
 from widgets.margin_call_banner import MarginCallBanner
-from widgets.margin_pane import MarginPane
+from widgets.margin_pane import MarginPane, clock_time
 from widgets.status_line import StatusLine, TotalsBar, countdown, is_stale
+from widgets.tape import ChangeTape, HistoryPanel
 from widgets.weight_meter import WeightMeter
 
 ExchangeFactory = Callable[[Settings], AbstractAsyncContextManager[Exchange]]
@@ -45,6 +57,14 @@ class SnapshotReceived(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, SnapshotReceived)
+
+
+class ChangeReceived(Message):
+    """A balance changed (pushed with its reason, or found by a poll)."""
+
+    def __init__(self, change: Change) -> None:
+        super().__init__()
+        self.change = change
 
 
 class MarginCallReceived(Message):
@@ -78,6 +98,8 @@ decimal, cut (never rounded up) to the column's precision. The margin pane shows
 | `z` | hide / show zero balances |
 | `d` | show / hide the margin pane |
 | `a` | acknowledge a margin call (shown only while there is one) |
+| `!` | the alerts: what holds now, and what fired and resolved this session |
+| `t` | the tape of balance changes (and why), with a sparkline of the margin balance |
 | `?` | this help |
 | `q` | quit |
 
@@ -108,19 +130,58 @@ class HelpScreen(ModalScreen[None]):
             yield Markdown(HELP)
 
 
+#: The table column that shows each per-asset metric, for highlighting the figure an alert fired on.
+ALERT_COLUMNS = {
+    "available": "available",
+    "wallet": "wallet",
+    "upnl": "upnl",
+    "max_withdraw": "max_withdraw",
+    "margin_balance": "asset",
+}
+
+
+class AlertsScreen(ModalScreen[None]):
+    """Every alert of the session: what holds now, and what fired and resolved before."""
+
+    BINDINGS = [Binding("escape,q,exclamation_mark", "dismiss", "Close", id="alerts.close")]
+
+    def __init__(self, log: list[AlertEvent], firing: tuple[AlertEvent, ...]) -> None:
+        super().__init__()
+        self.events = list(log)
+        self.holding = firing
+
+    def compose(self) -> ComposeResult:
+        lines = ["Alerts holding now:"]
+        lines += [f"  {clock_time(e.at_ms)}  {e.rule}  {_alert_value(e)}" for e in self.holding] or ["  none"]
+        lines += ["", "This session:"]
+        lines += [
+            f"  {clock_time(e.at_ms)}  {e.state:<8}  {e.rule}  {_alert_value(e)}" for e in reversed(self.events[-200:])
+        ] or ["  nothing yet"]
+        lines += ["", "Rules: --alert RULE or alerts = [...] in the config file (README). escape closes."]
+        with VerticalScroll(id="alerts"):
+            yield Static("\n".join(lines))
+
+
+def _alert_value(event: AlertEvent) -> str:
+    value = f"value {format_exact(event.value)}" if event.value is not None else event.detail
+    return value + (" (on stale data)" if event.stale else "")
+
+
 class DashboardScreen(Screen[None]):
     """Balances, totals, margin, weight and the connection's state on one screen."""
 
     BINDINGS = [
         Binding("r", "refresh", "Refresh", id="refresh"),
         Binding("p", "pause", "Pause", id="pause"),
-        Binding("plus,equals_sign", "faster", "Speed", id="faster", key_display="+/-"),
+        Binding("plus,equals_sign", "faster", "Speed", id="faster", key_display="+/-", show=False),
         Binding("minus", "slower", "Slower", id="slower", show=False),
         Binding("s", "sort", "Sort", id="sort"),
         Binding("S", "reverse", "Reverse", id="reverse", show=False),
-        Binding("z", "hide_zero", "Zeros", id="hide_zero"),
+        Binding("z", "hide_zero", "Zeros", id="hide_zero", show=False),
         Binding("d", "details", "Pane", id="details"),
         Binding("a", "acknowledge", "Acknowledge", id="acknowledge"),
+        Binding("exclamation_mark", "alerts", "Alerts", id="alerts", key_display="!"),
+        Binding("t", "tape", "Tape", id="tape"),
         Binding("question_mark", "help", "Help", id="help", key_display="?"),
         Binding("q", "app.quit", "Quit", id="quit"),
     ]
@@ -129,6 +190,7 @@ class DashboardScreen(Screen[None]):
     status: reactive[ConnectionStatus | None] = reactive(None, repaint=False)
     now_ms: reactive[int] = reactive(0, repaint=False)  # bound down; the screen itself draws nothing from it
     margin_call: reactive[MarginCall | None] = reactive(None, bindings=True)
+    firing: reactive[tuple[AlertEvent, ...]] = reactive(())  # the alerts that hold now, oldest first
 
     def __init__(self, settings: Settings, clock: Clock, exchange_factory: ExchangeFactory | None) -> None:
         super().__init__()
@@ -137,6 +199,11 @@ class DashboardScreen(Screen[None]):
         self.exchange_factory = exchange_factory
         self.feed: AccountFeed | None = None
         self.exchange: Exchange | None = None
+        self.alerts = alerts_from(settings)
+        self.history: HistoryRecorder | None = None
+        self.tape: list[Change] = []
+        self.margin_series: list[float] = []
+        self.alert_log: list[AlertEvent] = []  # every firing and resolution of this session, for the alerts screen
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="top"):
@@ -144,12 +211,13 @@ class DashboardScreen(Screen[None]):
             yield Static("balance-tui", id="title")
             yield Static("", id="endpoint")
         yield StatusLine(id="status").data_bind(
-            DashboardScreen.status, DashboardScreen.snapshot, DashboardScreen.now_ms
+            DashboardScreen.status, DashboardScreen.snapshot, DashboardScreen.now_ms, DashboardScreen.firing
         )
         yield MarginCallBanner(id="margin-call").data_bind(DashboardScreen.margin_call)
         yield Static("", id="banner")
         yield TotalsBar(id="totals")
         yield BalanceTable(id="balances")
+        yield HistoryPanel(id="history")
         yield MarginPane(id="margin")
         yield WeightMeter(id="weight")
         # The palette (ctrl+p) is in the help screen; its footer entry would push Quit off an 80-column screen.
@@ -172,9 +240,12 @@ class DashboardScreen(Screen[None]):
             make_client(self.settings, exchange, self.clock) as client,
         ):
             self.show_exchange(exchange)
+            self._open_history(exchange)
             self.feed = make_feed(self.settings, exchange, client)
             async for event in self.feed.events():
-                if isinstance(event, SnapshotEvent):
+                if isinstance(event, BalanceChangeEvent):
+                    self.post_message(ChangeReceived(event.change))
+                elif isinstance(event, SnapshotEvent):
                     self.post_message(SnapshotReceived(event.snapshot))
                 elif isinstance(event, MarginCallEvent):
                     self.post_message(MarginCallReceived(event.margin_call))
@@ -208,6 +279,65 @@ class DashboardScreen(Screen[None]):
     @on(SnapshotReceived)
     def _snapshot_received(self, message: SnapshotReceived) -> None:
         self.snapshot = message.snapshot
+        totals = message.snapshot.totals
+        if totals is not None:
+            self.margin_series.append(float(totals.total_margin_balance))  # a shape to draw, not a figure to read
+            del self.margin_series[:-1440]
+            if self.history is not None:
+                self._history_write(
+                    lambda h: h.snapshot(
+                        totals.total_wallet_balance,
+                        totals.total_unrealized_profit,
+                        totals.total_margin_balance,
+                        self.clock.time_ms(),
+                    )
+                )
+            if self.query_one(HistoryPanel).display:
+                self.query_one("#margin-sparkline", Sparkline).data = list(self.margin_series)
+
+    @on(ChangeReceived)
+    def _change_received(self, message: ChangeReceived) -> None:
+        self.tape.append(message.change)
+        del self.tape[:-200]
+        self._history_write(lambda h: h.change(message.change))
+        self.query_one(ChangeTape).changes = tuple(self.tape)
+
+    # -- history ----------------------------------------------------------------------------------------------
+
+    def _open_history(self, exchange: Exchange) -> None:
+        if self.history is not None or not self.settings.history:
+            return
+        try:
+            self.history = open_history(self.settings, exchange, self.clock)
+        except HistoryError as exc:
+            self._history_off(f"running without history: {exc}")
+            return
+        if self.history is not None:
+            day_ago = self.clock.time_ms() - 86_400_000
+            try:
+                past = self.history.store.samples(self.history.account, since_ms=day_ago)
+            except HistoryError:
+                past = []
+            self.margin_series[:0] = [float(v) for _, v in past]
+
+    def _history_write(self, write: Callable[[HistoryRecorder], object]) -> None:
+        if self.history is None:
+            return
+        try:
+            write(self.history)
+        except HistoryError as exc:
+            self.history = None
+            self._history_off(f"history stopped: {exc}")
+
+    def _history_off(self, why: str) -> None:
+        self.notify(why, severity="warning", timeout=15)
+        self.query_one(ChangeTape).note = why
+
+    def action_tape(self) -> None:
+        panel = self.query_one(HistoryPanel)
+        panel.display = not panel.display
+        if panel.display:
+            self.query_one("#margin-sparkline", Sparkline).data = list(self.margin_series)
 
     @on(StatusChanged)
     def _status_changed(self, message: StatusChanged) -> None:
@@ -244,12 +374,54 @@ class DashboardScreen(Screen[None]):
             self._update_pane()
             self._update_stale()
             self._update_meter_clock()
+        self._check_alerts()
 
     def watch_status(self, status: ConnectionStatus | None) -> None:
         self._update_banner()
         self._update_stale()
+        self._check_alerts()
+
+    # -- alerts -----------------------------------------------------------------------------------------------
+
+    def _check_alerts(self) -> None:
+        events = self.alerts.check(
+            self.snapshot, self.status, self.clock.time_ms(), margin_call=self.margin_call is not None
+        )
+        if not events:
+            return
+        for event in events:
+            self.alert_log.append(event)
+            stale = " (on stale data)" if event.stale else ""
+            value = f" at {format_exact(event.value)}" if event.value is not None else ""
+            if event.state == "firing":
+                self.app.bell()
+                self.notify(f"ALERT {event.rule}{value}{stale}", severity="error", timeout=20)
+            else:
+                self.notify(f"resolved: {event.rule}{value}", timeout=8)
+        firing = {e.rule: e for e in self.firing}
+        for event in events:
+            if event.state == "firing":
+                firing[event.rule] = event
+            else:
+                firing.pop(event.rule, None)
+        self.firing = tuple(firing.values())
+
+    def watch_firing(self, firing: tuple[AlertEvent, ...]) -> None:
+        rules = {rule.text: rule for rule in self.alerts.rules}
+        cells = {
+            (rules[e.rule].asset or "", ALERT_COLUMNS.get(rules[e.rule].metric, "asset"))
+            for e in firing
+            if e.rule in rules and rules[e.rule].asset
+        }
+        self.query_one(BalanceTable).set_alerted(cells)
+        account = any(e.rule in rules and rules[e.rule].asset is None for e in firing)
+        self.query_one(TotalsBar).set_class(account, "-alert")
+
+    def action_alerts(self) -> None:
+        self.app.push_screen(AlertsScreen(self.alert_log, self.firing))
 
     def _tick(self) -> None:
+        self._check_alerts()  # stale and silent need no event to come true
         with self.app.batch_update():
             self.now_ms = self.clock.time_ms()
             self.query_one(BalanceTable).tick(self.now_ms)
@@ -433,6 +605,8 @@ class BalanceApp(App[int]):
             ("Reverse sort order", "Flip the sort order", dashboard.action_reverse),
             ("Hide or show zero balances", "Toggle assets with nothing in them", dashboard.action_hide_zero),
             ("Show or hide the margin pane", "Toggle the detail pane", dashboard.action_details),
+            ("Show or hide the tape", "Balance changes and why; the margin balance's sparkline", dashboard.action_tape),
+            ("Show the alerts", "What holds now, and what fired and resolved", dashboard.action_alerts),
             ("Help", "Keys and what the states mean", dashboard.action_help),
         ):
             yield SystemCommand(title, help_text, action)

@@ -16,22 +16,35 @@ import math
 import os
 import sys
 from collections.abc import Coroutine, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
 from services.errors import CredentialsRejected, ExchangeError, RateLimited, because
-from services.feed import AccountFeed, MarginCallEvent, SnapshotEvent, StatusEvent
+from services.feed import AccountFeed, BalanceChangeEvent, MarginCallEvent, SnapshotEvent, StatusEvent
 from services.files import private_opener
 from services.formatting import format_amount
+from services.history import HistoryError, HistoryRecorder, HistoryStore, summarize
 from services.models import AccountSnapshot, LinkState
 from services.settings import ConfigError, Settings, load_settings
 from services.signing import KeyFileError, load_private_key_file
-from tui.wiring import TERMINATING_SIGNALS, Exchange, make_client, make_feed, open_exchange
+from tui.notify import Notifier
+from tui.wiring import (
+    TERMINATING_SIGNALS,
+    Exchange,
+    alerts_from,
+    history_account,
+    make_client,
+    make_feed,
+    open_exchange,
+    open_history,
+)
 
 EXIT_OK = 0
 EXIT_CONFIG = 2
 EXIT_CREDENTIALS = 3
 EXIT_NETWORK = 4
+EXIT_HISTORY = 5  # the history store cannot be read (corrupt, newer schema, unreadable)
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a Unix tool whose reader went away
 
 
@@ -100,6 +113,23 @@ def _common_options(*, default: Any) -> argparse.ArgumentParser:
     group.add_argument(
         "--log-file", type=Path, default=default, help="write a log of connection events here (no secrets)"
     )
+    group.add_argument(
+        "--alert",
+        dest="alerts",
+        action="append",
+        default=default,
+        metavar="RULE",
+        help="alert when RULE holds, e.g. 'available:USDT<500' or 'margin_ratio>0.8' (repeatable)",
+    )
+    group.add_argument(
+        "--notify", action="store_true", default=default, help="desktop notifications for alerts, where there is one"
+    )
+    group.add_argument(
+        "--data-dir", type=Path, default=default, help="where the history is kept (default: the platform data dir)"
+    )
+    group.add_argument(
+        "--no-history", dest="history", action="store_false", default=default, help="keep no history of changes"
+    )
     return common
 
 
@@ -122,6 +152,16 @@ def build_parser() -> argparse.ArgumentParser:
     watch = commands.add_parser("watch", parents=[common], help="print every new snapshot and state change")
     watch.add_argument("--jsonl", action="store_true", help="one JSON object per line (the only format so far)")
     watch.add_argument("--duration", type=positive_seconds, help="stop after this many seconds")
+    history = commands.add_parser(
+        "history", parents=[common], help="the recorded balance changes (never connects: the options pick the account)"
+    )
+    history.add_argument("--since", default="24h", help="24h, 7d, 30m, or a date (2026-11-30); default 24h")
+    history.add_argument("--asset", help="only this asset")
+    history.add_argument("--reason", help="only this reason (FUNDING_FEE, ORDER, …)")
+    history.add_argument("--summary", action="store_true", help="totals per day, asset, reason and symbol")
+    form = history.add_mutually_exclusive_group()
+    form.add_argument("--json", action="store_true", help="JSON, every amount an exact decimal string")
+    form.add_argument("--csv", action="store_true", help="CSV, every amount an exact decimal string")
     sim = commands.add_parser("sim", help="run the exchange simulator alone, for this app or your own bots")
     sim.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     sim.add_argument("--port", type=int, default=0, help="port (default: any free port)")
@@ -143,6 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 SETTING_OPTIONS = (
+    "data_dir",
+    "history",
+    "alerts",
+    "notify",
     "ws_url",
     "stream_url",
     "testnet",
@@ -157,7 +201,11 @@ SETTING_OPTIONS = (
 
 def settings_from(args: argparse.Namespace) -> Settings:
     cli = {name: getattr(args, name) for name in SETTING_OPTIONS if getattr(args, name, None) is not None}
-    return load_settings(cli, config_path=getattr(args, "config", None))
+    extra_alerts = cli.pop("alerts", [])
+    settings = load_settings(cli, config_path=getattr(args, "config", None))
+    if extra_alerts:  # --alert adds to the rules of the config file rather than replacing them
+        settings.alerts = [*settings.alerts, *extra_alerts]
+    return settings
 
 
 # -- snapshot -----------------------------------------------------------------------------------------------------
@@ -183,6 +231,9 @@ async def fetch_once(feed: AccountFeed, attempts: int = SNAPSHOT_ATTEMPTS) -> Ac
             await asyncio.sleep(getattr(exc, "retry_in", 0.0) or feed.backoff.next_delay())
     raise CommandError(because("could not fetch balances", last), EXIT_NETWORK)
 
+
+#: A MARGIN_CALL holds as an alert this long after the exchange last sent one (it sends them while the danger lasts).
+MARGIN_CALL_HOLD_MS = 5 * 60_000
 
 #: The version of the JSON that ``snapshot --json`` and ``watch --jsonl`` print; raised when a field changes meaning
 #: or goes away (new fields may appear at any time, as on the exchange).
@@ -243,12 +294,44 @@ async def run_snapshot(settings: Settings, *, as_json: bool, out: TextIO) -> int
 
 
 async def run_watch(settings: Settings, *, duration: float | None, out: TextIO) -> int:
-    """One JSON line per snapshot and per change of state, until ``duration`` or an interrupt."""
+    """One JSON line per snapshot, per change of state and per alert fired or resolved, until ``duration``."""
+    alerts = alerts_from(settings)
+    notifier = Notifier(settings.notify)
     async with open_exchange(settings) as exchange, make_client(settings, exchange) as client:
         feed = make_feed(settings, exchange, client)
+        history = _history_or_none(settings, exchange)
+        seen: dict[str, Any] = {"snapshot": None, "status": None, "margin_call_ms": None}
+
+        def check_alerts() -> None:
+            now = client.clock.time_ms()
+            called = seen["margin_call_ms"] is not None and now - seen["margin_call_ms"] < MARGIN_CALL_HOLD_MS
+            for alert in alerts.check(seen["snapshot"], seen["status"], now, margin_call=called):
+                out.write(json.dumps({**alert.json_line(), "schema": JSON_SCHEMA}) + "\n")
+                out.flush()
+                notifier.alert(alert)
+
+        async def clock_alerts() -> None:  # stale and silent need no event to become true
+            while True:
+                await client.clock.sleep(1.0)
+                check_alerts()
+
+        ticker = asyncio.create_task(clock_alerts())
 
         async def pump() -> int:
+            nonlocal history
             async for event in feed.events():
+                if isinstance(event, BalanceChangeEvent):
+                    history = _recorded(history, lambda h, c=event.change: h.change(c))
+                    out.write(json.dumps({"type": "change", "schema": JSON_SCHEMA, **event.change.json_dict()}) + "\n")
+                    out.flush()
+                    continue
+                if isinstance(event, SnapshotEvent):
+                    seen["snapshot"] = event.snapshot
+                    history = _recorded(history, lambda h, s=event.snapshot: _sample(h, s, client.clock.time_ms()))
+                elif isinstance(event, MarginCallEvent):
+                    seen["margin_call_ms"] = client.clock.time_ms()
+                else:
+                    seen["status"] = event.status
                 line: dict[str, Any]
                 if isinstance(event, SnapshotEvent):
                     line = {"type": "snapshot", **snapshot_json(event.snapshot, exchange)}
@@ -262,6 +345,7 @@ async def run_watch(settings: Settings, *, duration: float | None, out: TextIO) 
                     line = {"type": "status", "schema": JSON_SCHEMA, **event.status.model_dump(mode="json")}
                 out.write(json.dumps(line) + "\n")
                 out.flush()
+                check_alerts()
                 if isinstance(event, StatusEvent) and event.status.state is LinkState.CREDENTIALS_REJECTED:
                     return EXIT_CREDENTIALS
             return EXIT_OK
@@ -270,6 +354,107 @@ async def run_watch(settings: Settings, *, duration: float | None, out: TextIO) 
             return await asyncio.wait_for(pump(), duration) if duration is not None else await pump()
         except TimeoutError:
             return EXIT_OK
+        finally:
+            ticker.cancel()
+
+
+def _history_or_none(settings: Settings, exchange: Exchange) -> HistoryRecorder | None:
+    try:
+        return open_history(settings, exchange)
+    except HistoryError as exc:
+        print(f"balance-tui: running without history: {exc}", file=sys.stderr)
+        return None
+
+
+def _recorded(history: HistoryRecorder | None, write: Any) -> HistoryRecorder | None:
+    """Write to the history; a failure (a full disk) is said once and the command runs on without it."""
+    if history is None:
+        return None
+    try:
+        write(history)
+    except HistoryError as exc:
+        print(f"balance-tui: history stopped: {exc}", file=sys.stderr)
+        return None
+    return history
+
+
+def _sample(history: HistoryRecorder, snapshot: AccountSnapshot, now_ms: int) -> None:
+    totals = snapshot.totals
+    if totals is not None:
+        history.snapshot(
+            totals.total_wallet_balance, totals.total_unrealized_profit, totals.total_margin_balance, now_ms
+        )
+
+
+# -- history ------------------------------------------------------------------------------------------------------
+
+
+def parse_since(text: str, now_ms: int) -> int:
+    """``30m``, ``24h``, ``7d`` before now, or a date (UTC midnight); raises ConfigError."""
+    import datetime
+
+    units = {"m": 60_000, "h": 3_600_000, "d": 86_400_000}
+    if text[-1:] in units and text[:-1].isdigit():
+        return now_ms - int(text[:-1]) * units[text[-1]]
+    try:
+        day = datetime.date.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"--since {text!r}: give 30m, 24h, 7d, or a date like 2026-11-30") from None
+    return int(datetime.datetime(day.year, day.month, day.day, tzinfo=datetime.UTC).timestamp() * 1000)
+
+
+def run_history(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
+    """Print the recorded changes of the account the options pick; never connects."""
+    import time
+
+    since = parse_since(args.since, time.time_ns() // 1_000_000)
+    try:
+        store = HistoryStore(settings.history_dir())
+    except HistoryError as exc:
+        raise CommandError(str(exc), EXIT_HISTORY) from None
+    demo = settings.use_simulator
+    account = history_account(settings, settings.endpoint(), demo=demo)
+    try:
+        changes = store.changes(account, since_ms=since, asset=args.asset, reason=args.reason)
+    except HistoryError as exc:
+        raise CommandError(str(exc), EXIT_HISTORY) from None
+    finally:
+        store.close()
+    rows: list[dict[str, Any]] = summarize(changes) if args.summary else [c.json_dict() for c in changes]
+    if args.json:
+        out.write(json.dumps({"schema": JSON_SCHEMA, "account": account, "rows": rows}, indent=2) + "\n")
+    elif args.csv:
+        import csv
+
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]) if rows else ["at_ms"])
+        writer.writeheader()
+        writer.writerows(rows)
+    else:
+        out.write(_history_table(rows, summary=args.summary) + "\n")
+    return EXIT_OK
+
+
+def _history_table(rows: list[dict[str, Any]], *, summary: bool) -> str:
+    from datetime import datetime
+
+    if not rows:
+        return "no changes recorded for this account in that time"
+    if summary:
+        lines = [f"{'day':<10}  {'asset':<6}  {'reason':<16}  {'symbol':<10}  {'total':>20}  count"]
+        lines += [
+            f"{r['day']:<10}  {r['asset']:<6}  {r['reason']:<16}  {(r['symbol'] or ''):<10}  "
+            f"{format_amount(Decimal(r['total']), 8, signed=True):>20}  {r['count']}"
+            for r in rows
+        ]
+        return "\n".join(lines)
+    lines = [f"{'time':<19}  {'asset':<6}  {'delta':>18}  {'wallet':>22}  {'reason':<16}  symbol"]
+    for r in rows:
+        when = datetime.fromtimestamp(r["at_ms"] / 1000).strftime("%Y-%m-%d %H:%M:%S")
+        lines.append(
+            f"{when:<19}  {r['asset']:<6}  {format_amount(Decimal(r['delta']), 8, signed=True):>18}  "
+            f"{format_amount(Decimal(r['new_wallet']), 8):>22}  {r['reason']:<16}  {r['symbol'] or ''}"
+        )
+    return "\n".join(lines)
 
 
 # -- sim ----------------------------------------------------------------------------------------------------------
@@ -414,11 +599,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if command == "sim":
             return run_until_signalled(run_sim(args, sys.stdout))
         settings = settings_from(args)
+        alerts_from(settings)  # a bad rule is one line and exit 2, before anything connects
         configure_logging(settings.log_file)
         for warning in settings.warnings:
             print(f"balance-tui: warning: {warning}", file=sys.stderr)
-        if not settings.use_simulator and settings.credentials() is None:  # a half-given key fails in there
+        if command != "history" and not settings.use_simulator and settings.credentials() is None:
             raise ConfigError("no credentials for this exchange: set BINANCE_API_KEY and a secret or key file")
+        if command == "history":
+            return run_history(settings, args, sys.stdout)
         if command == "snapshot":
             return run_until_signalled(run_snapshot(settings, as_json=args.json, out=sys.stdout))
         if command == "watch":

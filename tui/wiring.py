@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 from urllib.parse import urlsplit
 
+from services.alerts import BUILTINS, AlertRuleError, Alerts, parse_rules
 from services.clock import SYSTEM_CLOCK, Clock
 from services.feed import AccountFeed
+from services.history import HistoryRecorder, HistoryStore, account_id
 from services.marks import MarkPriceStream
-from services.settings import Settings
+from services.settings import ConfigError, Settings
 from services.signing import HmacSigner
 from services.stream import UserDataStream
 from services.weight import WeightBudget
@@ -106,3 +108,30 @@ def make_feed(settings: Settings, exchange: Exchange, client: WsApiClient) -> Ac
             slow_above=settings.slow_above,
         ),
     )
+
+
+def alerts_from(settings: Settings) -> Alerts:
+    """The alert rules and built-ins the settings ask for; a rule that cannot be read is a ConfigError."""
+    unknown = sorted(set(settings.alert_builtins) - set(BUILTINS))
+    if unknown:
+        raise ConfigError(f"alert_builtins: unknown built-in alert {unknown[0]!r} (built-ins: {', '.join(BUILTINS)})")
+    try:
+        rules = parse_rules(settings.alerts)
+    except AlertRuleError as exc:
+        raise ConfigError(str(exc)) from None
+    builtins = {name for name in BUILTINS if settings.alert_builtins.get(name, True)}
+    return Alerts(rules, builtins=builtins)
+
+
+def open_history(settings: Settings, exchange: Exchange, clock: Clock = SYSTEM_CLOCK) -> HistoryRecorder | None:
+    """The history recorder the settings ask for (None with ``--no-history``); raises HistoryError, one line."""
+    if not settings.history:
+        return None
+    store = HistoryStore(settings.history_dir())
+    store.prune(clock.time_ms() - settings.history_days * 86_400_000)
+    return HistoryRecorder(store, history_account(settings, exchange.ws_url, demo=exchange.label == "DEMO"))
+
+
+def history_account(settings: Settings, endpoint: str, *, demo: bool) -> str:
+    api_key = settings.api_key.get_secret_value().strip() if settings.api_key is not None else None
+    return account_id(endpoint, profile=settings.profile, api_key=api_key, demo=demo)

@@ -175,6 +175,7 @@ class BalanceTable(DataTable[Text]):
         "balance-table--gain",
         "balance-table--loss",
         "balance-table--muted",
+        "balance-table--alert",
     }
 
     DEFAULT_CSS = """
@@ -182,6 +183,7 @@ class BalanceTable(DataTable[Text]):
     BalanceTable > .balance-table--gain { color: $text-success; }
     BalanceTable > .balance-table--loss { color: $text-error; }
     BalanceTable > .balance-table--muted { color: $text-muted; }
+    BalanceTable > .balance-table--alert { color: $text-error; text-style: bold reverse; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:
@@ -197,6 +199,7 @@ class BalanceTable(DataTable[Text]):
         self._now_ms = 0
         self._columns_shown: tuple[Column, ...] = ()
         self._widths: dict[str, int] = {}
+        self._alerted: set[tuple[str, str]] = set()  # (asset, column) of the figures an alert fired on
 
     def on_mount(self) -> None:
         self._build_columns()
@@ -362,7 +365,22 @@ class BalanceTable(DataTable[Text]):
 
     def _cell(self, asset: str, column: Column) -> Text:
         cell = column.cell(self._rows[asset], self.places, self._now_ms, self._widths[column.key])
-        return Text(cell.text, style=self._tone_style(cell.tone), justify=cell.justify)
+        tone = "alert" if (asset, column.key) in self._alerted else cell.tone
+        text = cell.text
+        if column.key == "asset" and tone == "alert":
+            text = _name("⚑" + asset, self._widths[column.key])  # a sign, not colour alone; the name kept
+        return Text(text, style=self._tone_style(tone), justify=cell.justify)
+
+    def set_alerted(self, cells: set[tuple[str, str]]) -> None:
+        """Highlight the figures alerts fired on (and the asset's name), by sign and style, not colour alone."""
+        cells = cells | {(asset, "asset") for asset, _ in cells}
+        if cells == self._alerted:
+            return
+        touched = cells ^ self._alerted
+        self._alerted = cells
+        for asset, key in touched:
+            if asset in self._rows and any(c.key == key for c in self._columns_shown) and RowKey(asset) in self.rows:
+                self._write(asset, key)
 
     def _tone_style(self, tone: str) -> Style | str:
         # Resolving a component style walks the CSS: once per tone, again only when styles change (a new theme).

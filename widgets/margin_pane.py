@@ -46,6 +46,7 @@ def clock_time(ms: int) -> str:
 
 BASE_HEIGHT = 8
 MAX_POSITION_LINES = 6
+TALL = 30  # terminal rows from which the pane lists positions
 
 
 def _positions_table(positions: tuple[LivePosition, ...], label: str | Style) -> Table:
@@ -111,9 +112,15 @@ class MarginPane(Widget):
     estimated: reactive[bool] = reactive(False)  # the totals carried by marks since the last poll
     positions: reactive[tuple[LivePosition, ...]] = reactive(())  # margined in the highlighted asset
 
+    def _position_lines(self, count: int) -> int:
+        """Lines for the positions table: none on a short terminal (the table of balances needs the rows)."""
+        if not count or not self.is_mounted or self.screen.size.height < TALL:
+            return 0
+        return min(count, MAX_POSITION_LINES) + 1
+
     def watch_positions(self, old: tuple[LivePosition, ...], new: tuple[LivePosition, ...]) -> None:
         if len(old) != len(new):  # one line a position: the pane grows (a layout) only when the count changes
-            self.styles.height = BASE_HEIGHT + min(len(new), MAX_POSITION_LINES) + (1 if new else 0)
+            self.styles.height = BASE_HEIGHT + self._position_lines(len(new))
 
     def render(self) -> RenderableType:
         row = self.row
@@ -157,7 +164,15 @@ class MarginPane(Widget):
         facts = _grid(pairs, self.content_size.width, label)
         source = f"{row.source} · {row.source_method} · received {clock_time(row.received_at_ms)}"
         parts: list[RenderableType] = [Text.assemble((row.asset, "bold"), ("   " + source, label)), facts]
-        if self.positions:
+        if self._position_lines(len(self.positions)):
             parts.append(_positions_table(self.positions, label))
+        elif self.positions:
+            held = len(self.positions)
+            parts.append(
+                Text(
+                    f"{held} position{'s' if held > 1 else ''} in {row.asset}: a taller terminal lists them",
+                    style=label,
+                )
+            )
         parts.append(Text(explain(row, self.multi_assets)))
         return Group(*parts)

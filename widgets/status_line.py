@@ -85,6 +85,7 @@ class StatusLine(Widget):
 
     status: reactive[ConnectionStatus | None] = reactive(None)
     snapshot: reactive[AccountSnapshot | None] = reactive(None)
+    firing: reactive[tuple[object, ...]] = reactive(())  # the alerts holding now
     # Time passing repaints the line only when its text changes: an idle dashboard must cost nothing.
     now_ms: reactive[int] = reactive(0, repaint=False)
 
@@ -112,6 +113,9 @@ class StatusLine(Widget):
             self.set_class(name == css, name)
         icon = "⚠" if stale else ICONS.get(status.state, "·")
         text = Text.assemble((f"{icon} {headline}", "bold"))
+        if self.firing:
+            count = len(self.firing)
+            text.append(f"  ⚑ {count} ALERT{'S' if count > 1 else ''} (! to see)", style="bold reverse")
         facts = [f"every {status.interval_ms / 1000:g} s"]
         if status.stream != "off":
             facts.append(STREAM_WORDS.get(status.stream, f"push {status.stream}"))

@@ -283,6 +283,21 @@ class ExchangeSimulator(Console):
             return self._user_data_stream(conn, method, params)
         raise Refusal(400, -1100, f"Unknown method '{method}'.")
 
+    async def _demo_change(self, n: int) -> None:
+        """The demo's balance changes, with the variety of reasons a real account's tape shows."""
+        rng = self.account.rng
+        kind = n % 8
+        if kind == 3:
+            funding = -Decimal(rng.randint(1, 900)) / Decimal(1000)
+            await self.push_balance_change("USDT", funding, reason="FUNDING_FEE", symbol="BTCUSDT")
+        elif kind == 7 and self.account.multi_assets:
+            await self.push_balance_change("USDC", "-1.5", reason="AUTO_EXCHANGE")
+        elif kind == 7:
+            await self.push_balance_change("USDT", Decimal(rng.randint(1, 50)) / 100, reason="ADJUSTMENT")
+        else:
+            fee = -Decimal(rng.randint(1, 400)) / Decimal(10_000)
+            await self.push_balance_change("USDT", fee, reason="ORDER")
+
     def start_ticker(self, interval: float = 1.0, *, push_every: int = 0) -> None:
         """Move the demo account's marks every ``interval`` seconds of the simulator's clock.
 
@@ -298,7 +313,6 @@ class ExchangeSimulator(Console):
                 self.account.tick(self.server_time_ms())
                 await self.push_marks(ticks)
                 if push_every and ticks % push_every == 0:
-                    fee = -Decimal(self.account.rng.randint(1, 400)) / Decimal(10_000)
-                    await self.push_balance_change("USDT", fee, reason="ORDER")
+                    await self._demo_change(ticks // push_every)
 
         self._spawn(ticker())

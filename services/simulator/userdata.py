@@ -101,8 +101,11 @@ class UserData(KeyRing):
                     sent += 1
         return sent
 
-    async def push_balance_change(self, asset: str, delta: Decimal | str, *, reason: str = "ORDER") -> dict[str, Any]:
-        """Change an asset's wallet balance and push the ACCOUNT_UPDATE the exchange would send."""
+    async def push_balance_change(
+        self, asset: str, delta: Decimal | str, *, reason: str = "ORDER", symbol: str | None = None
+    ) -> dict[str, Any]:
+        """Change an asset's wallet balance and push the ACCOUNT_UPDATE the exchange would send (``a.S``: the
+        symbol of a FUNDING_FEE, added 2026)."""
         change = Decimal(delta)
         row = self.account.assets[asset]
         row.wallet += change
@@ -118,6 +121,8 @@ class UserData(KeyRing):
                 "P": [],
             },
         }
+        if symbol is not None:
+            event["a"]["S"] = symbol  # type: ignore[index]
         await self.push(event)
         return event
 

@@ -1,0 +1,180 @@
+"""Alerts: the rule grammar, firing once and resolving once with hysteresis, the built-ins, and where they show."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from services.alerts import AlertRuleError, Alerts, parse_rule
+from services.clock import VirtualClock
+from services.models import AccountSnapshot, AccountTotals, AssetBalance, ConnectionStatus, LinkState
+from services.settings import Settings
+from services.simulator import ExchangeSimulator
+from services.wsapi import Credentials
+from tests.helpers import CLI, TEST_API_KEY, TEST_SECRET, clean_env, dashboard, factory, run_cli, started, table, until
+from tui.app import AlertsScreen, BalanceApp
+from widgets.status_line import StatusLine
+
+T0 = 1_800_000_000_000
+
+
+def snapshot(available: str, *, received: int = T0, ratio_maint: str = "1") -> AccountSnapshot:
+    row = AssetBalance(
+        asset="USDT",
+        wallet_balance=Decimal(1000),
+        cross_wallet_balance=Decimal(1000),
+        cross_un_pnl=Decimal(0),
+        available_balance=Decimal(available),
+        max_withdraw_amount=Decimal(available),
+    )
+    z = "0"
+    totals = AccountTotals.model_validate(
+        {"totalInitialMargin": z, "totalMaintMargin": ratio_maint, "totalWalletBalance": "1000",
+         "totalUnrealizedProfit": z, "totalMarginBalance": "1000", "totalPositionInitialMargin": z,
+         "totalOpenOrderInitialMargin": z, "totalCrossWalletBalance": "1000", "totalCrossUnPnl": z,
+         "availableBalance": available, "maxWithdrawAmount": available}
+    )  # fmt: skip
+    return AccountSnapshot(balances={"USDT": row}, totals=totals, received_at_ms=received)
+
+
+LIVE = ConnectionStatus(state=LinkState.LIVE, endpoint="x", since_ms=T0, stream="live")
+
+
+def test_rules_parse_with_exact_values() -> None:
+    rule = parse_rule(" available:usdt <= 500.00000001 ")
+    assert (rule.metric, rule.asset, rule.op, rule.value) == ("available", "USDT", "<=", Decimal("500.00000001"))
+    assert parse_rule("margin_ratio>0.8").asset is None
+    assert parse_rule("upnl:USDT<-1000").value == Decimal(-1000)
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("available USDT 500", "not <metric>[:<ASSET>] <op> <value>"),
+        ("availble:USDT<500", "did you mean available"),
+        ("available<500", "per asset"),
+        ("margin_ratio:USDT>0.8", "whole account"),
+        ("available:USDT<lots", "'lots' is not a number"),
+        ("available:USDT<inf", "not a finite number"),
+        ("available:USDT=<500", "not <metric>"),
+    ],
+)
+def test_bad_rules_say_which_and_why(text: str, says: str) -> None:
+    with pytest.raises(AlertRuleError) as info:
+        parse_rule(text)
+    assert says in str(info.value) and text in str(info.value)
+
+
+def test_a_rule_fires_once_resolves_once_and_does_not_flap() -> None:
+    alerts = Alerts([parse_rule("available:USDT<700")], builtins=set(), rearm_after=60)
+    assert alerts.check(snapshot("800"), LIVE, T0) == []
+    [fired] = alerts.check(snapshot("699.99"), LIVE, T0 + 1000)
+    assert fired.state == "firing" and fired.value == Decimal("699.99") and fired.asset == "USDT"
+    assert alerts.check(snapshot("650"), LIVE, T0 + 2000) == []  # still holding: once
+    [resolved] = alerts.check(snapshot("701"), LIVE, T0 + 3000)
+    assert resolved.state == "resolved"
+    # wobbling on the line within the re-arm time: quiet
+    assert alerts.check(snapshot("699"), LIVE, T0 + 4000) == []
+    assert alerts.check(snapshot("701"), LIVE, T0 + 5000) == []
+    # holding past the re-arm time after the resolution: it fires again
+    assert [e.state for e in alerts.check(snapshot("600"), LIVE, T0 + 3000 + 60_000)] == ["firing"]
+
+
+def test_a_rule_that_never_holds_never_fires_and_stale_data_is_said() -> None:
+    alerts = Alerts([parse_rule("margin_ratio>0.99")], builtins=set())
+    for i in range(100):
+        assert alerts.check(snapshot(str(1000 - i)), LIVE, T0 + i * 1000) == []
+    stale = Alerts([parse_rule("available:USDT<700")], builtins=set())
+    [event] = stale.check(snapshot("1", received=T0), LIVE, T0 + 120_000)
+    assert event.stale  # fired on data two minutes old, and says so
+
+
+def test_each_built_in_alert() -> None:
+    alerts = Alerts([], silent_after=120, stale_after=30)
+    assert alerts.check(snapshot("1000"), LIVE, T0) == []
+    [call] = alerts.check(snapshot("1000"), LIVE, T0 + 1, margin_call=True)
+    assert call.rule == "margin_call"
+    assert [e.state for e in alerts.check(snapshot("1000"), LIVE, T0 + 2)] == ["resolved"]
+    silent = LIVE.model_copy(update={"stream": "silent"})
+    assert alerts.check(snapshot("1000", received=T0 + 3), silent, T0 + 3) == []
+    assert [e.rule for e in alerts.check(snapshot("1000", received=T0 + 120_003), silent, T0 + 120_003)] == [
+        "stream_silent"
+    ]
+    assert [e.rule for e in alerts.check(snapshot("1000", received=T0), LIVE, T0 + 200_000)] == [
+        "stream_silent",  # resolved: the stream is live again
+        "stale",
+    ]
+    rejected = LIVE.model_copy(update={"state": LinkState.CREDENTIALS_REJECTED})
+    assert "credentials" in [
+        e.rule for e in alerts.check(snapshot("1000", received=T0 + 200_000), rejected, T0 + 200_000)
+    ]
+    limited = LIVE.model_copy(update={"state": LinkState.RATE_LIMITED})
+    assert "rate_limited" in [
+        e.rule for e in alerts.check(snapshot("1000", received=T0 + 200_000), limited, T0 + 200_000)
+    ]
+    off = Alerts([], builtins={"credentials"})
+    assert off.check(snapshot("1000"), LIVE, T0, margin_call=True) == []  # margin_call switched off
+
+
+@pytest.mark.parametrize(
+    ("rule", "says"),
+    [
+        ("available USDT 500", "not <metric>"),
+        ("margin:USDT<1", "unknown metric"),
+        ("available:USDT<abc", "not a number"),
+    ],
+)
+async def test_a_bad_rule_on_the_command_line_is_one_line_and_exit_2(tmp_path: Path, rule: str, says: str) -> None:
+    (tmp_path / "config").mkdir()
+    code, _, err = await run_cli("--demo", "watch", "--jsonl", "--alert", rule, env=clean_env(tmp_path))
+    assert code == 2 and says in err and rule in err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+
+
+async def test_watch_prints_one_firing_line_as_usdt_drains_and_nothing_for_a_rule_that_never_holds(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "config").mkdir()
+    sim = ExchangeSimulator()  # real clock: the CLI runs in another process
+    sim.add_hmac_key(TEST_API_KEY, TEST_SECRET)
+    sim.account.assets["USDT"].wallet = Decimal(7600)  # available ≈ 7600 − initial margin of the demo positions
+    async with sim:
+        env = clean_env(tmp_path, BINANCE_API_KEY=TEST_API_KEY, BINANCE_API_SECRET=TEST_SECRET)
+        process = await asyncio.create_subprocess_exec(
+            *CLI, "watch", "--jsonl", "--ws-url", sim.ws_url,
+            "--alert", "available:USDT<700", "--alert", "margin_ratio>0.99", "--duration", "14",
+            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        await until(lambda: bool(sim.listen_keys), limit=10)
+        await asyncio.sleep(1.5)
+        for _ in range(30):  # drain: 50 USDT every 300 ms, pushed as the exchange would
+            await sim.push_balance_change("USDT", "-50")
+            await asyncio.sleep(0.3)
+        out, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, err.decode()
+    alerts = [json.loads(line) for line in out.decode().splitlines() if '"type": "alert"' in line]
+    assert [(a["rule"], a["state"]) for a in alerts] == [("available:USDT<700", "firing")]
+    assert Decimal(alerts[0]["value"]) < 700 and alerts[0]["asset"] == "USDT"
+    assert alerts[0]["value"] == format(Decimal(alerts[0]["value"]), "f")  # an exact decimal string
+
+
+async def test_the_dashboard_calls_the_trader(
+    sim: ExchangeSimulator, clock: VirtualClock, hmac_credentials: Credentials
+) -> None:
+    settings = Settings(interval=2.0, alerts=["available:USDT<200000"])
+    app = BalanceApp(settings, clock=clock, exchange_factory=factory(sim, hmac_credentials))
+    bells: list[int] = []
+    app.bell = lambda: bells.append(1)  # type: ignore[method-assign]
+    async with app.run_test(size=(120, 36)) as pilot:
+        await started(pilot, app)
+        await until(lambda: bool(dashboard(app).firing), pilot=pilot)
+        assert bells and any("ALERT available:USDT<200000" in n.message for n in app._notifications)
+        assert "⚑ 1 ALERT" in str(dashboard(app).query_one(StatusLine).render())
+        assert table(app).get_cell("USDT", "asset").plain.startswith("⚑")  # the row, by sign not colour alone
+        await pilot.press("exclamation_mark")
+        assert isinstance(app.screen, AlertsScreen)
+        await pilot.press("escape")
