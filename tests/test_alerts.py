@@ -178,3 +178,27 @@ async def test_the_dashboard_calls_the_trader(
         await pilot.press("exclamation_mark")
         assert isinstance(app.screen, AlertsScreen)
         await pilot.press("escape")
+
+
+def test_an_asset_not_held_is_allowed_and_warned_of_once(caplog: pytest.LogCaptureFixture) -> None:
+    alerts = Alerts([parse_rule("available:DOGE<5")], builtins=set())
+    for i in range(3):
+        assert alerts.check(snapshot("1000"), LIVE, T0 + i) == []
+    assert [r.getMessage() for r in caplog.records if "DOGE" in r.getMessage()] == [
+        "alert available:DOGE<5: the account holds no DOGE (yet)"
+    ]
+
+
+def test_notify_without_a_desktop_says_so_once_quietly(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from services.alerts import AlertEvent
+    from tui.notify import Notifier
+
+    for name in ("DISPLAY", "DBUS_SESSION_BUS_ADDRESS", "WAYLAND_DISPLAY"):
+        monkeypatch.delenv(name, raising=False)
+    err = io.StringIO()
+    notifier = Notifier(True, err=err)
+    notifier.alert(AlertEvent("available:USDT<700", "firing", T0, Decimal(1)))
+    notifier.alert(AlertEvent("available:USDT<700", "resolved", T0, Decimal(800)))
+    assert err.getvalue().count("\n") == 1 and "no desktop" in err.getvalue()

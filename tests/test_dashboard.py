@@ -417,3 +417,27 @@ async def test_marks_move_the_upnl_cells_totals_and_the_pane_positions(
         console.print(pane.render())
         text = console.export_text()
         assert "ETHUSDT  SHORT" in text and "Margin ratio (est.)" in text
+
+
+async def test_with_nothing_changing_the_screen_sleeps_until_the_next_visible_change() -> None:
+    from services.clock import SYSTEM_CLOCK
+    from tui.app import SnapshotReceived, StatusChanged
+
+    now = SYSTEM_CLOCK.time_ms()
+    app = BalanceApp(Settings(history=False))
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = dashboard(app)
+        from services.models import AccountSnapshot, ConnectionStatus, WeightReading
+
+        snapshot = AccountSnapshot(
+            balances={},
+            received_at_ms=now - 400,
+            weight=WeightReading(count=12, limit=2400, own=12, resets_at_ms=now + 23_000, server_time_ms=now),
+        )
+        screen.post_message(
+            StatusChanged(ConnectionStatus(state=LinkState.LIVE, endpoint="x", since_ms=now, interval_ms=60_000))
+        )
+        screen.post_message(SnapshotReceived(snapshot))
+        await pilot.pause()
+        delay = screen._next_change_ms(SYSTEM_CLOCK.time_ms())
+        assert 1_000 < delay <= 5_000, delay  # not a fixed tick every second: the next step a glance needs

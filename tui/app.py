@@ -14,6 +14,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
+from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Sparkline, Static
 from textual.worker import Worker, WorkerState
 
@@ -35,7 +36,7 @@ from tui.wiring import (
     open_exchange,
     open_history,
 )
-from widgets.balance_table import BalanceTable
+from widgets.balance_table import BalanceTable, next_age_change_ms
 from widgets.margin_call_banner import MarginCallBanner
 from widgets.margin_pane import MarginPane, clock_time
 from widgets.status_line import StatusLine, TotalsBar, countdown, is_stale
@@ -45,6 +46,9 @@ from widgets.weight_meter import WeightMeter
 ExchangeFactory = Callable[[Settings], AbstractAsyncContextManager[Exchange]]
 
 COMPACT_BELOW = 112  # columns: narrower terminals get the compact table
+MAX_QUIET_MS = 60_000  # even with nothing due, look once a minute
+INJECTED_CLOCK_TICK = 0.25  # seconds: with a test's clock, time jumps without a timer's knowing
+QUIET_STREAM = ("silent", "reconnecting", "connecting")
 FEED_RESTART = 5.0  # seconds before a feed that failed on something unexpected is started again
 
 
@@ -203,6 +207,7 @@ class DashboardScreen(Screen[None]):
         self.history: HistoryRecorder | None = None
         self.tape: list[Change] = []
         self.margin_series: list[float] = []
+        self._tick_timer: Timer | None = None
         self.alert_log: list[AlertEvent] = []  # every firing and resolution of this session, for the alerts screen
 
     def compose(self) -> ComposeResult:
@@ -226,7 +231,7 @@ class DashboardScreen(Screen[None]):
     def on_mount(self) -> None:
         self.now_ms = self.clock.time_ms()
         self.query_one(BalanceTable).set_compact(self.size.width < COMPACT_BELOW)
-        self.set_interval(1.0, self._tick, name="age tick")
+        self._schedule_tick()
         if self.exchange_factory is not None:
             self.run_feed()
 
@@ -375,11 +380,15 @@ class DashboardScreen(Screen[None]):
             self._update_stale()
             self._update_meter_clock()
         self._check_alerts()
+        if self.is_mounted:
+            self._schedule_tick()
 
     def watch_status(self, status: ConnectionStatus | None) -> None:
         self._update_banner()
         self._update_stale()
         self._check_alerts()
+        if self.is_mounted:
+            self._schedule_tick()
 
     # -- alerts -----------------------------------------------------------------------------------------------
 
@@ -420,8 +429,43 @@ class DashboardScreen(Screen[None]):
     def action_alerts(self) -> None:
         self.app.push_screen(AlertsScreen(self.alert_log, self.firing))
 
+    def _schedule_tick(self) -> None:
+        """One timer, set for the next moment any text on screen will change — an age crossing a step, a countdown
+        second while one is shown, numbers turning stale — rather than a fixed tick every second."""
+        if self._tick_timer is not None:
+            self._tick_timer.stop()
+        delay = self._next_change_ms(self.clock.time_ms()) / 1000
+        if self.clock is not SYSTEM_CLOCK:
+            delay = min(delay, INJECTED_CLOCK_TICK)  # an injected clock can jump at any time: look often
+        self._tick_timer = self.set_timer(max(0.05, delay), self._tick, name="next change")
+
+    def _next_change_ms(self, now: int) -> int:
+        soon = [MAX_QUIET_MS]
+        if (table_next := self.query_one(BalanceTable).next_change_ms(now)) is not None:
+            soon.append(table_next)
+        if (meter_next := self.query_one(WeightMeter).next_change_ms()) is not None:
+            soon.append(meter_next)
+        snapshot, status = self.snapshot, self.status
+        if snapshot is not None:
+            age = now - snapshot.received_at_ms
+            soon.append(next_age_change_ms(age))  # "updated … ago"
+            if status is not None:  # the moment the numbers turn stale
+                stale_at = snapshot.received_at_ms + 3 * max(status.interval_ms, 500) + 1
+                if stale_at > now:
+                    soon.append(stale_at - now)
+            stale_alert_at = snapshot.received_at_ms + int(self.alerts.stale_after * 1000) + 1
+            if stale_alert_at > now:
+                soon.append(stale_alert_at - now)
+        if status is not None and (status.retry_at_ms is not None or status.stream in QUIET_STREAM):
+            soon.append(1000 - now % 1000)  # a countdown is shown, or the silent-stream alert is timing
+        return max(1, min(soon))
+
     def _tick(self) -> None:
         self._check_alerts()  # stale and silent need no event to come true
+        self._tick_body()
+        self._schedule_tick()
+
+    def _tick_body(self) -> None:
         with self.app.batch_update():
             self.now_ms = self.clock.time_ms()
             self.query_one(BalanceTable).tick(self.now_ms)

@@ -170,7 +170,9 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--weight-limit", type=int, default=2400, help="request weight per minute before 429 (default 2400)"
     )
-    sim.add_argument("--still", action="store_true", help="an account that does not move (no marks, no pushes)")
+    sim.add_argument(
+        "--still", action="store_true", help="an account that does not move (no positions, no marks, no pushes)"
+    )
     sim.add_argument(
         "--key",
         action="append",
@@ -466,7 +468,7 @@ async def run_sim(args: argparse.Namespace, out: TextIO) -> int:
     simulator = ExchangeSimulator(
         host=args.host,
         port=args.port,
-        account=SimulatedAccount(multi_assets=args.multi_assets),
+        account=SimulatedAccount(multi_assets=args.multi_assets, positions=not args.still),
         weight_limit=args.weight_limit,
     )
     for spec in args.hmac:

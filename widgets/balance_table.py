@@ -101,6 +101,14 @@ def coarse_age(seconds: float) -> str:
     return format_age(seconds)
 
 
+def next_age_change_ms(age_ms: int) -> int:
+    """Milliseconds until :func:`coarse_age` of an age this old reads differently (the next step it crosses)."""
+    for limit, step in ((5_000, 5_000), (60_000, 5_000), (3_600_000, 60_000), (86_400_000, 3_600_000)):
+        if age_ms < limit:
+            return step - age_ms % step if age_ms >= 0 else -age_ms
+    return 86_400_000 - age_ms % 86_400_000
+
+
 def _age(row: AssetBalance, _places: int, now_ms: int, _width: int) -> Cell:
     if not row.update_time_ms:
         return Cell("—", "right", "muted")
@@ -300,6 +308,11 @@ class BalanceTable(DataTable[Text]):
         self._rows = dict(snapshot.balances) if snapshot is not None else {}
         self._now_ms = now_ms
         self._reconcile()
+
+    def next_change_ms(self, now_ms: int) -> int | None:
+        """When the next Age cell on screen will read differently, in ms from now (None: no ages shown)."""
+        times = [self._rows[a].update_time_ms for a in self._visible_assets() if self._rows[a].update_time_ms]
+        return min((next_age_change_ms(now_ms - t) for t in times), default=None)
 
     def tick(self, now_ms: int) -> None:
         """Time moved: only the Age cells can change."""

@@ -45,6 +45,15 @@ class WeightMeter(Widget):
             left = -(-left // 5) * 5  # 5-second steps while there is room: the exact second matters when busy
         return f"resets in {left} s"
 
+    def next_change_ms(self) -> int | None:
+        """When the reset countdown will read differently, in ms from now (None: nothing counts down)."""
+        reading = self.reading
+        if reading is None or self.server_now_ms >= reading.resets_at_ms:
+            return None
+        left = reading.resets_at_ms - self.server_now_ms
+        step = 5_000 if reading.limit and reading.count < WARN * reading.limit else 1_000
+        return (left - 1) % step + 1
+
     def watch_reading(self, reading: WeightReading | None) -> None:
         fraction = reading.fraction if reading is not None else 0
         self.set_class(WARN <= fraction < HIGH, "-warn")

@@ -66,7 +66,7 @@ class SimulatedAccount:
     """A believable futures account: several assets, positions whose unrealized PnL follows walking mark prices,
     either margin mode. Every figure it reports is computed from the same state at the moment it is asked."""
 
-    def __init__(self, *, multi_assets: bool = False, seed: int = 7, symbols: int = 60) -> None:
+    def __init__(self, *, multi_assets: bool = False, seed: int = 7, symbols: int = 60, positions: bool = True) -> None:
         self.multi_assets = multi_assets
         self.alias = "SgsR"
         self.rng = random.Random(seed)
@@ -88,7 +88,7 @@ class SimulatedAccount:
         self.marks: dict[str, Decimal] = {}
         self.ticks: dict[str, Decimal] = {}  # each symbol's price step
         self.mark_time = 0
-        for symbol, side, amt, entry, asset, mark, step in DEMO_POSITIONS:
+        for symbol, side, amt, entry, asset, mark, step in DEMO_POSITIONS if positions else ():
             self.positions[(symbol, side)] = SimPosition(symbol, side, Decimal(amt), Decimal(entry), asset)
             self.marks[symbol] = Decimal(mark)
             self.ticks[symbol] = Decimal(step)
