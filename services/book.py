@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from services.models import AccountSnapshot, AssetBalance
-from services.positions import LivePosition, Position, PositionUpdate, margin_asset_of
+from services.positions import LivePosition, Position, PositionUpdate, Source, margin_asset_of
 
 log = logging.getLogger("balance_tui.book")
 
@@ -135,45 +135,38 @@ class AccountBook:
         return mark is not None and now_ms - mark.time_ms <= self.mark_max_age_ms
 
     def live_positions(self, now_ms: int) -> list[LivePosition]:
+        """Each position with its uPnL from a fresh mark newer than the exchange's word, else as last told."""
         out = []
         for h in sorted(self._held.values(), key=lambda h: (h.margin_asset, h.symbol, h.side)):
             mark = self._marks.get(h.symbol)
-            if mark is not None and self._fresh(h.symbol, now_ms) and mark.time_ms >= h.time_ms:
+            live = mark is not None and self._fresh(h.symbol, now_ms) and mark.time_ms >= h.time_ms
+            figures: tuple[Decimal | None, Decimal, Decimal, Decimal]
+            source: Source
+            if mark is not None and live:
                 notional = h.amount * mark.price
                 scale = abs(notional) / abs(h.notional_at_poll) if h.notional_at_poll else Decimal(1)
-                out.append(
-                    LivePosition(
-                        symbol=h.symbol,
-                        side=h.side,
-                        amount=h.amount,
-                        entry_price=h.entry,
-                        mark_price=mark.price,
-                        unrealized=h.amount * (mark.price - h.entry),
-                        notional=notional,
-                        margin_asset=h.margin_asset,
-                        isolated=h.isolated,
-                        maint_margin=h.maint_margin * scale,
-                        source="mark",
-                        time_ms=mark.time_ms,
-                    )
-                )
+                figures = (mark.price, h.amount * (mark.price - h.entry), notional, h.maint_margin * scale)
+                source, time_ms = "mark", mark.time_ms
             else:
-                out.append(
-                    LivePosition(
-                        symbol=h.symbol,
-                        side=h.side,
-                        amount=h.amount,
-                        entry_price=h.entry,
-                        mark_price=h.mark,
-                        unrealized=h.unrealized,
-                        notional=h.notional,
-                        margin_asset=h.margin_asset,
-                        isolated=h.isolated,
-                        maint_margin=h.maint_margin,
-                        source="push" if h.source == "push" else "poll",
-                        time_ms=h.time_ms,
-                    )
+                figures = (h.mark, h.unrealized, h.notional, h.maint_margin)
+                source, time_ms = ("push" if h.source == "push" else "poll"), h.time_ms
+            price, unrealized, notional, maint = figures
+            out.append(
+                LivePosition(
+                    symbol=h.symbol,
+                    side=h.side,
+                    amount=h.amount,
+                    entry_price=h.entry,
+                    mark_price=price,
+                    unrealized=unrealized,
+                    notional=notional,
+                    margin_asset=h.margin_asset,
+                    isolated=h.isolated,
+                    maint_margin=maint,
+                    source=source,
+                    time_ms=time_ms,
                 )
+            )
         return out
 
     def snapshot(self, now_ms: int, *, cause: str | None = None) -> AccountSnapshot | None:
