@@ -615,7 +615,11 @@ class AccountFeed:
             if stale != self._marks_were_stale:
                 self._marks_were_stale = stale
                 if self.book.has_marks():  # before the first mark there is nothing to say: polls show the figures
-                    log.warning("mark prices %s", "stopped: showing the last poll's figures" if stale else "flowing")
+                    log.log(
+                        logging.WARNING if stale else logging.INFO,
+                        "mark prices %s",
+                        "stopped: showing the last poll's figures" if stale else "flowing",
+                    )
                 self._paint_due = True
                 self._wake.set()  # polling falls back to the interval while marks are stale
             if self._paint_due and self.last_snapshot is not None:
