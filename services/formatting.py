@@ -9,12 +9,26 @@ from __future__ import annotations
 
 from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal
 
+_CONTEXTS: dict[int, Context] = {}
+
 
 def _context_for(value: Decimal, places: int) -> Context:
     # quantize needs every digit of the result to fit the context's precision: 28 by default, so a 21-digit
-    # balance at 8 places raised InvalidOperation. Size the context to the number instead.
+    # balance at 8 places raised InvalidOperation. Size the context to the number instead (one per size, kept).
     digits = max(value.adjusted() + 1, 1) + places + 2
-    return Context(prec=max(28, digits), Emax=999_999_999, Emin=-999_999_999)
+    prec = 40 if digits <= 40 else digits
+    context = _CONTEXTS.get(prec)
+    if context is None:
+        context = _CONTEXTS[prec] = Context(prec=prec, Emax=999_999_999, Emin=-999_999_999)
+    return context
+
+
+def amount_width(value: Decimal, places: int, *, signed: bool = False) -> int:
+    """How wide :func:`format_amount` writes ``value`` (at most one more than it: rounding may add a digit),
+    without formatting it: what a column needs, cheaply."""
+    digits = max(value.adjusted() + 1, 1)
+    sign = 1 if value < 0 or (signed and value > 0) else 0
+    return sign + digits + (digits - 1) // 3 + (places + 1 if places else 0)
 
 
 def cut(value: Decimal, places: int, *, rounding: str = ROUND_FLOOR) -> Decimal:

@@ -12,7 +12,7 @@ from rich.text import Text
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
 
-from services.formatting import fit_amount, format_amount
+from services.formatting import amount_width, fit_amount, format_amount
 from services.models import AccountSnapshot, AssetBalance
 from widgets.styles import tone as theme_tone
 
@@ -208,6 +208,10 @@ class BalanceTable(DataTable[Text]):
         self._columns_shown: tuple[Column, ...] = ()
         self._widths: dict[str, int] = {}
         self._alerted: set[tuple[str, str]] = set()  # (asset, column) of the figures an alert fired on
+        self._sorted_by: dict[str, Decimal | str | int] = {}  # each row's value in the sort column, as last sorted
+        self._inputs: dict[tuple[str, str], object] = {}  # per cell, the figures it was last drawn from
+        self._column_by_key: dict[str, Column] = {}
+        self._drawn: dict[str, AssetBalance] = {}  # the row object each row was last drawn from
 
     def on_mount(self) -> None:
         self._build_columns()
@@ -230,6 +234,8 @@ class BalanceTable(DataTable[Text]):
         self.clear(columns=True)
         self._cells.clear()
         self._shown.clear()
+        self._drawn.clear()
+        self._sorted_by.clear()
         self._build_columns()
         self._reconcile()
         self._restore_cursor(keep)
@@ -266,6 +272,8 @@ class BalanceTable(DataTable[Text]):
 
     def _build_columns(self) -> None:
         self._columns_shown = tuple(c for c in COLUMNS if c.compact or not self.compact)
+        self._column_by_key = {c.key: c for c in self._columns_shown}
+        self._inputs.clear()
         self._widths = self.planned_widths()
         for column in self._columns_shown:
             self.add_column(self._label(column), width=self._widths[column.key], key=column.key)
@@ -333,6 +341,7 @@ class BalanceTable(DataTable[Text]):
 
     def sort_by(self, key: str, *, reverse: bool | None = None) -> None:
         self.sort_key = key
+        self._sorted_by.clear()
         self.sort_reverse = (
             (key in ("wallet", "cross", "upnl", "available", "max_withdraw")) if reverse is None else reverse
         )
@@ -342,37 +351,72 @@ class BalanceTable(DataTable[Text]):
     def _visible_assets(self) -> list[str]:
         return [asset for asset, row in self._rows.items() if not (self.hide_zero and row.is_zero)]
 
+    def _needs_new_widths(self, changed: list[str], rows_moved: bool) -> bool:
+        """Whether the columns' widths must be planned again: rows came or went, or a changed amount no longer fits.
+
+        Planning looks at every row; this looks only at the rows that changed, so a refresh's cost follows the
+        changes. Columns do not shrink while the rows stay the same: a steady layout is worth a little width.
+        """
+        if rows_moved:
+            return True
+        amounts = [c for c in self._columns_shown if c.key in AMOUNT_COLUMNS]
+        for asset in changed:
+            row = self._rows[asset]
+            for column in amounts:
+                value = column.sort_value(row)
+                assert isinstance(value, Decimal)
+                signed = column.key in SIGNED_COLUMNS
+                if amount_width(value, self.places, signed=signed) + signed > self._widths[column.key]:
+                    return True
+        return False
+
     def _reconcile(self) -> None:
         if not self._columns_shown:
             return
-        if self.planned_widths() != self._widths:
-            self._rebuild()  # a wider amount arrived (or left): rare, and the only time columns are redrawn
-            return
-        keep = self.selected_asset
         visible = self._visible_assets()
         present = {key.value for key in self.rows}
-        changed = False
-        for asset in list(present - set(visible)):
+        # A row object the table drew already is unchanged (snapshots are immutable and share their unchanged
+        # rows): only the others are looked at, so a refresh of 2,000 rows costs what its changed rows cost.
+        changed_rows = [
+            a
+            for a in visible
+            if self._drawn.get(a) is not self._rows[a] and self._shown.get(a) != _display_key(self._rows[a])
+        ]
+        rows_moved = len(visible) != len(present) or any(a not in present for a in changed_rows)
+        if rows_moved:
+            rows_moved = set(visible) != present
+        if self._needs_new_widths(changed_rows, rows_moved) and self.planned_widths() != self._widths:
+            self._rebuild()  # a wider amount arrived (or rows came or went): rare, the only time columns are redrawn
+            return
+        keep = self.selected_asset
+        sort_column = next(c for c in COLUMNS if c.key == self.sort_key)
+        resort = False
+        for asset in list(present - set(visible)) if rows_moved else ():
             self.remove_row(asset)
             self._shown.pop(asset, None)
+            self._drawn.pop(asset, None)
             for column in self._columns_shown:
                 self._cells.pop((asset, column.key), None)
-        for asset in visible:
+                self._inputs.pop((asset, column.key), None)
+        for asset in visible if rows_moved else changed_rows:
             row = self._rows[asset]
-            key = _display_key(row)
             if asset not in present:
                 cells = [self._cell(asset, column) for column in self._columns_shown]
                 self.add_row(*cells, key=asset)
                 for column, cell in zip(self._columns_shown, cells, strict=True):
                     self._cells[(asset, column.key)] = cell
-                changed = True
-            elif self._shown.get(asset) != key:
+                resort = True
+            elif asset in changed_rows or self._shown.get(asset) != _display_key(row):
                 # Only a row whose figures changed is formatted again: the cost follows the changes, not the rows.
                 for column in self._columns_shown:
                     self._write(asset, column.key)
-                changed = True
-            self._shown[asset] = key
-        if changed:
+                # Sorting again only if the sort column's value moved: a 2,000-row sort is most of a refresh.
+                before = self._sorted_by.get(asset)
+                resort = resort or before is None or before != sort_column.sort_value(row)
+            self._shown[asset] = _display_key(row)
+            self._drawn[asset] = row
+            self._sorted_by[asset] = sort_column.sort_value(row)
+        if resort:
             self._apply_sort()
         self._restore_cursor(keep)
 
@@ -408,12 +452,22 @@ class BalanceTable(DataTable[Text]):
         # A new theme: tones resolve again and every row is drawn again with them (once, after the update).
         self._tones.clear()
         self._shown.clear()
+        self._inputs.clear()
+        self._drawn.clear()
         super().notify_style_update()
         if self.is_mounted:
             self.call_later(self._reconcile)
 
     def _write(self, asset: str, key: str) -> None:
-        column = next(c for c in self._columns_shown if c.key == key)
+        column = self._column_by_key[key]
+        row = self._rows[asset]
+        # What the cell is drawn from: when it has not moved, the cell is neither formatted nor written.
+        inputs = (column.sort_value(row), row.upnl_source, row.available_is_shared, (asset, key) in self._alerted)
+        if key == "age":
+            inputs = (inputs, self._now_ms // 1000)
+        if self._inputs.get((asset, key)) == inputs and (asset, key) in self._cells:
+            return
+        self._inputs[(asset, key)] = inputs
         cell = self._cell(asset, column)
         old = self._cells.get((asset, key))
         if old is not None and old.plain == cell.plain and old.style == cell.style:
