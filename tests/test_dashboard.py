@@ -441,3 +441,14 @@ async def test_with_nothing_changing_the_screen_sleeps_until_the_next_visible_ch
         await pilot.pause()
         delay = screen._next_change_ms(SYSTEM_CLOCK.time_ms())
         assert 1_000 < delay <= 5_000, delay  # not a fixed tick every second: the next step a glance needs
+
+
+async def test_a_mute_stream_is_said_on_screen(app: BalanceApp, sim: ExchangeSimulator, clock: VirtualClock) -> None:
+    async with app.run_test(size=(120, 36)) as pilot:
+        await started(pilot, app)
+        line = dashboard(app).query_one(StatusLine)
+        await until(lambda: "push live" in str(line.render()), clock=clock, step=0.5, pilot=pilot)
+        sim.faults.stream_mute = True
+        await sim.push_balance_change("USDT", "-25")  # the balance changes; the stream says nothing
+        await until(lambda: "push SILENT" in str(line.render()), clock=clock, step=1.0, limit=90, pilot=pilot)
+        assert "every 2 s" in str(line.render())  # polling at the interval again
