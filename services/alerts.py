@@ -32,6 +32,8 @@ ASSET_METRICS: dict[str, Callable[[AssetBalance], Decimal]] = {
     "max_withdraw": lambda r: r.max_withdraw_amount,
 }
 ACCOUNT_METRICS = ("margin_ratio", "total_upnl", "total_margin_balance", "total_wallet")
+#: Metrics computed from mark prices between polls: stale when marks stop.
+MARK_METRICS = frozenset({"upnl", "margin_balance", "margin_ratio", "total_upnl", "total_margin_balance"})
 BUILTINS = ("margin_call", "stream_silent", "stale", "credentials", "rate_limited")
 OPS: dict[str, Callable[[Decimal, Decimal], bool]] = {
     "<=": lambda a, b: a <= b,
@@ -164,6 +166,7 @@ class Alerts:
         margin_call: bool = False,
     ) -> list[AlertEvent]:
         stale = self._stale(snapshot, status, now_ms)
+        stale_link = self._stale(snapshot, status, now_ms, marks=False)
         events: list[AlertEvent] = []
         if snapshot is not None:
             for rule in self.rules:
@@ -173,7 +176,11 @@ class Alerts:
                         self._warned.add(rule.asset)
                         log.warning("alert %s: the account holds no %s (yet)", rule.text, rule.asset)
                     continue
-                events += self._step(rule.text, rule.holds(value), now_ms, value=value, asset=rule.asset, stale=stale)
+                # Marks stopping makes only the figures computed from marks stale; available and wallet are the exchange's.
+                rule_stale = stale if rule.metric in MARK_METRICS else stale_link
+                events += self._step(
+                    rule.text, rule.holds(value), now_ms, value=value, asset=rule.asset, stale=rule_stale
+                )
         for name, holds, detail in self._builtins(snapshot, status, now_ms, margin_call=margin_call, stale=stale):
             if name in self.builtins:
                 events += self._step(name, holds, now_ms, detail=detail)
@@ -202,12 +209,14 @@ class Alerts:
             return [AlertEvent(name, "resolved", now_ms, value, asset, stale, detail)]
         return []
 
-    def _stale(self, snapshot: AccountSnapshot | None, status: ConnectionStatus | None, now_ms: int) -> bool:
+    def _stale(
+        self, snapshot: AccountSnapshot | None, status: ConnectionStatus | None, now_ms: int, *, marks: bool = True
+    ) -> bool:
         if snapshot is None:
             return True
         if status is not None and status.state not in (LinkState.LIVE, LinkState.PAUSED):
             return True
-        return snapshot.marks_stale or now_ms - snapshot.received_at_ms > self.stale_after * 1000
+        return (marks and snapshot.marks_stale) or now_ms - snapshot.received_at_ms > self.stale_after * 1000
 
     def _builtins(
         self,

@@ -181,7 +181,8 @@ class AccountBook:
         update: dict[str, object] = {
             "balances": balances,
             "positions": tuple(positions),
-            "marks_stale": bool(positions) and not self.marks_fresh(now_ms),
+            # Stale once marks had been flowing and stopped; before the first mark the poll's figures are current.
+            "marks_stale": bool(positions) and self.has_marks() and not self.marks_fresh(now_ms),
         }
         if cause is not None:
             update["cause"] = cause

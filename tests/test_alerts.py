@@ -202,3 +202,11 @@ def test_notify_without_a_desktop_says_so_once_quietly(monkeypatch: pytest.Monke
     notifier.alert(AlertEvent("available:USDT<700", "firing", T0, Decimal(1)))
     notifier.alert(AlertEvent("available:USDT<700", "resolved", T0, Decimal(800)))
     assert err.getvalue().count("\n") == 1 and "no desktop" in err.getvalue()
+
+
+def test_stopped_marks_make_only_mark_figures_stale() -> None:
+    alerts = Alerts([parse_rule("available:USDT<700"), parse_rule("upnl:USDT<1")], builtins=set())
+    marks_stopped = snapshot("600").model_copy(update={"marks_stale": True})
+    events = {e.rule: e for e in alerts.check(marks_stopped, LIVE, T0)}
+    assert not events["available:USDT<700"].stale  # the exchange's own figure, current
+    assert events["upnl:USDT<1"].stale  # computed from marks that stopped

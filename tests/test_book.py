@@ -72,7 +72,7 @@ def test_without_marks_the_exchange_figures_stand() -> None:
     shown = book.snapshot(T0 + 100)
     assert shown is not None
     assert shown.balances["USDT"].cross_un_pnl == D("10") and shown.balances["USDT"].upnl_source == "poll"
-    assert shown.totals_source == "poll" and shown.marks_stale  # positions held, no marks yet
+    assert shown.totals_source == "poll" and not shown.marks_stale  # no mark yet: the poll's figures are current
     assert [p.source for p in shown.positions] == ["poll"] * 4
 
 
