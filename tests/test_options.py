@@ -71,4 +71,13 @@ def test_each_option_is_defined_once() -> None:
     top = {a.dest for a in parser._actions if a.option_strings}
     sub = parser._subparsers._group_actions[0].choices["snapshot"]  # type: ignore[union-attr]
     sub_options = {a.dest for a in sub._actions if a.option_strings} - {"json"}
-    assert sub_options == top
+    assert sub_options == (top - {"alerts"}) | {"alerts_after"}
+
+
+def test_alerts_before_and_after_the_subcommand_add_up(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('alerts = ["wallet:USDT<1"]\n')
+    args = build_parser().parse_args(
+        ["--alert", "available:USDT<500", "watch", "--alert", "margin_ratio>0.8", "--config", str(config)]
+    )
+    assert settings_from(args).alerts == ["wallet:USDT<1", "available:USDT<500", "margin_ratio>0.8"]

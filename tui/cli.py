@@ -115,7 +115,8 @@ def _common_options(*, default: Any) -> argparse.ArgumentParser:
     )
     group.add_argument(
         "--alert",
-        dest="alerts",
+        # After the subcommand, argparse would replace the list given before it: collected apart, then joined.
+        dest="alerts" if default is None else "alerts_after",
         action="append",
         default=default,
         metavar="RULE",
@@ -203,7 +204,7 @@ SETTING_OPTIONS = (
 
 def settings_from(args: argparse.Namespace) -> Settings:
     cli = {name: getattr(args, name) for name in SETTING_OPTIONS if getattr(args, name, None) is not None}
-    extra_alerts = cli.pop("alerts", [])
+    extra_alerts = [*cli.pop("alerts", []), *(getattr(args, "alerts_after", None) or [])]
     settings = load_settings(cli, config_path=getattr(args, "config", None))
     if extra_alerts:  # --alert adds to the rules of the config file rather than replacing them
         settings.alerts = [*settings.alerts, *extra_alerts]
