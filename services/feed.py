@@ -13,6 +13,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from services.backoff import Backoff
@@ -26,6 +27,7 @@ from services.models import (
     AccountSnapshot,
     AccountStatus,
     AccountUpdate,
+    AccountUpdateData,
     AssetBalance,
     BalanceChange,
     BalanceRow,
@@ -264,7 +266,7 @@ class AccountFeed:
             self._full_wanted = False
         if any(row.margin_available is None and row.asset not in self._margin_flags for row in status.assets):
             self._full_wanted = True  # an asset new to us: its flag comes with the next refresh
-        snapshot = self._snapshot_from(status, fetched, balance)
+        snapshot = self._snapshot_from(status, fetched, balance, positions)
         self._judge_stream(status, snapshot)
         self._unreported_changes(snapshot)
         self.last_snapshot = snapshot
@@ -272,7 +274,11 @@ class AccountFeed:
         return self.book.snapshot(self.clock.time_ms()) or snapshot
 
     def _snapshot_from(
-        self, status: AccountStatus, fetched: Fetched[AccountStatus], balance: Fetched[list[BalanceRow]] | None
+        self,
+        status: AccountStatus,
+        fetched: Fetched[AccountStatus],
+        balance: Fetched[list[BalanceRow]] | None,
+        positions: Fetched[list[Position]] | None,
     ) -> AccountSnapshot:
         received = self.clock.time_ms()
         method = fetched.method if balance is None else f"{fetched.method} + {balance.method}"
@@ -283,7 +289,8 @@ class AccountFeed:
             )
             balances[row.asset] = self._with_newer_push(polled)
         # The reading of the last reply of this refresh: its count includes the whole refresh.
-        readings = [r for r in (fetched.weight, balance.weight if balance else None) if r is not None]
+        replies = (fetched, balance, positions)
+        readings = [r.weight for r in replies if r is not None and r.weight is not None]
         reading = max(readings, key=lambda r: (r.server_time_ms, r.count)) if readings else None
         if reading is not None:
             self.reading = reading
@@ -308,20 +315,24 @@ class AccountFeed:
         for asset, row in snapshot.balances.items():
             old = before.balances.get(asset)
             if old is not None and old.wallet_balance != row.wallet_balance and row.source == "poll":
-                self._emit(
-                    BalanceChangeEvent(
-                        Change(
-                            at_ms=row.update_time_ms or snapshot.received_at_ms,
-                            asset=asset,
-                            old_wallet=old.wallet_balance,
-                            new_wallet=row.wallet_balance,
-                            delta=row.wallet_balance - old.wallet_balance,
-                            reason="UNKNOWN",
-                            symbol=None,
-                            source="poll",
-                        )
-                    )
-                )
+                at = row.update_time_ms or snapshot.received_at_ms
+                delta = row.wallet_balance - old.wallet_balance
+                self._changed(asset, old.wallet_balance, row.wallet_balance, delta, at, None, "poll")
+
+    def _changed(
+        self,
+        asset: str,
+        old: Decimal | None,
+        new: Decimal,
+        delta: Decimal,
+        at_ms: int,
+        why: AccountUpdateData | None,
+        source: str,
+    ) -> None:
+        """Tell the history an asset's wallet changed: with the push's reason and symbol, or UNKNOWN from a poll."""
+        reason = (why.reason if why is not None else "") or "UNKNOWN"
+        symbol = why.symbol if why is not None else None
+        self._emit(BalanceChangeEvent(Change(at_ms, asset, old, new, delta, reason, symbol, source)))
 
     def _judge_stream(self, status: AccountStatus, snapshot: AccountSnapshot) -> None:
         rows = [PolledRow(r.asset, r.wallet_balance, r.cross_wallet_balance, r.update_time) for r in status.assets]
@@ -356,20 +367,8 @@ class AccountFeed:
                 continue
             old = last[1].wallet_balance if last else (snapshot_row.wallet_balance if snapshot_row else None)
             if old != change.wallet_balance:
-                self._emit(
-                    BalanceChangeEvent(
-                        Change(
-                            at_ms=event.event_time,
-                            asset=change.asset,
-                            old_wallet=old,
-                            new_wallet=change.wallet_balance,
-                            delta=change.wallet_balance - old if old is not None else change.balance_change,
-                            reason=event.data.reason or "UNKNOWN",
-                            symbol=event.data.symbol,
-                            source="push",
-                        )
-                    )
-                )
+                delta = change.wallet_balance - old if old is not None else change.balance_change
+                self._changed(change.asset, old, change.wallet_balance, delta, event.event_time, event.data, "push")
             self._pushed[change.asset] = (event.event_time, change, received, event.data.reason)
             self.trust.pushed(change.asset, change.wallet_balance, change.cross_wallet_balance, event.event_time)
             changed.append(change.asset)

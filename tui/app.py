@@ -23,7 +23,7 @@ from services.clock import SYSTEM_CLOCK, Clock
 from services.errors import because
 from services.feed import AccountFeed, BalanceChangeEvent, MarginCallEvent, SnapshotEvent
 from services.formatting import format_exact
-from services.history import Change, HistoryError, HistoryRecorder
+from services.history import SAMPLE_EVERY_MS, Change, HistoryError, HistoryRecorder
 from services.models import AccountSnapshot, ConnectionStatus, LinkState, MarginCall
 from services.settings import Settings
 from tui.checks import checked_keymap, unknown_theme
@@ -207,6 +207,7 @@ class DashboardScreen(Screen[None]):
         self.history: HistoryRecorder | None = None
         self.tape: list[Change] = []
         self.margin_series: list[float] = []
+        self._series_at = 0
         self._tick_timer: Timer | None = None
         self.alert_log: list[AlertEvent] = []  # every firing and resolution of this session, for the alerts screen
 
@@ -285,8 +286,12 @@ class DashboardScreen(Screen[None]):
     def _snapshot_received(self, message: SnapshotReceived) -> None:
         self.snapshot = message.snapshot
         totals = message.snapshot.totals
-        if totals is not None:
-            self.margin_series.append(float(totals.total_margin_balance))  # a shape to draw, not a figure to read
+        now = self.clock.time_ms()
+        if totals is not None and now - self._series_at >= SAMPLE_EVERY_MS:
+            # One point a minute, as the store samples: 1,440 points are the last 24 hours, whatever the marks'
+            # pace (a point per snapshot would be six minutes of marks). A shape to draw, not a figure to read.
+            self._series_at = now
+            self.margin_series.append(float(totals.total_margin_balance))
             del self.margin_series[:-1440]
             if self.history is not None:
                 self._history_write(
