@@ -9,7 +9,6 @@ inside its share of the IP's limit, which every other program of the trader shar
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from services.models import (
 )
 from services.positions import MarkPrice, Position
 from services.stream import StreamState, UserDataStream
+from services.tasks import cancel_and_wait
 from services.trust import PolledRow, StreamTrust
 from services.weight import DEFAULT_LIMIT, WeightBudget
 from services.wsapi import METHOD_WEIGHTS, Fetched, WsApiClient
@@ -438,11 +438,7 @@ class AccountFeed:
                     raise item
                 yield item
         finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+            await cancel_and_wait(tasks)
             if self.stream is not None:
                 await self.stream.close()
 

@@ -24,6 +24,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from services.backoff import Backoff
 from services.clock import Clock
 from services.positions import MarkPrice, parse_mark_frame
+from services.tasks import cancel_and_wait
 
 log = logging.getLogger("balance_tui.marks")
 
@@ -124,9 +125,7 @@ class MarkPriceStream:
                 if not self.wanted:
                     return
         finally:
-            sync.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await sync
+            await cancel_and_wait([sync])
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(ws.close(), 2)
 

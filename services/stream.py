@@ -27,6 +27,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from services.backoff import Backoff
 from services.errors import CredentialsRejected, ExchangeError, NetworkError, RequestRejected, because
 from services.models import ListenKeyExpired, UserDataEvent, parse_user_data_event
+from services.tasks import cancel_and_wait
 from services.wsapi import WsApiClient
 
 log = logging.getLogger("balance_tui.stream")
@@ -132,9 +133,7 @@ class UserDataStream:
         except ConnectionClosed:
             pass
         finally:
-            keepalive.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await keepalive
+            await cancel_and_wait([keepalive])
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(ws.close(), 2)
 

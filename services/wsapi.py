@@ -46,6 +46,7 @@ from services.errors import (
 from services.models import AccountStatus, BalanceRow, RateLimit, WeightReading
 from services.positions import Position
 from services.signing import Ed25519Signer, ParamValue, Signer, signing_text
+from services.tasks import cancel_and_wait
 from services.weight import WeightLedger
 
 log = logging.getLogger("balance_tui.wsapi")
@@ -240,11 +241,7 @@ class WsApiClient:
         link, self._link = self._link, None
         if link is not None:
             await self._shut(link, NetworkError("client closed"))
-        for task in list(self._retiring):
-            task.cancel()
-        for task in list(self._retiring):
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await cancel_and_wait(list(self._retiring))
 
     def _needs_rollover(self, link: _Link) -> bool:
         return link.expiring or self.clock.monotonic() - link.opened_at >= self.max_connection_age
@@ -347,9 +344,7 @@ class WsApiClient:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(link.ws.close(), 3)
         if link.reader is not None and link.reader is not asyncio.current_task():
-            link.reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await link.reader
+            await cancel_and_wait([link.reader])
 
     async def _read(self, link: _Link) -> None:
         error: ExchangeError

@@ -316,13 +316,23 @@ async def run_watch(settings: Settings, *, duration: float | None, out: TextIO) 
         async def clock_alerts() -> None:  # stale and silent need no event to become true
             while True:
                 await client.clock.sleep(1.0)
-                check_alerts()
+                try:
+                    check_alerts()
+                except BrokenPipeError:
+                    return  # the reader went away: the main loop meets it at its next line and ends quietly
 
         ticker = asyncio.create_task(clock_alerts())
 
         async def pump() -> int:
             nonlocal history
-            async for event in feed.events():
+            # Closed here, whatever ends the loop (a duration, a signal, a reader gone): the feed's tasks stop and the
+            # listen key is stopped while the client is still open, not later by the garbage collector.
+            async with contextlib.aclosing(feed.events()) as events:
+                return await consume(events)
+
+        async def consume(events: Any) -> int:
+            nonlocal history
+            async for event in events:
                 if isinstance(event, BalanceChangeEvent):
                     history = _recorded(history, lambda h, c=event.change: h.change(c))
                     out.write(json.dumps({"type": "change", "schema": JSON_SCHEMA, **event.change.json_dict()}) + "\n")
