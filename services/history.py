@@ -84,6 +84,8 @@ class HistoryStore:
 
     def __init__(self, data_dir: Path) -> None:
         self.path = data_dir / FILE_NAME
+        if data_dir.exists() and not data_dir.is_dir():
+            raise HistoryError(f"the data dir {data_dir} is a file, not a directory: give --data-dir a directory")
         try:
             data_dir.mkdir(parents=True, exist_ok=True)
             if not self.path.exists():

@@ -287,5 +287,6 @@ def _describe_validation(exc: ValidationError) -> str:
     parts = []
     for error in exc.errors(include_input=False):
         where = ".".join(str(part) for part in error["loc"]) or "settings"
-        parts.append(f"{where.replace('_', '-')}: {error['msg']}")
+        message = error["msg"].removeprefix("Value error, ")  # pydantic's prefix says nothing to a person
+        parts.append(f"{where.replace('_', '-')}: {message}")
     return "invalid setting: " + "; ".join(parts)

@@ -125,3 +125,10 @@ async def test_the_dashboard_runs_on_without_a_corrupt_store_and_shows_the_tape(
         await until(lambda: bool(tape.changes), pilot=pilot)
         assert tape.changes[-1].reason == "FUNDING_FEE" and tape.changes[-1].delta == Decimal("-3.14000000")
         assert "running without history" in tape.note
+
+
+def test_a_data_dir_that_is_a_file_is_said_plainly(tmp_path: Path) -> None:
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    with pytest.raises(HistoryError, match="is a file, not a directory"):
+        HistoryStore(not_a_dir)
