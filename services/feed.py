@@ -133,7 +133,6 @@ class AccountFeed:
         self.trust = StreamTrust(enabled=stream is not None)
         self.book = AccountBook()
         self.marks = marks
-        self.marks_state = "off" if marks is None else "idle"
         self._positions_at: float | None = None
         self._positions_connection = -1
         self._paint_due = False
@@ -594,7 +593,6 @@ class AccountFeed:
         assert self.marks is not None
         async for item in self.marks.events():
             if isinstance(item, MarkState):
-                self.marks_state = item.state
                 log.info("mark prices: %s %s", item.state, item.detail)
                 continue
             if isinstance(item, MarkPrice):

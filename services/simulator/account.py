@@ -21,9 +21,6 @@ def amount(value: Decimal) -> str:
     return f"{value.quantize(EIGHT, rounding=ROUND_HALF_EVEN, context=WIDE):f}"
 
 
-amount_text = amount
-
-
 @dataclass
 class SimAsset:
     """One asset of the simulated account."""
@@ -131,15 +128,15 @@ class SimulatedAccount:
     def maint_margin(self, a: SimAsset) -> Decimal:
         return a.maint_margin + sum((abs(self._notional(p)) * p.maint_rate for p in self._held(a.asset)), Decimal(0))
 
-    def change_position(self, symbol: str, side: str, amount: Decimal, entry: Decimal, now_ms: int) -> dict[str, Any]:
-        """Open, change or (amount 0) close a position; returns its ``a.P[]`` entry as the exchange pushes it."""
+    def change_position(self, symbol: str, side: str, size: Decimal, entry: Decimal, now_ms: int) -> dict[str, Any]:
+        """Open, change or (size 0) close a position; returns its ``a.P[]`` entry as the exchange pushes it."""
         key = (symbol, side)
         old = self.positions.get(key)
         asset = old.margin_asset if old else ("USDC" if symbol.endswith("USDC") else "USDT")
         self.marks.setdefault(symbol, entry)
         self.ticks.setdefault(symbol, Decimal("0.01"))
-        if amount:
-            self.positions[key] = SimPosition(symbol, side, amount, entry, asset, update_time=now_ms)
+        if size:
+            self.positions[key] = SimPosition(symbol, side, size, entry, asset, update_time=now_ms)
             pnl = self.position_pnl(self.positions[key])
         else:
             if old is not None:  # closing realizes the PnL into the wallet
@@ -148,8 +145,8 @@ class SimulatedAccount:
             self.positions.pop(key, None)
             pnl = Decimal(0)
         return {
-            "s": symbol, "pa": f"{amount:f}", "ep": f"{entry if amount else Decimal(0):f}", "bep": f"{entry:f}",
-            "cr": "0", "up": amount_text(pnl), "mt": "cross", "iw": "0", "ps": side,
+            "s": symbol, "pa": f"{size:f}", "ep": f"{entry if size else Decimal(0):f}", "bep": f"{entry:f}",
+            "cr": "0", "up": amount(pnl), "mt": "cross", "iw": "0", "ps": side,
         }  # fmt: skip
 
     def position_rows(self, *, v2: bool) -> list[dict[str, Any]]:
