@@ -39,7 +39,7 @@ from tui.wiring import (
 from widgets.balance_table import BalanceTable, next_age_change_ms
 from widgets.margin_call_banner import MarginCallBanner
 from widgets.margin_pane import MarginPane, clock_time
-from widgets.status_line import StatusLine, TotalsBar, countdown, is_stale
+from widgets.status_line import StatusLine, TotalsBar, countdown, is_stale, stale_at_ms
 from widgets.tape import ChangeTape, HistoryPanel
 from widgets.weight_meter import WeightMeter
 
@@ -195,6 +195,9 @@ class DashboardScreen(Screen[None]):
     now_ms: reactive[int] = reactive(0, repaint=False)  # bound down; the screen itself draws nothing from it
     margin_call: reactive[MarginCall | None] = reactive(None, bindings=True)
     firing: reactive[tuple[AlertEvent, ...]] = reactive(())  # the alerts that hold now, oldest first
+    # Staleness is decided here once (_update_stale) and bound down: the status line and the table never disagree.
+    stale: reactive[bool] = reactive(False, repaint=False)  # no new numbers for three refreshes (is_stale)
+    behind: reactive[bool] = reactive(False, repaint=False)  # stale, or the link is down: numbers may have moved
 
     def __init__(self, settings: Settings, clock: Clock, exchange_factory: ExchangeFactory | None) -> None:
         super().__init__()
@@ -217,12 +220,16 @@ class DashboardScreen(Screen[None]):
             yield Static("balance-tui", id="title")
             yield Static("", id="endpoint")
         yield StatusLine(id="status").data_bind(
-            DashboardScreen.status, DashboardScreen.snapshot, DashboardScreen.now_ms, DashboardScreen.firing
+            DashboardScreen.status,
+            DashboardScreen.snapshot,
+            DashboardScreen.now_ms,
+            DashboardScreen.firing,
+            DashboardScreen.stale,
         )
         yield MarginCallBanner(id="margin-call").data_bind(DashboardScreen.margin_call)
         yield Static("", id="banner")
         yield TotalsBar(id="totals")
-        yield BalanceTable(id="balances")
+        yield BalanceTable(id="balances").data_bind(stale=DashboardScreen.behind)
         yield HistoryPanel(id="history")
         yield MarginPane(id="margin")
         yield WeightMeter(id="weight")
@@ -455,7 +462,7 @@ class DashboardScreen(Screen[None]):
             age = now - snapshot.received_at_ms
             soon.append(next_age_change_ms(age))  # "updated … ago"
             if status is not None:  # the moment the numbers turn stale
-                stale_at = snapshot.received_at_ms + 3 * max(status.interval_ms, 500) + 1
+                stale_at = stale_at_ms(status, snapshot)
                 if stale_at > now:
                     soon.append(stale_at - now)
             stale_alert_at = snapshot.received_at_ms + int(self.alerts.stale_after * 1000) + 1
@@ -483,14 +490,12 @@ class DashboardScreen(Screen[None]):
         self.query_one(WeightMeter).server_now_ms = self.now_ms + offset
 
     def _update_stale(self) -> None:
-        table = self.query_one(BalanceTable)
-        stale = is_stale(self.status, self.snapshot, self.now_ms) or (
+        self.stale = is_stale(self.status, self.snapshot, self.now_ms)
+        self.behind = self.stale or (
             self.snapshot is not None
             and self.status is not None
             and self.status.state not in (LinkState.LIVE, LinkState.PAUSED, LinkState.CONNECTING)
         )
-        table.set_class(stale, "-stale")
-        table.border_title = "STALE — last good numbers, not current" if stale else None
 
     def _update_banner(self) -> None:
         banner = self.query_one("#banner", Static)

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal
+from typing import Literal, Self
 
 from rich.style import Style
 from rich.text import Text
+from textual.geometry import Region
+from textual.reactive import reactive
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
 
@@ -194,7 +196,12 @@ class BalanceTable(DataTable[Text]):
     BalanceTable > .balance-table--alert { color: $text-error; text-style: bold reverse; }
     """
 
+    #: The numbers shown are not current (no refresh for a while, or the link is down): bound from the screen.
+    stale: reactive[bool] = reactive(False, repaint=False)
+
     def __init__(self, *, id: str | None = None) -> None:
+        self._patching = False  # inside update_cell: its repaint of the whole table is narrowed to the row
+        self._patched: set[str] = set()  # rows written since the last repaint
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self.compact = False
         self.sort_key = "asset"
@@ -215,6 +222,11 @@ class BalanceTable(DataTable[Text]):
 
     def on_mount(self) -> None:
         self._build_columns()
+
+    def watch_stale(self, stale: bool) -> None:
+        # Only on a change: a border title set to the same text still repaints the whole table.
+        self.set_class(stale, "-stale")
+        self.border_title = "STALE — last good numbers, not current" if stale else None
 
     # -- columns ----------------------------------------------------------------------------------------------
 
@@ -327,6 +339,7 @@ class BalanceTable(DataTable[Text]):
         self._now_ms = now_ms
         for asset in list(self._visible_assets()):
             self._write(asset, "age")
+        self._repaint_patched()
 
     def set_hide_zero(self, hide: bool) -> None:
         self.hide_zero = hide
@@ -418,6 +431,7 @@ class BalanceTable(DataTable[Text]):
             self._sorted_by[asset] = sort_column.sort_value(row)
         if resort:
             self._apply_sort()
+        self._repaint_patched()
         self._restore_cursor(keep)
 
     def _cell(self, asset: str, column: Column) -> Text:
@@ -438,6 +452,7 @@ class BalanceTable(DataTable[Text]):
         for asset, key in touched:
             if asset in self._rows and any(c.key == key for c in self._columns_shown) and RowKey(asset) in self.rows:
                 self._write(asset, key)
+        self._repaint_patched()
 
     def _tone_style(self, tone: str) -> Style | str:
         # Resolving a component style walks the CSS: once per tone, again only when styles change (a new theme).
@@ -473,7 +488,34 @@ class BalanceTable(DataTable[Text]):
         if old is not None and old.plain == cell.plain and old.style == cell.style:
             return  # update_cell repaints the table: skip it when nothing changed
         self._cells[(asset, key)] = cell
-        self.update_cell(asset, key, cell)
+        self._patching = True
+        try:
+            self.update_cell(asset, key, cell)
+        finally:
+            self._patching = False
+        self._patched.add(asset)
+
+    def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False) -> Self:
+        if self._patching and not (regions or layout or recompose):
+            # update_cell repaints the whole table, every visible cell of it rendered again: for a mark that moved
+            # one uPnL that is the cost of the dashboard. The rows written are repainted alone (_repaint_patched).
+            return self
+        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
+
+    def _repaint_patched(self) -> None:
+        """Repaint the rows written since the last call: the lines they occupy on screen, and nothing else."""
+        if not self._patched:
+            return
+        patched, self._patched = self._patched, set()
+        header = self.header_height if self.show_header else 0
+        top = self.scroll_offset.y
+        width, height = self.size
+        for asset in patched:
+            if RowKey(asset) not in self.rows:
+                continue
+            y = header + self.get_row_index(asset) - top  # every row is one line tall
+            if header <= y < height:
+                self.refresh(Region(0, y, width, 1))
 
     def _apply_sort(self) -> None:
         if not self.row_count:

@@ -36,11 +36,19 @@ STREAM_WORDS = {
 }
 
 
-def is_stale(status: ConnectionStatus | None, snapshot: AccountSnapshot | None, now_ms: int, misses: int = 3) -> bool:
-    """Numbers are stale once ``misses`` refreshes have gone by without a new snapshot (and not by choice)."""
+MISSES = 3  # refreshes gone by without new numbers before they are called stale
+
+
+def stale_at_ms(status: ConnectionStatus, snapshot: AccountSnapshot) -> int:
+    """The moment the numbers of this snapshot turn stale: ``MISSES`` refreshes without a new one."""
+    return snapshot.received_at_ms + MISSES * max(status.interval_ms, 500) + 1
+
+
+def is_stale(status: ConnectionStatus | None, snapshot: AccountSnapshot | None, now_ms: int) -> bool:
+    """Numbers are stale once ``MISSES`` refreshes have gone by without a new snapshot (and not by choice)."""
     if snapshot is None or status is None or status.state is LinkState.PAUSED:
         return False
-    return now_ms - snapshot.received_at_ms > misses * max(status.interval_ms, 500)
+    return now_ms >= stale_at_ms(status, snapshot)
 
 
 def countdown(at_ms: int | None, now_ms: int) -> str:
@@ -86,6 +94,7 @@ class StatusLine(Widget):
     status: reactive[ConnectionStatus | None] = reactive(None)
     snapshot: reactive[AccountSnapshot | None] = reactive(None)
     firing: reactive[tuple[object, ...]] = reactive(())  # the alerts holding now
+    stale: reactive[bool] = reactive(False)  # decided by the screen (is_stale), bound down
     # Time passing repaints the line only when its text changes: an idle dashboard must cost nothing.
     now_ms: reactive[int] = reactive(0, repaint=False)
 
@@ -107,7 +116,7 @@ class StatusLine(Widget):
         if status is None:
             return Text("◌ starting…")
         snapshot = self.snapshot
-        stale = is_stale(status, snapshot, self.now_ms)
+        stale = self.stale
         headline, css = describe(status, snapshot, self.now_ms, stale)
         for name in ("-live", "-stale", "-bad", "-paused", "-connecting"):
             self.set_class(name == css, name)
