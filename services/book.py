@@ -5,7 +5,9 @@ polls the book computes each cross position's uPnL from the latest mark, sums th
 (margin balance, margin ratio) along — every computed figure marked ``mark`` with its time, an estimate until the next
 poll replaces it with the exchange's own number (the difference is logged as drift). A mark older than what a poll or
 push said is not used; marks older than ``mark_max_age_ms`` are stale, and the figures fall back to the last poll.
-Available and max withdraw only ever come from the exchange.
+Available and max withdraw only ever come from the exchange. Every time the book is given or compares is on the
+exchange's clock (marks and pushes are stamped with it): a machine clock a few seconds off must not make fresh marks
+look stale, or a poll look newer than the marks that came after it.
 """
 
 from __future__ import annotations
@@ -129,6 +131,14 @@ class AccountBook:
     def marks_fresh(self, now_ms: int) -> bool:
         """Every held symbol has a mark younger than the limit (trivially true with no positions)."""
         return all(self._fresh(symbol, now_ms) for symbol in self.held_symbols())
+
+    def marks_fresh_until(self) -> int | None:
+        """The first moment :meth:`marks_fresh` turns false if no mark arrives (None: no positions, or not fresh)."""
+        held = self.held_symbols()
+        times = [self._marks[symbol].time_ms for symbol in held if symbol in self._marks]
+        if not held or len(times) < len(held):
+            return None
+        return min(times) + self.mark_max_age_ms + 1
 
     def _fresh(self, symbol: str, now_ms: int) -> bool:
         mark = self._marks.get(symbol)

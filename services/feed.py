@@ -52,8 +52,10 @@ POLL_WEIGHT = METHOD_WEIGHTS["v2/account.status"]
 FULL_POLL_WEIGHT = METHOD_WEIGHTS["account.status"] + METHOD_WEIGHTS["account.balance"]
 #: Positions, fetched at start, on each new connection and at most once a reconcile interval.
 POSITIONS_WEIGHT = METHOD_WEIGHTS["v2/account.position"]
-#: Marks arrive every second per symbol: the screen is told at most this often (a burst repaints once).
-PAINT_EVERY = 0.25
+#: Marks arrive once a second per symbol (``@markPrice@1s``): the screen is told at most once a second, a moment
+#: after the first mark of a burst so that the other symbols' marks of the same second are painted with it.
+MARK_PAINT_EVERY = 1.0
+MARK_SETTLE = 0.05
 EPSILON = 0.001  # seconds: a wait shorter than this is no wait (and float remainders must not spin)
 
 
@@ -136,6 +138,7 @@ class AccountFeed:
         self._positions_at: float | None = None
         self._positions_connection = -1
         self._paint_due = False
+        self._marks_moved = asyncio.Event()  # a mark arrived, or the symbols held changed
         self._marks_were_stale = False
         self.reading: WeightReading | None = None  # the latest weight reading of this feed's own replies
         self.status = self._status(LinkState.CONNECTING, detail=f"connecting to {client.url}")
@@ -172,7 +175,7 @@ class AccountFeed:
 
     def effective_interval(self) -> float:
         """The wait between regular polls: the user's interval, slowed by a trusted stream and a busy IP."""
-        relying = self.streaming and (self.marks is None or self.book.marks_fresh(self.clock.time_ms()))
+        relying = self.streaming and (self.marks is None or self.book.marks_fresh(self.client.server_time_ms()))
         interval = max(self._interval, self.reconcile_every) if relying else self._interval
         reading = self.reading
         if reading is not None and self.budget.busy(reading.count, reading.limit):
@@ -242,6 +245,7 @@ class AccountFeed:
             calls.append(client.fetch_account_balance(v2=False))
         if self._positions_due():
             calls.append(client.fetch_positions())
+        asked_at = client.server_time_ms()
         results = await asyncio.gather(*calls)
         fetched = results[0]
         for result in results[1:]:
@@ -252,7 +256,10 @@ class AccountFeed:
         if positions is not None:
             self._positions_at = self.clock.monotonic()
             self._positions_connection = client.connections_opened
-            self.book.positions_polled(positions.value, self.clock.time_ms())
+            # Stamped on the exchange's clock, as marks are (a local clock ahead would let a poll outrank every mark
+            # while it is off), with the moment it was asked: the exchange's figures are of some moment between
+            # asking and answer, so a mark from after the asking is as new as they are, and is used.
+            self.book.positions_polled(positions.value, asked_at)
             self._follow_marks()
         status = fetched.value
         if balance is not None:
@@ -270,7 +277,7 @@ class AccountFeed:
         self._unreported_changes(snapshot)
         self.last_snapshot = snapshot
         self.book.balances(snapshot, polled=True)
-        return self.book.snapshot(self.clock.time_ms()) or snapshot
+        return self.book.snapshot(self.client.server_time_ms()) or snapshot
 
     def _snapshot_from(
         self,
@@ -385,7 +392,7 @@ class AccountFeed:
                 balances[asset] = _pushed_row(balances[asset], *self._pushed[asset])
         self.last_snapshot = self.last_snapshot.model_copy(update={"balances": balances, "cause": "push"})
         self.book.balances(self.last_snapshot, polled=False)
-        return self.book.snapshot(self.clock.time_ms()) or self.last_snapshot
+        return self.book.snapshot(self.client.server_time_ms()) or self.last_snapshot
 
     def apply_config_update(self, event: AccountConfigUpdate) -> AccountSnapshot | None:
         if event.multi_assets is None:
@@ -399,7 +406,7 @@ class AccountFeed:
             update={"multi_assets_margin": event.multi_assets, "cause": "push"}
         )
         self.book.balances(self.last_snapshot, polled=False)
-        return self.book.snapshot(self.clock.time_ms()) or self.last_snapshot
+        return self.book.snapshot(self.client.server_time_ms()) or self.last_snapshot
 
     def _schedule_reconcile(self) -> None:
         now = self.clock.monotonic()
@@ -588,6 +595,7 @@ class AccountFeed:
     def _follow_marks(self) -> None:
         if self.marks is not None:
             self.marks.follow(self.book.held_symbols())
+            self._marks_moved.set()  # a symbol held without a mark yet makes the marks stale: look now
 
     async def _marks_loop(self) -> None:
         assert self.marks is not None
@@ -598,28 +606,44 @@ class AccountFeed:
             if isinstance(item, MarkPrice):
                 self.book.mark(item.symbol, item.price, item.event_time)
                 self._paint_due = True
+                self._marks_moved.set()
 
     async def _paint_loop(self) -> None:
-        """Marks coalesced: at most one snapshot every ``PAINT_EVERY`` seconds, and a word when marks go stale."""
+        """Marks coalesced: a snapshot at most once a second, and a word when marks go stale.
+
+        The loop sleeps until a mark arrives or the marks would turn stale, never on a free-running timer: an
+        account without positions costs nothing here.
+        """
         while True:
-            await self.clock.sleep(PAINT_EVERY)
-            now = self.clock.time_ms()
-            stale = bool(self.book.held_symbols()) and not self.book.marks_fresh(now)
-            if stale != self._marks_were_stale:
-                self._marks_were_stale = stale
-                if self.book.has_marks():  # before the first mark there is nothing to say: polls show the figures
-                    log.log(
-                        logging.WARNING if stale else logging.INFO,
-                        "mark prices %s",
-                        "stopped: showing the last poll's figures" if stale else "flowing",
-                    )
-                self._paint_due = True
-                self._wake.set()  # polling falls back to the interval while marks are stale
-            if self._paint_due and self.last_snapshot is not None:
-                self._paint_due = False
-                snapshot = self.book.snapshot(now, cause="mark")
-                if snapshot is not None:
-                    self._emit(SnapshotEvent(snapshot))
+            now = self.client.server_time_ms()  # the book keeps the exchange's time, as marks are stamped
+            until = self.book.marks_fresh_until()
+            wait = None if until is None or until <= now else (until - now) / 1000
+            await self._wait(wait, self._marks_moved)  # at once if a mark came while the last paint was held
+            self._marks_moved.clear()
+            await self.clock.sleep(MARK_SETTLE)  # the other symbols' marks of the same second
+            if self._paint_marks(self.client.server_time_ms()):
+                await self.clock.sleep(MARK_PAINT_EVERY - MARK_SETTLE)
+
+    def _paint_marks(self, now: int) -> bool:
+        """Tell the screen what the marks changed (and whether they stopped); True if a snapshot went out."""
+        stale = bool(self.book.held_symbols()) and not self.book.marks_fresh(now)
+        if stale != self._marks_were_stale:
+            self._marks_were_stale = stale
+            if self.book.has_marks():  # before the first mark there is nothing to say: polls show the figures
+                log.log(
+                    logging.WARNING if stale else logging.INFO,
+                    "mark prices %s",
+                    "stopped: showing the last poll's figures" if stale else "flowing",
+                )
+            self._paint_due = True
+            self._wake.set()  # polling falls back to the interval while marks are stale
+        if not (self._paint_due and self.last_snapshot is not None):
+            return False
+        self._paint_due = False
+        snapshot = self.book.snapshot(now, cause="mark")
+        if snapshot is not None:
+            self._emit(SnapshotEvent(snapshot))
+        return True
 
     def _stream_changed(self) -> None:
         """The stream's state changed: the pace of polling depends on it, and the state lines say it."""
@@ -663,19 +687,21 @@ class AccountFeed:
         self._published = self.status
         self._emit(StatusEvent(self.status))
 
-    async def _wait(self, seconds: float | None) -> None:
-        """Sleep on the injected clock, or until a control call wakes the feed (whichever comes first)."""
-        self._wake.clear()
-        alarm = asyncio.create_task(self._ring(seconds), name="feed-alarm") if seconds is not None else None
+    async def _wait(self, seconds: float | None, event: asyncio.Event | None = None) -> None:
+        """Sleep on the injected clock, or until the event (a control call, for polls) is set: whichever is first."""
+        if event is None:
+            event = self._wake
+            event.clear()  # a wake-up asked before this wait was answered by the poll just made
+        alarm = asyncio.create_task(self._ring(seconds, event), name="feed-alarm") if seconds is not None else None
         try:
-            await self._wake.wait()
+            await event.wait()
         finally:
             if alarm is not None:
                 alarm.cancel()
 
-    async def _ring(self, seconds: float) -> None:
+    async def _ring(self, seconds: float, event: asyncio.Event) -> None:
         await self.clock.sleep(seconds)
-        self._wake.set()
+        event.set()
 
     async def _wait_until_server_time(self, at_ms: int) -> None:
         # A rate limit or the budget is a rule, not a preference: a key press does not cut it short.

@@ -150,3 +150,17 @@ def test_both_spellings_of_unrealized_profit_are_read() -> None:
     a = Position.model_validate({"symbol": "X", "positionAmt": "1", "unRealizedProfit": "1.5"})
     b = Position.model_validate({"symbol": "X", "positionAmt": "1", "unrealizedProfit": "1.5"})
     assert a.un_realized_profit == b.un_realized_profit == D("1.5")
+
+
+def test_the_moment_marks_turn_stale_is_known_ahead() -> None:
+    """The feed sleeps until then instead of looking four times a second."""
+    book = book_with_positions()
+    assert book.marks_fresh_until() is None  # held symbols without marks: not fresh now, no moment to wait for
+    book.mark("BTCUSDT", D("96000"), T0 + 1000)
+    book.mark("ETHUSDT", D("3400"), T0 + 1200)
+    assert book.marks_fresh_until() is None  # SOLUSDC has none yet
+    book.mark("SOLUSDC", D("180"), T0 + 1500)
+    until = book.marks_fresh_until()
+    assert until == T0 + 1000 + 3000 + 1  # the oldest mark decides
+    assert book.marks_fresh(until - 1) and not book.marks_fresh(until)
+    assert AccountBook().marks_fresh_until() is None  # nothing held: nothing to go stale
