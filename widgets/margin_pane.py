@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from rich.console import Group, RenderableType
 from rich.style import Style
-from rich.table import Table
 from rich.text import Text
+from textual.geometry import Region
 from textual.reactive import reactive
+from textual.strip import Strip
 from textual.widget import Widget
 
 from services.formatting import format_amount, format_exact, format_ratio
@@ -49,15 +49,32 @@ MAX_POSITION_LINES = 6
 TALL = 30  # terminal rows from which the pane lists positions
 
 
-def _positions_table(positions: tuple[LivePosition, ...], label: str | Style) -> Table:
+def _columns(rows: list[list[Text]], justify: tuple[str, ...], styles: tuple[Style | str, ...] = ()) -> list[Text]:
+    """Rows of cells as lines of aligned columns, two spaces apart: a grid without a rich Table's measuring."""
+    widths = [max(cell.cell_len for cell in column) for column in zip(*rows, strict=True)]
+    lines = []
+    for row in rows:
+        line = Text(no_wrap=True)
+        for i, (cell, width, how) in enumerate(zip(row, widths, justify, strict=True)):
+            if i:
+                line.append("  ")
+            pad = " " * (width - cell.cell_len)
+            style = styles[i] if i < len(styles) else ""
+            if how == "right":
+                line.append(pad)
+            line.append_text(Text.assemble(cell, style=style) if style else cell)
+            if how != "right":
+                line.append(pad)
+        lines.append(line)
+    return lines
+
+
+def _positions_lines(positions: tuple[LivePosition, ...], label: Style | str) -> list[Text]:
     """Why available is what it is: the positions margined in this asset, their uPnL live from the marks."""
-    table = Table.grid(padding=(0, 2))
-    for justify in ("left", "left", "right", "right", "right", "right", "right"):
-        table.add_column(justify=justify, no_wrap=True)  # type: ignore[arg-type]
-    table.add_row(*(Text(h, style=label) for h in ("Symbol", "Side", "Size", "Entry", "Mark", "uPnL", "Notional")))
+    rows = [[Text(h, style=label) for h in ("Symbol", "Side", "Size", "Entry", "Mark", "uPnL", "Notional")]]
     for p in positions[:MAX_POSITION_LINES]:
         approx = "≈" if p.source == "mark" else ""
-        table.add_row(
+        cells = (
             p.symbol + (" (iso)" if p.isolated else ""),
             p.side,
             format_exact(p.amount),
@@ -66,34 +83,34 @@ def _positions_table(positions: tuple[LivePosition, ...], label: str | Style) ->
             approx + format_amount(p.unrealized, 2, signed=True),
             approx + format_amount(p.notional, 2),
         )
-    return table
+        rows.append([Text(c) for c in cells])
+    return _columns(rows, ("left", "left", "right", "right", "right", "right", "right"))
 
 
-def _grid(pairs: list[tuple[str, Text | str]], width: int, label: str | Style) -> Table:
+#: When the pairs of facts go one a line, the order they keep: the margin ratio before the flags.
+ONE_A_LINE = ["Wallet", "Available", "Max withdraw", "Margin balance", "Margin ratio", "Counts as margin"]
+
+
+def _facts_lines(pairs: list[tuple[str, Text]], width: int, label: Style | str) -> list[Text]:
     """Two pairs a line when they fit; one a line when they do not (a whale's balance), so every digit shows."""
     widest_label = max(len(a) for a, _ in pairs)
-    widest_value = max(len(str(v)) for _, v in pairs)
-    per_line = 2 if not width or 2 * (widest_label + widest_value) + 6 <= width else 1
-    grid = Table.grid(padding=(0, 2))
-    for _ in range(per_line):
-        grid.add_column(style=label)
-        grid.add_column(justify="right", no_wrap=True)
-    if per_line == 1:
-        # One a line leaves room for fewer: the margin ratio before the flags, the maintenance margin last.
-        order = ["Wallet", "Available", "Max withdraw", "Margin balance", "Margin ratio", "Counts as margin"]
-        rank = {name: i for i, name in enumerate(order)}
-        for a, va in sorted(pairs, key=lambda p: next((rank[n] for n in order if p[0].startswith(n)), len(order))):
-            grid.add_row(a, va)
-        return grid
-    if len(pairs) % 2:
-        pairs = [*pairs, ("", "")]
-    for (a, va), (b, vb) in zip(pairs[::2], pairs[1::2], strict=True):
-        grid.add_row(a, va, b, vb)
-    return grid
+    widest_value = max(v.cell_len for _, v in pairs)
+    if not width or 2 * (widest_label + widest_value) + 6 <= width:
+        if len(pairs) % 2:
+            pairs = [*pairs, ("", Text())]
+        rows = [[Text(a), va, Text(b), vb] for (a, va), (b, vb) in zip(pairs[::2], pairs[1::2], strict=True)]
+        return _columns(rows, ("left", "right", "left", "right"), (label, "", label, ""))
+    rank = {name: i for i, name in enumerate(ONE_A_LINE)}
+    ordered = sorted(pairs, key=lambda p: next((rank[n] for n in ONE_A_LINE if p[0].startswith(n)), len(rank)))
+    return _columns([[Text(a), va] for a, va in ordered], ("left", "right"), (label, ""))
 
 
 class MarginPane(Widget):
-    """Margin facts for one asset and the account it belongs to."""
+    """Margin facts for one asset and the account it belongs to.
+
+    Drawn line by line: when marks move, only the lines whose text changed (the estimates, the positions) are
+    repainted, not the whole pane.
+    """
 
     COMPONENT_CLASSES = {"margin-pane--warn", "margin-pane--danger", "margin-pane--label"}
 
@@ -104,13 +121,18 @@ class MarginPane(Widget):
     MarginPane > .margin-pane--label { color: $text-muted; }
     """
 
-    # Repaint, never relayout: the pane has a fixed height (in the stylesheet), so a push that changes a figure
-    # costs a repaint of the pane alone, not a layout of the whole screen.
-    row: reactive[AssetBalance | None] = reactive(None)
-    multi_assets: reactive[bool | None] = reactive(None)
-    totals: reactive[AccountTotals | None] = reactive(None)
-    estimated: reactive[bool] = reactive(False)  # the totals carried by marks since the last poll
-    positions: reactive[tuple[LivePosition, ...]] = reactive(())  # margined in the highlighted asset
+    # Repaint, never relayout: the pane has a fixed height (in the stylesheet). A change of any of these lays the
+    # lines out again once (after the screen has set them all) and repaints the lines that read differently.
+    row: reactive[AssetBalance | None] = reactive(None, repaint=False)
+    multi_assets: reactive[bool | None] = reactive(None, repaint=False)
+    totals: reactive[AccountTotals | None] = reactive(None, repaint=False)
+    estimated: reactive[bool] = reactive(False, repaint=False)  # the totals carried by marks since the last poll
+    positions: reactive[tuple[LivePosition, ...]] = reactive((), repaint=False)  # margined in the highlighted asset
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self._lines: list[Text] = []  # what is on screen, one Text a line
+        self._pending = False
 
     def _position_lines(self, count: int) -> int:
         """Lines for the positions table: none on a short terminal (the table of balances needs the rows)."""
@@ -121,29 +143,76 @@ class MarginPane(Widget):
     def watch_positions(self, old: tuple[LivePosition, ...], new: tuple[LivePosition, ...]) -> None:
         if len(old) != len(new):  # one line a position: the pane grows (a layout) only when the count changes
             self.styles.height = BASE_HEIGHT + self._position_lines(len(new))
+        self._changed()
 
-    def render(self) -> RenderableType:
+    def watch_row(self) -> None:
+        self._changed()
+
+    def watch_multi_assets(self) -> None:
+        self._changed()
+
+    def watch_totals(self) -> None:
+        self._changed()
+
+    def watch_estimated(self) -> None:
+        self._changed()
+
+    def on_resize(self) -> None:
+        self._lines = []  # a new width: every line is laid out again
+        self._changed()
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._lines = []  # a new theme: the label and warning tones resolve again
+        self._changed()
+
+    def _changed(self) -> None:
+        # The screen sets five figures in a row: the lines are laid out once, after the last of them.
+        if not self._pending and self.is_mounted:
+            self._pending = True
+            self.call_next(self._relayout)
+
+    def _relayout(self) -> None:
+        self._pending = False
+        old, self._lines = self._lines, self.text_lines()
+        if len(old) != len(self._lines):
+            self.refresh()
+            return
+        width = self.size.width
+        for y, (was, now) in enumerate(zip(old, self._lines, strict=True)):
+            if was != now:
+                self.refresh(Region(0, y, width, 1))
+
+    def text(self) -> str:
+        """The pane as it reads on screen."""
+        return "\n".join(line.plain.rstrip() for line in self.text_lines())
+
+    def text_lines(self) -> list[Text]:
+        """The pane's lines at its width: the figures, the positions, the explanation wrapped."""
+        width = self.size.width
+        if width <= 0:
+            return []
+        lines: list[Text] = []
+        for line in self._paragraphs(width):
+            lines.extend(line.wrap(self.app.console, width, overflow="fold"))
+        return lines[: max(self.size.height, 0)]
+
+    def _paragraphs(self, width: int) -> list[Text]:
         row = self.row
         label = theme_tone(self, "margin-pane--label")
         if row is None:
-            return Text("Highlight an asset to see its margin.", style=label)
+            return [Text("Highlight an asset to see its margin.", style=label)]
         mode = {True: "on", False: "off", None: "unknown"}[self.multi_assets]
         counts = {True: "yes", False: "no", None: "not reported"}[row.margin_available]
-        facts = Table.grid(padding=(0, 2))
-        # Values fold rather than end in "…": the pane shows every digit, a whale's on a second line if need be.
-        facts.add_column(style=label)
-        facts.add_column(justify="right", overflow="fold")
-        facts.add_column(style=label)
-        facts.add_column(justify="right", overflow="fold")
-        pairs: list[tuple[str, Text | str]] = [
-            ("Counts as margin", counts),
-            ("Multi-Assets mode", mode),
-            ("Wallet", format_amount(row.wallet_balance, PLACES)),
+        pairs: list[tuple[str, Text]] = [
+            ("Counts as margin", Text(counts)),
+            ("Multi-Assets mode", Text(mode)),
+            ("Wallet", Text(format_amount(row.wallet_balance, PLACES))),
             (
                 "Available (USD, all)" if row.available_is_shared else "Available",
-                format_amount(row.available_balance, PLACES),
+                Text(format_amount(row.available_balance, PLACES)),
             ),
-            ("Max withdraw", format_amount(row.max_withdraw_amount, PLACES)),
+            ("Max withdraw", Text(format_amount(row.max_withdraw_amount, PLACES))),
         ]
         totals = self.totals
         if totals is not None:
@@ -157,22 +226,29 @@ class MarginPane(Widget):
             style = theme_tone(self, f"margin-pane--{tone}") if tone else ""
             approx = "≈" if self.estimated else ""
             pairs += [
-                (f"Margin balance {unit}", approx + format_amount(totals.total_margin_balance, PLACES)),
-                (f"Maint. margin {unit}", approx + format_amount(totals.total_maint_margin, PLACES)),
+                (f"Margin balance {unit}", Text(approx + format_amount(totals.total_margin_balance, PLACES))),
+                (f"Maint. margin {unit}", Text(approx + format_amount(totals.total_maint_margin, PLACES))),
                 ("Margin ratio" + (" (est.)" if approx else ""), Text(approx + format_ratio(ratio), style=style)),
             ]
-        facts = _grid(pairs, self.content_size.width, label)
         source = f"{row.source} · {row.source_method} · received {clock_time(row.received_at_ms)}"
-        parts: list[RenderableType] = [Text.assemble((row.asset, "bold"), ("   " + source, label)), facts]
+        lines = [Text.assemble((row.asset, "bold"), ("   " + source, label)), *_facts_lines(pairs, width, label)]
         if self._position_lines(len(self.positions)):
-            parts.append(_positions_table(self.positions, label))
+            lines += _positions_lines(self.positions, label)
         elif self.positions:
             held = len(self.positions)
-            parts.append(
+            lines.append(
                 Text(
                     f"{held} position{'s' if held > 1 else ''} in {row.asset}: a taller terminal lists them",
                     style=label,
                 )
             )
-        parts.append(Text(explain(row, self.multi_assets)))
-        return Group(*parts)
+        lines.append(Text(explain(row, self.multi_assets)))
+        return lines
+
+    def render_line(self, y: int) -> Strip:
+        width = self.size.width
+        base = self.visual_style.rich_style  # the widget's colours, under every span of the line
+        if y >= len(self._lines):
+            return Strip.blank(width, base)
+        line = self._lines[y]
+        return Strip(line.render(self.app.console), line.cell_len).apply_style(base).crop_extend(0, width, base)
