@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 
@@ -47,6 +48,7 @@ ExchangeFactory = Callable[[Settings], AbstractAsyncContextManager[Exchange]]
 
 COMPACT_BELOW = 112  # columns: narrower terminals get the compact table
 MAX_QUIET_MS = 60_000  # even with nothing due, look once a minute
+SOFT_SLACK_MS = 1_000  # how late an age step may show (marks paint every second: it goes with the next snapshot)
 INJECTED_CLOCK_TICK = 0.25  # seconds: with a test's clock, time jumps without a timer's knowing
 QUIET_STREAM = ("silent", "reconnecting", "connecting")
 FEED_RESTART = 5.0  # seconds before a feed that failed on something unexpected is started again
@@ -212,6 +214,8 @@ class DashboardScreen(Screen[None]):
         self.margin_series: list[float] = []
         self._series_at = 0
         self._tick_timer: Timer | None = None
+        self._tick_due = 0.0  # when the timer set fires (time.monotonic(), as Textual's timers)
+        self._soft_due_ms = 0  # when an age or a coarse countdown on screen next reads differently
         self.alert_log: list[AlertEvent] = []  # every firing and resolution of this session, for the alerts screen
 
     def compose(self) -> ComposeResult:
@@ -381,6 +385,8 @@ class DashboardScreen(Screen[None]):
             self.now_ms = self.clock.time_ms()
             table = self.query_one(BalanceTable)
             table.show(snapshot, self.now_ms)
+            if self.now_ms >= self._soft_due_ms:
+                table.tick(self.now_ms)  # an age step due: in this frame, not a frame of its own a moment later
             totals = self.query_one(TotalsBar)
             totals.totals = snapshot.totals if snapshot else None
             totals.multi_assets = snapshot.multi_assets_margin if snapshot else None
@@ -443,36 +449,51 @@ class DashboardScreen(Screen[None]):
 
     def _schedule_tick(self) -> None:
         """One timer, set for the next moment any text on screen will change — an age crossing a step, a countdown
-        second while one is shown, numbers turning stale — rather than a fixed tick every second."""
-        if self._tick_timer is not None:
-            self._tick_timer.stop()
-        delay = self._next_change_ms(self.clock.time_ms()) / 1000
+        second while one is shown, numbers turning stale — rather than a fixed tick every second.
+
+        An age or the weight window's coarse countdown may show up to ``SOFT_SLACK_MS`` late: while marks move,
+        the next snapshot (within a second) paints it in the same frame instead of a frame of its own. Turning
+        stale, a per-second countdown and a timed alert are never late.
+        """
+        now = self.clock.time_ms()
+        hard, soft = self._next_change_ms(now)
+        self._soft_due_ms = now + soft
+        delay = min(hard, soft + SOFT_SLACK_MS) / 1000
         if self.clock is not SYSTEM_CLOCK:
             delay = min(delay, INJECTED_CLOCK_TICK)  # an injected clock can jump at any time: look often
+        due = time.monotonic() + max(0.05, delay)  # the timer's own clock
+        if self._tick_timer is not None:
+            if due >= self._tick_due - 0.001:
+                return  # the timer set already comes first: it looks again then (a timer a snapshot is a task)
+            self._tick_timer.stop()
+        self._tick_due = due
         self._tick_timer = self.set_timer(max(0.05, delay), self._tick, name="next change")
 
-    def _next_change_ms(self, now: int) -> int:
-        soon = [MAX_QUIET_MS]
+    def _next_change_ms(self, now: int) -> tuple[int, int]:
+        """In ms from now: the next change that must show on time (hard), and the next that may wait (soft)."""
+        hard, soft = [MAX_QUIET_MS], [MAX_QUIET_MS]
         if (table_next := self.query_one(BalanceTable).next_change_ms(now)) is not None:
-            soon.append(table_next)
-        if (meter_next := self.query_one(WeightMeter).next_change_ms()) is not None:
-            soon.append(meter_next)
+            soft.append(table_next)
+        meter = self.query_one(WeightMeter)
+        if (meter_next := meter.next_change_ms()) is not None:
+            (soft if meter.coarse else hard).append(meter_next)
         snapshot, status = self.snapshot, self.status
         if snapshot is not None:
             age = now - snapshot.received_at_ms
-            soon.append(next_age_change_ms(age))  # "updated … ago"
+            soft.append(next_age_change_ms(age))  # "updated … ago"
             if status is not None:  # the moment the numbers turn stale
                 stale_at = stale_at_ms(status, snapshot)
                 if stale_at > now:
-                    soon.append(stale_at - now)
+                    hard.append(stale_at - now)
             stale_alert_at = snapshot.received_at_ms + int(self.alerts.stale_after * 1000) + 1
             if stale_alert_at > now:
-                soon.append(stale_alert_at - now)
+                hard.append(stale_alert_at - now)
         if status is not None and (status.retry_at_ms is not None or status.stream in QUIET_STREAM):
-            soon.append(1000 - now % 1000)  # a countdown is shown, or the silent-stream alert is timing
-        return max(1, min(soon))
+            hard.append(1000 - now % 1000)  # a countdown is shown, or the silent-stream alert is timing
+        return max(1, min(hard)), max(1, min(soft))
 
     def _tick(self) -> None:
+        self._tick_timer = None
         self._check_alerts()  # stale and silent need no event to come true
         self._tick_body()
         self._schedule_tick()

@@ -91,20 +91,23 @@ class StatusLine(Widget):
     StatusLine { height: 1; }
     """
 
-    status: reactive[ConnectionStatus | None] = reactive(None)
-    snapshot: reactive[AccountSnapshot | None] = reactive(None)
-    firing: reactive[tuple[object, ...]] = reactive(())  # the alerts holding now
-    stale: reactive[bool] = reactive(False)  # decided by the screen (is_stale), bound down
-    # Time passing repaints the line only when its text changes: an idle dashboard must cost nothing.
+    # Each repaints the line only when its text changes: a snapshot a second (marks) must not redraw a line that
+    # reads the same, and an idle dashboard must cost nothing.
+    status: reactive[ConnectionStatus | None] = reactive(None, repaint=False)
+    snapshot: reactive[AccountSnapshot | None] = reactive(None, repaint=False)
+    firing: reactive[tuple[object, ...]] = reactive((), repaint=False)  # the alerts holding now
+    stale: reactive[bool] = reactive(False, repaint=False)  # decided by the screen (is_stale), bound down
     now_ms: reactive[int] = reactive(0, repaint=False)
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self._shown = ""
 
-    def watch_now_ms(self) -> None:
+    def _changed(self) -> None:
         if self.line().plain != self._shown:
             self.refresh()
+
+    watch_status = watch_snapshot = watch_firing = watch_stale = watch_now_ms = _changed
 
     def render(self) -> Text:
         text = self.line()

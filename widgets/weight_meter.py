@@ -45,13 +45,19 @@ class WeightMeter(Widget):
             left = -(-left // 5) * 5  # 5-second steps while there is room: the exact second matters when busy
         return f"resets in {left} s"
 
+    @property
+    def coarse(self) -> bool:
+        """The countdown moves in 5-second steps (the IP is not busy): a step shown a moment late misleads no one."""
+        reading = self.reading
+        return reading is not None and bool(reading.limit) and reading.count < WARN * reading.limit
+
     def next_change_ms(self) -> int | None:
         """When the reset countdown will read differently, in ms from now (None: nothing counts down)."""
         reading = self.reading
         if reading is None or self.server_now_ms >= reading.resets_at_ms:
             return None
         left = reading.resets_at_ms - self.server_now_ms
-        step = 5_000 if reading.limit and reading.count < WARN * reading.limit else 1_000
+        step = 5_000 if self.coarse else 1_000
         return (left - 1) % step + 1
 
     def watch_reading(self, reading: WeightReading | None) -> None:
