@@ -215,7 +215,7 @@ class DashboardScreen(Screen[None]):
         self._series_at = 0
         self._tick_timer: Timer | None = None
         self._tick_due = 0.0  # when the timer set fires (time.monotonic(), as Textual's timers)
-        self._soft_due_ms = 0  # when an age or a coarse countdown on screen next reads differently
+        self._soft_due_ms = 0  # when an age on screen (or the quiet window's reset) next reads differently
         self.alert_log: list[AlertEvent] = []  # every firing and resolution of this session, for the alerts screen
 
     def compose(self) -> ComposeResult:
@@ -451,7 +451,7 @@ class DashboardScreen(Screen[None]):
         """One timer, set for the next moment any text on screen will change — an age crossing a step, a countdown
         second while one is shown, numbers turning stale — rather than a fixed tick every second.
 
-        An age or the weight window's coarse countdown may show up to ``SOFT_SLACK_MS`` late: while marks move,
+        An age, or the weight window's reset passing while the IP is quiet, may show up to ``SOFT_SLACK_MS`` late: while marks move,
         the next snapshot (within a second) paints it in the same frame instead of a frame of its own. Turning
         stale, a per-second countdown and a timed alert are never late.
         """

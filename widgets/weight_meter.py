@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
@@ -40,14 +42,16 @@ class WeightMeter(Widget):
             return ""
         if self.server_now_ms >= reading.resets_at_ms:
             return "window reset (count of the last minute)"
+        if self.coarse:
+            # While there is room, when the window resets is all a glance needs: a clock time that stands still,
+            # not a countdown repainting the meter every few seconds. The seconds count down when the IP is busy.
+            return f"resets at {datetime.fromtimestamp(reading.resets_at_ms / 1000):%H:%M}"
         left = max(0, (reading.resets_at_ms - self.server_now_ms + 999) // 1000)
-        if reading.limit and reading.count < WARN * reading.limit:
-            left = -(-left // 5) * 5  # 5-second steps while there is room: the exact second matters when busy
         return f"resets in {left} s"
 
     @property
     def coarse(self) -> bool:
-        """The countdown moves in 5-second steps (the IP is not busy): a step shown a moment late misleads no one."""
+        """The IP is not busy: the meter shows when the window resets, not a countdown."""
         reading = self.reading
         return reading is not None and bool(reading.limit) and reading.count < WARN * reading.limit
 
@@ -57,8 +61,7 @@ class WeightMeter(Widget):
         if reading is None or self.server_now_ms >= reading.resets_at_ms:
             return None
         left = reading.resets_at_ms - self.server_now_ms
-        step = 5_000 if self.coarse else 1_000
-        return (left - 1) % step + 1
+        return left if self.coarse else (left - 1) % 1_000 + 1
 
     def watch_reading(self, reading: WeightReading | None) -> None:
         fraction = reading.fraction if reading is not None else 0
