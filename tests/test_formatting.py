@@ -117,7 +117,8 @@ def test_error_texts_never_stammer() -> None:
 def test_the_next_age_change_is_the_next_step_a_glance_needs() -> None:
     from widgets.balance_table import coarse_age, next_age_change_ms
 
-    for age in (0, 1_234, 4_999, 5_000, 7_500, 59_999, 60_000, 61_000, 3_599_999, 3_600_000, 90_000_000):
-        later = age + next_age_change_ms(age)
-        assert coarse_age(later / 1000) != coarse_age(age / 1000), age  # it does change then
-        assert coarse_age((later - 1) / 1000) == coarse_age(age / 1000), age  # and not a millisecond sooner
+    for step in (5, 15):
+        for age in (0, 1_234, 4_999, 5_000, 7_500, 14_999, 15_000, 59_999, 60_000, 61_000, 3_599_999, 90_000_000):
+            later = age + next_age_change_ms(age, step)
+            assert coarse_age(later / 1000, step) != coarse_age(age / 1000, step), (step, age)  # it changes then
+            assert coarse_age((later - 1) / 1000, step) == coarse_age(age / 1000, step), (step, age)  # not sooner

@@ -40,7 +40,7 @@ from tui.wiring import (
 from widgets.balance_table import BalanceTable, next_age_change_ms
 from widgets.margin_call_banner import MarginCallBanner
 from widgets.margin_pane import MarginPane, clock_time
-from widgets.status_line import StatusLine, TotalsBar, countdown, is_stale, stale_at_ms
+from widgets.status_line import UPDATED_STEP, StatusLine, TotalsBar, countdown, is_stale, stale_at_ms
 from widgets.tape import ChangeTape, HistoryPanel
 from widgets.weight_meter import WeightMeter
 
@@ -480,7 +480,7 @@ class DashboardScreen(Screen[None]):
         snapshot, status = self.snapshot, self.status
         if snapshot is not None:
             age = now - snapshot.received_at_ms
-            soft.append(next_age_change_ms(age))  # "updated … ago"
+            soft.append(next_age_change_ms(age, UPDATED_STEP))  # "updated … ago"
             if status is not None:  # the moment the numbers turn stale
                 stale_at = stale_at_ms(status, snapshot)
                 if stale_at > now:

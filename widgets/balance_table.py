@@ -94,20 +94,22 @@ def format_age(seconds: float) -> str:
     return f"{int(seconds // 86400)}d"
 
 
-def coarse_age(seconds: float) -> str:
-    """An age in 5-second steps under a minute: enough to judge freshness, and 12 repaints a minute, not 60."""
-    if seconds < 5:
-        return "<5s"
+def coarse_age(seconds: float, step: int = 5) -> str:
+    """An age in ``step``-second steps under a minute: enough to judge freshness, and 12 repaints a minute (at 5 s
+    steps), not 60."""
+    if seconds < step:
+        return f"<{step}s"
     if seconds < 60:
-        return f"{int(seconds // 5 * 5)}s"
+        return f"{int(seconds // step * step)}s"
     return format_age(seconds)
 
 
-def next_age_change_ms(age_ms: int) -> int:
+def next_age_change_ms(age_ms: int, step: int = 5) -> int:
     """Milliseconds until :func:`coarse_age` of an age this old reads differently (the next step it crosses)."""
-    for limit, step in ((5_000, 5_000), (60_000, 5_000), (3_600_000, 60_000), (86_400_000, 3_600_000)):
+    fine = step * 1000
+    for limit, every in ((60_000, fine), (3_600_000, 60_000), (86_400_000, 3_600_000)):
         if age_ms < limit:
-            return step - age_ms % step if age_ms >= 0 else -age_ms
+            return every - age_ms % every if age_ms >= 0 else -age_ms
     return 86_400_000 - age_ms % 86_400_000
 
 

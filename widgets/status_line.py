@@ -36,6 +36,9 @@ STREAM_WORDS = {
 }
 
 
+#: "updated … ago" moves in 15-second steps under a minute: whether the numbers are current is said on its own (and
+#: to the second) by STALE; this says roughly when the last poll was.
+UPDATED_STEP = 15
 MISSES = 3  # refreshes gone by without new numbers before they are called stale
 
 
@@ -132,7 +135,8 @@ class StatusLine(Widget):
         if status.stream != "off":
             facts.append(STREAM_WORDS.get(status.stream, f"push {status.stream}"))
         if snapshot is not None:
-            facts.append(f"updated {coarse_age((self.now_ms - snapshot.received_at_ms) / 1000)} ago")
+            age = (self.now_ms - snapshot.received_at_ms) / 1000
+            facts.append(f"updated {coarse_age(age, UPDATED_STEP)} ago")
             if snapshot.rtt_ms is not None:
                 facts.append(f"rtt {snapshot.rtt_ms} ms")
             if abs(snapshot.clock_offset_ms) >= 1000:
