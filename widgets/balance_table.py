@@ -163,6 +163,8 @@ SCROLLBAR = 2
 FULL_PLACES = 8
 COMPACT_PLACES = 4
 COMPACT_WIDTH = 12
+CELL_CACHE = 2_000  # rendered cells kept: a tall screen's rows × columns, with and without the cursor
+LINE_CACHE = 400  # rendered lines and rows kept
 
 
 def _display_key(row: AssetBalance) -> tuple[object, ...]:
@@ -205,6 +207,12 @@ class BalanceTable(DataTable[Text]):
         self._patching = False  # inside update_cell: its repaint of the whole table is narrowed to the row
         self._patched: set[str] = set()  # rows written since the last repaint
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        # DataTable keys its render caches by a count that every write bumps: renders of an older count are never
+        # read again, so with marks writing each second its 10,000-cell cache fills with dead renders (+12 MB over
+        # ten minutes, then flat). What can be hit is about a screenful: sized to that (Textual is pinned exactly).
+        self._cell_render_cache.maxsize = CELL_CACHE
+        for cache in (self._row_render_cache, self._line_cache, self._row_renderable_cache):
+            cache.maxsize = LINE_CACHE
         self.compact = False
         self.sort_key = "asset"
         self.sort_reverse = False
