@@ -133,6 +133,8 @@ class MarginPane(Widget):
         super().__init__(id=id)
         self._lines: list[Text] = []  # what is on screen, one Text a line
         self._pending = False
+        self._wrapped: dict[tuple[str, int], list[Text]] = {}  # long lines (the explanation), wrapped to a width
+        self._tones: dict[str, Style] = {}
 
     def _position_lines(self, count: int) -> int:
         """Lines for the positions table: none on a short terminal (the table of balances needs the rows)."""
@@ -164,6 +166,8 @@ class MarginPane(Widget):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._lines = []  # a new theme: the label and warning tones resolve again
+        self._tones.clear()
+        self._wrapped.clear()
         self._changed()
 
     def _changed(self) -> None:
@@ -194,12 +198,29 @@ class MarginPane(Widget):
             return []
         lines: list[Text] = []
         for line in self._paragraphs(width):
-            lines.extend(line.wrap(self.app.console, width, overflow="fold"))
+            if line.cell_len <= width:
+                lines.append(line)  # a grid line or a short one: nothing to wrap
+                continue
+            key = (line.plain, width)
+            wrapped = self._wrapped.get(key)
+            if wrapped is None:
+                # The explanation, mostly: the same sentence every tick, wrapped once per width.
+                wrapped = self._wrapped[key] = list(line.wrap(self.app.console, width, overflow="fold"))
+                if len(self._wrapped) > 32:
+                    self._wrapped.pop(next(iter(self._wrapped)))
+            lines.extend(wrapped)
         return lines[: max(self.size.height, 0)]
+
+    def _tone(self, component: str) -> Style:
+        # Resolving a component style walks the CSS: once per tone, again only after a style change (a theme).
+        style = self._tones.get(component)
+        if style is None:
+            style = self._tones[component] = theme_tone(self, f"margin-pane--{component}")
+        return style
 
     def _paragraphs(self, width: int) -> list[Text]:
         row = self.row
-        label = theme_tone(self, "margin-pane--label")
+        label = self._tone("label")
         if row is None:
             return [Text("Highlight an asset to see its margin.", style=label)]
         mode = {True: "on", False: "off", None: "unknown"}[self.multi_assets]
@@ -223,7 +244,7 @@ class MarginPane(Widget):
                 tone = "danger"
             elif ratio is not None and ratio >= RATIO_WARN:
                 tone = "warn"
-            style = theme_tone(self, f"margin-pane--{tone}") if tone else ""
+            style = self._tone(tone) if tone else ""
             approx = "≈" if self.estimated else ""
             pairs += [
                 (f"Margin balance {unit}", Text(approx + format_amount(totals.total_margin_balance, PLACES))),
