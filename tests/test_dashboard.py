@@ -20,7 +20,7 @@ from tests.helpers import TEST_API_KEY, TEST_SECRET, dashboard, factory, started
 from tui.app import BalanceApp, DashboardScreen, HelpScreen
 from tui.wiring import Exchange
 from widgets.margin_pane import MarginPane
-from widgets.status_line import StatusLine
+from widgets.status_line import StatusLine, TotalsBar
 
 
 @pytest.fixture
@@ -401,7 +401,7 @@ async def test_marks_move_the_upnl_cells_totals_and_the_pane_positions(
                 lambda e=expected: table(app).get_cell("USDT", "upnl").plain == e, clock=clock, step=0.25, pilot=pilot
             )
             assert table(app).get_cell("USDC", "upnl").plain == "≈" + format_amount(usdc, 8, signed=True)
-            totals = str(dashboard(app).query_one("#totals").render())
+            totals = dashboard(app).query_one(TotalsBar).text()
             assert "≈" + format_amount(usdt, 2, signed=True) in totals  # single-asset totals: USDT only
         t = table(app)
         t.move_cursor(row=t.get_row_index("USDT"))

@@ -6,15 +6,12 @@ from datetime import datetime
 
 from rich.style import Style
 from rich.text import Text
-from textual.geometry import Region
 from textual.reactive import reactive
-from textual.strip import Strip
-from textual.widget import Widget
 
 from services.formatting import format_amount, format_exact, format_ratio
 from services.models import AccountTotals, AssetBalance
 from services.positions import LivePosition
-from widgets.styles import tone as theme_tone
+from widgets.lines import LineDrawn
 
 PLACES = 8
 RATIO_WARN = 0.5
@@ -105,7 +102,7 @@ def _facts_lines(pairs: list[tuple[str, Text]], width: int, label: Style | str) 
     return _columns([[Text(a), va] for a, va in ordered], ("left", "right"), (label, ""))
 
 
-class MarginPane(Widget):
+class MarginPane(LineDrawn):
     """Margin facts for one asset and the account it belongs to.
 
     Drawn line by line: when marks move, only the lines whose text changed (the estimates, the positions) are
@@ -131,10 +128,7 @@ class MarginPane(Widget):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self._lines: list[Text] = []  # what is on screen, one Text a line
-        self._pending = False
         self._wrapped: dict[tuple[str, int], list[Text]] = {}  # long lines (the explanation), wrapped to a width
-        self._tones: dict[str, Style] = {}
 
     def _position_lines(self, count: int) -> int:
         """Lines for the positions table: none on a short terminal (the table of balances needs the rows)."""
@@ -145,51 +139,23 @@ class MarginPane(Widget):
     def watch_positions(self, old: tuple[LivePosition, ...], new: tuple[LivePosition, ...]) -> None:
         if len(old) != len(new):  # one line a position: the pane grows (a layout) only when the count changes
             self.styles.height = BASE_HEIGHT + self._position_lines(len(new))
-        self._changed()
+        self.changed()
 
     def watch_row(self) -> None:
-        self._changed()
+        self.changed()
 
     def watch_multi_assets(self) -> None:
-        self._changed()
+        self.changed()
 
     def watch_totals(self) -> None:
-        self._changed()
+        self.changed()
 
     def watch_estimated(self) -> None:
-        self._changed()
-
-    def on_resize(self) -> None:
-        self._lines = []  # a new width: every line is laid out again
-        self._changed()
+        self.changed()
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
-        self._lines = []  # a new theme: the label and warning tones resolve again
-        self._tones.clear()
-        self._wrapped.clear()
-        self._changed()
-
-    def _changed(self) -> None:
-        # The screen sets five figures in a row: the lines are laid out once, after the last of them.
-        if not self._pending and self.is_mounted:
-            self._pending = True
-            self.call_next(self._relayout)
-
-    def _relayout(self) -> None:
-        self._pending = False
-        old, self._lines = self._lines, self.text_lines()
-        if len(old) != len(self._lines):
-            self.refresh()
-            return
-        width = self.size.width
-        for y, (was, now) in enumerate(zip(old, self._lines, strict=True)):
-            if was != now:
-                self.refresh(Region(0, y, width, 1))
-
-    def text(self) -> str:
-        """The pane as it reads on screen."""
-        return "\n".join(line.plain.rstrip() for line in self.text_lines())
+        self._wrapped.clear()  # wrapped with the old theme's tones
 
     def text_lines(self) -> list[Text]:
         """The pane's lines at its width: the figures, the positions, the explanation wrapped."""
@@ -211,16 +177,9 @@ class MarginPane(Widget):
             lines.extend(wrapped)
         return lines[: max(self.size.height, 0)]
 
-    def _tone(self, component: str) -> Style:
-        # Resolving a component style walks the CSS: once per tone, again only after a style change (a theme).
-        style = self._tones.get(component)
-        if style is None:
-            style = self._tones[component] = theme_tone(self, f"margin-pane--{component}")
-        return style
-
     def _paragraphs(self, width: int) -> list[Text]:
         row = self.row
-        label = self._tone("label")
+        label = self.tone("margin-pane--label")
         if row is None:
             return [Text("Highlight an asset to see its margin.", style=label)]
         mode = {True: "on", False: "off", None: "unknown"}[self.multi_assets]
@@ -244,7 +203,7 @@ class MarginPane(Widget):
                 tone = "danger"
             elif ratio is not None and ratio >= RATIO_WARN:
                 tone = "warn"
-            style = self._tone(tone) if tone else ""
+            style = self.tone(f"margin-pane--{tone}") if tone else ""
             approx = "≈" if self.estimated else ""
             pairs += [
                 (f"Margin balance {unit}", Text(approx + format_amount(totals.total_margin_balance, PLACES))),
@@ -265,11 +224,3 @@ class MarginPane(Widget):
             )
         lines.append(Text(explain(row, self.multi_assets)))
         return lines
-
-    def render_line(self, y: int) -> Strip:
-        width = self.size.width
-        base = self.visual_style.rich_style  # the widget's colours, under every span of the line
-        if y >= len(self._lines):
-            return Strip.blank(width, base)
-        line = self._lines[y]
-        return Strip(line.render(self.app.console), line.cell_len).apply_style(base).crop_extend(0, width, base)

@@ -9,8 +9,8 @@ from textual.widget import Widget
 from services.formatting import fit_amount
 from services.models import AccountSnapshot, AccountTotals, ConnectionStatus, LinkState
 from widgets.balance_table import coarse_age
+from widgets.lines import LineDrawn
 from widgets.margin_pane import clock_time
-from widgets.styles import tone as theme_tone
 
 # Single-width symbols only: emoji are double width in some terminals and fonts, and would shift the line.
 ICONS = {
@@ -151,7 +151,7 @@ NARROW_TOTAL_WIDTH = 12
 NARROW = 100
 
 
-class TotalsBar(Widget):
+class TotalsBar(LineDrawn):
     """Account totals from ``account.status``: wallet, unrealized, margin balance, available."""
 
     COMPONENT_CLASSES = {"totals-bar--gain", "totals-bar--loss", "totals-bar--label"}
@@ -163,11 +163,25 @@ class TotalsBar(Widget):
     TotalsBar > .totals-bar--label { color: $text-muted; }
     """
 
-    totals: reactive[AccountTotals | None] = reactive(None)
-    multi_assets: reactive[bool | None] = reactive(None)
-    estimated: reactive[bool] = reactive(False)  # uPnL and margin balance computed from mark prices
+    # A line drawn by hand (widgets.lines): marks move the totals every second, and a whole render() each time
+    # cost more than the figures' line itself.
+    totals: reactive[AccountTotals | None] = reactive(None, repaint=False)
+    multi_assets: reactive[bool | None] = reactive(None, repaint=False)
+    estimated: reactive[bool] = reactive(False, repaint=False)  # uPnL and margin balance computed from mark prices
 
-    def render(self) -> Text:
+    def watch_totals(self) -> None:
+        self.changed()
+
+    def watch_multi_assets(self) -> None:
+        self.changed()
+
+    def watch_estimated(self) -> None:
+        self.changed()
+
+    def text_lines(self) -> list[Text]:
+        return [self.line()]
+
+    def line(self) -> Text:
         totals = self.totals
         if totals is None:
             return Text("Totals: waiting for the first refresh", style="dim")
@@ -177,13 +191,13 @@ class TotalsBar(Widget):
         upnl = fit_amount(totals.total_unrealized_profit, 2, width, signed=True)
         approx = "≈" if self.estimated else ""
         tone = "gain" if upnl.startswith("+") else "loss" if upnl.startswith("-") else ""
-        label = theme_tone(self, "totals-bar--label")
+        label = self.tone("totals-bar--label")
         return Text.assemble(
             (f"Totals ({unit})  " if not narrow else f"{unit} ", "bold"),
             ("wallet ", label),
             fit_amount(totals.total_wallet_balance, 2, width),
             ("  unrealized " if not narrow else " uPnL ", label),
-            (approx + upnl, theme_tone(self, f"totals-bar--{tone}") if tone else ""),
+            (approx + upnl, self.tone(f"totals-bar--{tone}") if tone else ""),
             ("  margin balance " if not narrow else " margin ", label),
             approx + fit_amount(totals.total_margin_balance, 2, width),
             ("  available " if not narrow else " avail ", label),
