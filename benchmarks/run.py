@@ -373,7 +373,8 @@ def idle_cost(plan: Plan) -> dict[str, Any]:
     # The dashboard alone: the exchange runs in a process of its own, so its work is not counted as the app's.
     keys = f"BINANCE_API_KEY={API_KEY} BINANCE_API_SECRET={SECRET}"
     scenarios: dict[str, tuple[tuple[str, ...], str]] = {
-        "account moving (4 positions, marks every 1 s, live uPnL; a push every 5 s)": ((), keys),
+        "marks moving (4 positions, marks every 1 s, live uPnL)": (("--no-pushes",), keys),
+        "account moving (marks as above, and a balance push every 5 s)": ((), keys),
         "nothing changing": (("--still",), keys),
     }
     for name, (sim_args, env) in scenarios.items():
@@ -577,7 +578,7 @@ def idle_ratios(idle: dict[str, Any]) -> list[str]:
         row = next((v for k, v in idle.items() if k.startswith(prefix)), None)
         return row.get("cpu % of a core") if isinstance(row, dict) else None
 
-    still, moving = cpu("nothing changing"), cpu("account moving")
+    still, moving = cpu("nothing changing"), cpu("marks moving")
     floor, busy = cpu("floor"), cpu("baseline")
     lines = []
     if still is not None and floor:

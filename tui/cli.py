@@ -175,6 +175,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--still", action="store_true", help="an account that does not move (no positions, no marks, no pushes)"
     )
     sim.add_argument(
+        "--no-pushes",
+        action="store_true",
+        help="positions held and marks moving every second, but no balance change pushed (the demo pushes one "
+        "every 5 s)",
+    )
+    sim.add_argument(
         "--key",
         action="append",
         default=[],
@@ -495,7 +501,7 @@ async def run_sim(args: argparse.Namespace, out: TextIO) -> int:
     demo_key, demo_secret = simulator.add_hmac_key()
     await simulator.start()
     if not args.still:
-        simulator.start_ticker(1.0, push_every=5)
+        simulator.start_ticker(1.0, push_every=0 if args.no_pushes else 5)
     out.write(
         f"exchange simulator listening on {simulator.ws_url}\n"
         f"  user-data stream base: {simulator.stream_url}   server time: {simulator.time_url}\n"

@@ -7,8 +7,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal, Self
 
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
+from textual.coordinate import Coordinate
 from textual.geometry import Region
 from textual.reactive import reactive
 from textual.widgets import DataTable
@@ -17,6 +19,8 @@ from textual.widgets.data_table import ColumnKey, RowKey
 from services.formatting import amount_width, fit_amount, format_amount
 from services.models import AccountSnapshot, AssetBalance
 from widgets.styles import tone as theme_tone
+
+SegmentLines = list[list[Segment]]  # a rendered cell, as DataTable renders it
 
 
 @dataclass(frozen=True)
@@ -206,6 +210,7 @@ class BalanceTable(DataTable[Text]):
     def __init__(self, *, id: str | None = None) -> None:
         self._patching = False  # inside update_cell: its repaint of the whole table is narrowed to the row
         self._patched: set[str] = set()  # rows written since the last repaint
+        self._cell_lines: dict[tuple[object, ...], tuple[Text, SegmentLines]] = {}  # renders by the cell's Text
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         # DataTable keys its render caches by a count that every write bumps: renders of an older count are never
         # read again, so with marks writing each second its 10,000-cell cache fills with dead renders (+12 MB over
@@ -254,6 +259,7 @@ class BalanceTable(DataTable[Text]):
     def _rebuild(self) -> None:
         keep = self.selected_asset
         self.clear(columns=True)
+        self._cell_lines.clear()
         self._cells.clear()
         self._shown.clear()
         self._drawn.clear()
@@ -479,6 +485,7 @@ class BalanceTable(DataTable[Text]):
         self._shown.clear()
         self._inputs.clear()
         self._drawn.clear()
+        self._cell_lines.clear()
         super().notify_style_update()
         if self.is_mounted:
             self.call_later(self._reconcile)
@@ -504,6 +511,42 @@ class BalanceTable(DataTable[Text]):
         finally:
             self._patching = False
         self._patched.add(asset)
+
+    def _render_cell(
+        self,
+        row_index: int,
+        column_index: int,
+        base_style: Style,
+        width: int,
+        cursor: bool = False,
+        hover: bool = False,
+    ) -> SegmentLines:
+        # DataTable keys its cell renders by a count that every write bumps: when a mark moves one figure, all eight
+        # cells of the row are rendered again (most of a mark tick's paint). Keyed here by the cell's own Text,
+        # which a write replaces and nothing mutates, a written row costs the cells that changed.
+        if row_index < 0 or column_index < 0:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        row_key, column_key = self.coordinate_to_cell_key(Coordinate(row_index, column_index))
+        value = self.get_cell(row_key, column_key)
+        key = (
+            row_index,
+            column_index,
+            base_style,
+            width,
+            cursor,
+            hover,
+            self.show_cursor,
+            self._show_hover_cursor,
+            self._pseudo_class_state,
+        )
+        cached = self._cell_lines.get(key)
+        if cached is not None and cached[0] is value:
+            return cached[1]
+        lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
+        self._cell_lines[key] = (value, lines)
+        if len(self._cell_lines) > CELL_CACHE:
+            del self._cell_lines[next(iter(self._cell_lines))]
+        return lines
 
     def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False) -> Self:
         if self._patching and not (regions or layout or recompose):
