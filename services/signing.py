@@ -11,13 +11,12 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal, Protocol
-
-from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
+from typing import TYPE_CHECKING, Literal, Protocol
 
 from services.files import NotPrivate, require_private
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 KeyKind = Literal["hmac", "ed25519", "rsa"]
 ParamValue = str | int | bool
@@ -90,6 +89,9 @@ class RsaSigner:
         self.__key = key
 
     def sign(self, text: str) -> str:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
         return base64.b64encode(self.__key.sign(text.encode(), padding.PKCS1v15(), hashes.SHA256())).decode()
 
     def public_key(self) -> rsa.RSAPublicKey:
@@ -101,6 +103,11 @@ class RsaSigner:
 
 def load_private_key(pem: bytes, passphrase: str | None = None) -> Ed25519Signer | RsaSigner:
     """A signer for a PEM private key (PKCS#8 or traditional), encrypted or not."""
+    # cryptography (≈ 10 MB resident) is loaded only when a key file is used: an HMAC key does not need it.
+    from cryptography.exceptions import UnsupportedAlgorithm
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
     password = passphrase.encode() if passphrase else None
     try:
         key = serialization.load_pem_private_key(pem, password=password)
@@ -136,6 +143,10 @@ def load_private_key_file(path: Path, passphrase: str | None = None) -> Ed25519S
 
 def verify(public_key: ed25519.Ed25519PublicKey | rsa.RSAPublicKey, text: str, signature: str) -> bool:
     """Whether ``signature`` (base64) is ``public_key``'s signature of ``text``. Used by the simulator."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ed25519, padding
+
     try:
         raw = base64.b64decode(signature, validate=True)
     except ValueError:

@@ -21,6 +21,18 @@ def test_services_import_no_textual_or_rich() -> None:
     assert result.stdout.strip() == ""
 
 
+def test_the_dashboard_loads_no_simulator_nor_cryptography_until_asked() -> None:
+    """Start-up and memory: the simulator is for the demo, cryptography (≈ 10 MB resident) for key files."""
+    code = (
+        "import sys, tui.cli, tui.app, tui.wiring, services.wsapi, services.signing\n"
+        "services.signing.HmacSigner('s').sign('a=1')\n"
+        "print(','.join(sorted({n.split('.')[0] for n in sys.modules} & {'cryptography'}"
+        " | {n for n in sys.modules if n.startswith('services.simulator')})))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert result.stdout.strip() == ""
+
+
 def _services_sources() -> list[tuple[Path, ast.Module]]:
     return [(path, ast.parse(path.read_text())) for path in sorted((ROOT / "services").glob("*.py"))]
 
