@@ -17,7 +17,7 @@ from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Sparkline, Static
-from textual.worker import Worker, WorkerState
+from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
 from services.alerts import AlertEvent
 from services.clock import SYSTEM_CLOCK, Clock
@@ -48,6 +48,7 @@ ExchangeFactory = Callable[[Settings], AbstractAsyncContextManager[Exchange]]
 
 COMPACT_BELOW = 112  # columns: narrower terminals get the compact table
 MAX_QUIET_MS = 60_000  # even with nothing due, look once a minute
+SHUTDOWN_WAIT = 5.0  # seconds the feed gets to close the stream and stop the listen key on the way out
 SOFT_SLACK_MS = 1_000  # how late an age step may show (marks paint every second: it goes with the next snapshot)
 INJECTED_CLOCK_TICK = 0.25  # seconds: with a test's clock, time jumps without a timer's knowing
 QUIET_STREAM = ("silent", "reconnecting", "connecting")
@@ -259,15 +260,33 @@ class DashboardScreen(Screen[None]):
             self.show_exchange(exchange)
             self._open_history(exchange)
             self.feed = make_feed(self.settings, exchange, client)
-            async for event in self.feed.events():
-                if isinstance(event, BalanceChangeEvent):
-                    self.post_message(ChangeReceived(event.change))
-                elif isinstance(event, SnapshotEvent):
-                    self.post_message(SnapshotReceived(event.snapshot))
-                elif isinstance(event, MarginCallEvent):
-                    self.post_message(MarginCallReceived(event.margin_call))
-                else:
-                    self.post_message(StatusChanged(event.status))
+            events = self.feed.events()
+            try:
+                async for event in events:
+                    if isinstance(event, BalanceChangeEvent):
+                        self.post_message(ChangeReceived(event.change))
+                    elif isinstance(event, SnapshotEvent):
+                        self.post_message(SnapshotReceived(event.snapshot))
+                    elif isinstance(event, MarginCallEvent):
+                        self.post_message(MarginCallReceived(event.margin_call))
+                    else:
+                        self.post_message(StatusChanged(event.status))
+            finally:
+                # Closed here, while the client is still open: a cancelled `async for` leaves the generator to
+                # the garbage collector, by which time the client is closed and the listen key cannot be stopped.
+                await events.aclose()
+
+    async def on_unmount(self) -> None:
+        # Textual cancels a screen's workers as it goes but does not wait for them, and asyncio.run's clean-up
+        # cancels what is left a second time, mid-way through the feed's way out (closing the stream, stopping
+        # the listen key), which needs the loop running and the client open: it is waited for here, a few
+        # seconds at most.
+        feeds = [w for w in self.app.workers if w.node is self and w.group == "feed" and not w.is_finished]
+        for worker in feeds:
+            if not worker.is_cancelled:  # a second cancel would land in the feed's clean-up, and cut it short
+                worker.cancel()
+        with contextlib.suppress(TimeoutError, WorkerFailed, WorkerCancelled):
+            await asyncio.wait_for(asyncio.gather(*(w.wait() for w in feeds), return_exceptions=True), SHUTDOWN_WAIT)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         # The one place a failure of the feed itself lands: shown as a state, never as a traceback.
