@@ -10,6 +10,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _printed_by(code: str) -> str:
+    """What a fresh interpreter prints running ``code``: a clean ``sys.modules`` for every import test."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout
+
+
 def test_services_import_no_textual_or_rich() -> None:
     code = (
         "import sys, pkgutil, importlib, services\n"
@@ -17,8 +22,7 @@ def test_services_import_no_textual_or_rich() -> None:
         "bad = sorted(n for n in sys.modules if n.split('.')[0] in ('textual', 'rich', 'tui', 'widgets'))\n"
         "print(','.join(bad))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
-    assert result.stdout.strip() == ""
+    assert _printed_by(code).strip() == ""
 
 
 def test_the_dashboard_loads_no_simulator_nor_cryptography_until_asked() -> None:
@@ -29,8 +33,7 @@ def test_the_dashboard_loads_no_simulator_nor_cryptography_until_asked() -> None
         "print(','.join(sorted({n.split('.')[0] for n in sys.modules} & {'cryptography'}"
         " | {n for n in sys.modules if n.startswith('services.simulator')})))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
-    assert result.stdout.strip() == ""
+    assert _printed_by(code).strip() == ""
 
 
 def _services_sources() -> list[tuple[Path, ast.Module]]:

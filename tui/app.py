@@ -17,7 +17,7 @@ from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Sparkline, Static
-from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
+from textual.worker import Worker, WorkerState
 
 from services.alerts import AlertEvent
 from services.clock import SYSTEM_CLOCK, Clock
@@ -285,7 +285,7 @@ class DashboardScreen(Screen[None]):
         for worker in feeds:
             if not worker.is_cancelled:  # a second cancel would land in the feed's clean-up, and cut it short
                 worker.cancel()
-        with contextlib.suppress(TimeoutError, WorkerFailed, WorkerCancelled):
+        with contextlib.suppress(TimeoutError):  # gather keeps each worker's own end (cancelled, failed) to itself
             await asyncio.wait_for(asyncio.gather(*(w.wait() for w in feeds), return_exceptions=True), SHUTDOWN_WAIT)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -470,9 +470,9 @@ class DashboardScreen(Screen[None]):
         """One timer, set for the next moment any text on screen will change — an age crossing a step, a countdown
         second while one is shown, numbers turning stale — rather than a fixed tick every second.
 
-        An age, or the weight window's reset passing while the IP is quiet, may show up to ``SOFT_SLACK_MS`` late: while marks move,
-        the next snapshot (within a second) paints it in the same frame instead of a frame of its own. Turning
-        stale, a per-second countdown and a timed alert are never late.
+        An age, or the weight window's reset passing while the IP is quiet, may show up to ``SOFT_SLACK_MS`` late:
+        while marks move, the next snapshot (within a second) paints it in the same frame instead of a frame of its
+        own. Turning stale, a per-second countdown and a timed alert are never late.
         """
         now = self.clock.time_ms()
         hard, soft = self._next_change_ms(now)

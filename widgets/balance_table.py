@@ -18,7 +18,7 @@ from textual.widgets.data_table import ColumnKey, RowKey
 
 from services.formatting import amount_width, fit_amount, format_amount
 from services.models import AccountSnapshot, AssetBalance
-from widgets.styles import tone as theme_tone
+from widgets.styles import Tones
 
 SegmentLines = list[list[Segment]]  # a rendered cell, as DataTable renders it
 
@@ -225,7 +225,7 @@ class BalanceTable(DataTable[Text]):
         self._rows: dict[str, AssetBalance] = {}
         self._cells: dict[tuple[str, str], Text] = {}
         self._shown: dict[str, tuple[object, ...]] = {}  # per row, the figures its cells were drawn from
-        self._tones: dict[str, Style] = {}
+        self._tones = Tones(self)
         self._now_ms = 0
         self._columns_shown: tuple[Column, ...] = ()
         self._widths: dict[str, int] = {}
@@ -471,13 +471,7 @@ class BalanceTable(DataTable[Text]):
         self._repaint_patched()
 
     def _tone_style(self, tone: str) -> Style | str:
-        # Resolving a component style walks the CSS: once per tone, again only when styles change (a new theme).
-        if not tone:
-            return ""
-        style = self._tones.get(tone)
-        if style is None:
-            style = self._tones[tone] = theme_tone(self, f"balance-table--{tone}")
-        return style
+        return self._tones(f"balance-table--{tone}") if tone else ""
 
     def notify_style_update(self) -> None:
         # A new theme: tones resolve again and every row is drawn again with them (once, after the update).

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from rich.segment import Segment
-from rich.style import Style
 from rich.text import Text
 from textual.geometry import Region
 from textual.strip import Strip
 from textual.widget import Widget
 
-from widgets.styles import tone as theme_tone
+from widgets.styles import Tones
 
 
 class LineDrawn(Widget):
@@ -23,7 +22,7 @@ class LineDrawn(Widget):
         super().__init__(id=id)
         self._lines: list[Text] = []  # what is on screen, one Text a line
         self._pending = False
-        self._tones: dict[str, Style] = {}
+        self.tone = Tones(self)  # a component class's colour, resolved once per theme
 
     def text_lines(self) -> list[Text]:
         """The lines at the widget's present size."""
@@ -39,13 +38,6 @@ class LineDrawn(Widget):
             self._pending = True
             self.call_next(self._relayout)
 
-    def tone(self, component: str) -> Style:
-        """A component class's colour; resolving it walks the CSS, so once per theme."""
-        style = self._tones.get(component)
-        if style is None:
-            style = self._tones[component] = theme_tone(self, component)
-        return style
-
     def on_mount(self) -> None:
         self.changed()
 
@@ -56,7 +48,7 @@ class LineDrawn(Widget):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._lines = []  # a new theme: every tone resolves again
-        self._tones.clear()
+        self.tone.clear()
         self.changed()
 
     def _relayout(self) -> None:

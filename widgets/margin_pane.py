@@ -141,17 +141,7 @@ class MarginPane(LineDrawn):
             self.styles.height = BASE_HEIGHT + self._position_lines(len(new))
         self.changed()
 
-    def watch_row(self) -> None:
-        self.changed()
-
-    def watch_multi_assets(self) -> None:
-        self.changed()
-
-    def watch_totals(self) -> None:
-        self.changed()
-
-    def watch_estimated(self) -> None:
-        self.changed()
+    watch_row = watch_multi_assets = watch_totals = watch_estimated = LineDrawn.changed
 
     def notify_style_update(self) -> None:
         super().notify_style_update()

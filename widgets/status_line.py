@@ -169,14 +169,7 @@ class TotalsBar(LineDrawn):
     multi_assets: reactive[bool | None] = reactive(None, repaint=False)
     estimated: reactive[bool] = reactive(False, repaint=False)  # uPnL and margin balance computed from mark prices
 
-    def watch_totals(self) -> None:
-        self.changed()
-
-    def watch_multi_assets(self) -> None:
-        self.changed()
-
-    def watch_estimated(self) -> None:
-        self.changed()
+    watch_totals = watch_multi_assets = watch_estimated = LineDrawn.changed
 
     def text_lines(self) -> list[Text]:
         return [self.line()]
