@@ -140,6 +140,19 @@ class AccountBook:
             return None
         return min(times) + self.mark_max_age_ms + 1
 
+    def burst_complete(self) -> bool:
+        """Every symbol held has its mark of the newest second any of them has: the burst can be painted now.
+
+        Marks of one second arrive one frame a symbol, milliseconds apart; the screen is told once they are all in,
+        judged by the marks' own times (the exchange's), not by a wait on the local clock.
+        """
+        held = self.held_symbols()
+        marks = [self._marks.get(symbol) for symbol in held]
+        if not held or any(mark is None for mark in marks):
+            return False
+        seconds = {mark.time_ms // 1000 for mark in marks if mark is not None}
+        return len(seconds) == 1
+
     def _fresh(self, symbol: str, now_ms: int) -> bool:
         mark = self._marks.get(symbol)
         return mark is not None and now_ms - mark.time_ms <= self.mark_max_age_ms

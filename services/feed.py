@@ -52,9 +52,8 @@ POLL_WEIGHT = METHOD_WEIGHTS["v2/account.status"]
 FULL_POLL_WEIGHT = METHOD_WEIGHTS["account.status"] + METHOD_WEIGHTS["account.balance"]
 #: Positions, fetched at start, on each new connection and at most once a reconcile interval.
 POSITIONS_WEIGHT = METHOD_WEIGHTS["v2/account.position"]
-#: Marks arrive once a second per symbol (``@markPrice@1s``): the screen is told at most once a second, a moment
-#: after the first mark of a burst so that the other symbols' marks of the same second are painted with it.
-MARK_PAINT_EVERY = 1.0
+#: Marks arrive once a second per symbol (``@markPrice@1s``): the screen is told once a burst (every held symbol's
+#: mark of one second) is in, or this long after its first mark when a symbol's mark does not come.
 MARK_SETTLE = 0.05
 EPSILON = 0.001  # seconds: a wait shorter than this is no wait (and float remainders must not spin)
 
@@ -609,23 +608,32 @@ class AccountFeed:
                 self._marks_moved.set()
 
     async def _paint_loop(self) -> None:
-        """Marks coalesced: a snapshot at most once a second, and a word when marks go stale.
+        """Marks coalesced: one snapshot for each second of marks, and a word when marks go stale.
 
-        The loop sleeps until a mark arrives or the marks would turn stale, never on a free-running timer: an
-        account without positions costs nothing here.
+        The held symbols' marks of one second arrive a frame each, milliseconds apart. The burst is painted the
+        moment its last mark is in, judged by the marks' own times (the exchange's), or ``MARK_SETTLE`` after its
+        first mark if a symbol's does not come. Judging by a wait on the local clock instead held a burst that came
+        in just after a paint for a second of that clock, which may never pass (a test's virtual clock standing
+        still, a loop stalled). The loop sleeps until a mark arrives or the marks would turn stale, never on a
+        free-running timer: an account without positions costs nothing here.
         """
         while True:
             now = self.client.server_time_ms()  # the book keeps the exchange's time, as marks are stamped
             until = self.book.marks_fresh_until()
             wait = None if until is None or until <= now else (until - now) / 1000
-            await self._wait(wait, self._marks_moved)  # at once if a mark came while the last paint was held
+            await self._wait(wait, self._marks_moved)  # at once if a mark came while the last paint was made
             self._marks_moved.clear()
-            await self.clock.sleep(MARK_SETTLE)  # the other symbols' marks of the same second
-            if self._paint_marks(self.client.server_time_ms()):
-                await self.clock.sleep(MARK_PAINT_EVERY - MARK_SETTLE)
+            settled_at = self.clock.monotonic() + MARK_SETTLE
+            while self._paint_due and not self.book.burst_complete():
+                left = settled_at - self.clock.monotonic()
+                if left <= EPSILON:
+                    break  # a symbol's mark did not come this second: paint what did
+                await self._wait(left, self._marks_moved)
+                self._marks_moved.clear()
+            self._paint_marks(self.client.server_time_ms())
 
-    def _paint_marks(self, now: int) -> bool:
-        """Tell the screen what the marks changed (and whether they stopped); True if a snapshot went out."""
+    def _paint_marks(self, now: int) -> None:
+        """Tell the screen what the marks changed (and whether they stopped)."""
         stale = bool(self.book.held_symbols()) and not self.book.marks_fresh(now)
         if stale != self._marks_were_stale:
             self._marks_were_stale = stale
@@ -638,12 +646,11 @@ class AccountFeed:
             self._paint_due = True
             self._wake.set()  # polling falls back to the interval while marks are stale
         if not (self._paint_due and self.last_snapshot is not None):
-            return False
+            return
         self._paint_due = False
         snapshot = self.book.snapshot(now, cause="mark")
         if snapshot is not None:
             self._emit(SnapshotEvent(snapshot))
-        return True
 
     def _stream_changed(self) -> None:
         """The stream's state changed: the pace of polling depends on it, and the state lines say it."""

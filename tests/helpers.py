@@ -10,7 +10,7 @@ import os
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
@@ -64,19 +64,22 @@ async def until(
     *,
     clock: VirtualClock | None = None,
     step: float = 0.5,
-    limit: float = 600.0,
+    limit: float | None = None,
     pilot: Pilot[int] | None = None,
     on_step: Callable[[], None] | None = None,
     why: Callable[[], str] | None = None,
 ) -> None:
     """Wait until ``predicate()`` holds: the one waiting helper.
 
-    With a clock, time moves ``step`` seconds between looks, up to ``limit`` seconds of virtual time; without one,
-    a condition that needs only loopback I/O is met within 10 s of real time or not at all. Under Pilot, the app's
-    own loop gets its turn between looks (``pilot``); ``on_step`` runs at every look (to record what was seen).
+    With a clock, time moves ``step`` seconds between looks, up to ``limit`` seconds of virtual time (600 unless
+    said); without one, a condition that needs only real I/O is met within ``limit`` seconds of real time (10 unless
+    said: loopback I/O, or a process of its own starting) or not at all. Under Pilot, the app's own loop gets its
+    turn between looks (``pilot``); ``on_step`` runs at every look (to record what was seen).
     """
     loop = asyncio.get_running_loop()
-    real_deadline = loop.time() + (limit if clock is not None else min(limit, 10.0))
+    if limit is None:
+        limit = 600.0 if clock is not None else 10.0
+    real_deadline = loop.time() + limit
     moved = 0.0
     while True:
         if on_step is not None:
@@ -95,7 +98,7 @@ async def until(
             await clock.advance(step)
             moved += step
         elif loop.time() > real_deadline:
-            raise AssertionError(f"condition not met within 10 s {why() if why else ''}")
+            raise AssertionError(f"condition not met within {limit:g} s {why() if why else ''}")
 
 
 class Collector(Generic[T]):
@@ -155,6 +158,61 @@ def clean_env(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BINANCE_", "BALANCE_TUI_"))}
     env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / "config"), XDG_DATA_HOME=str(home / "data"), **extra)
     return env
+
+
+class Watch:
+    """``balance-tui watch --jsonl`` in a process of its own, its lines read as they come.
+
+    A test waits for what the lines say (:meth:`until`) rather than for a ``--duration`` of real time: a process that
+    starts slowly on a busy machine then delays the test, never fails it.
+    """
+
+    def __init__(self, process: asyncio.subprocess.Process) -> None:
+        self.process = process
+        self.lines: list[dict[str, Any]] = []
+        self.reader = asyncio.create_task(self._read())
+        assert process.stderr is not None
+        self.errors = asyncio.create_task(process.stderr.read())  # read all along: a full pipe would stall it
+
+    @classmethod
+    async def start(cls, *args: str, env: dict[str, str]) -> Watch:
+        process = await asyncio.create_subprocess_exec(
+            *CLI, "watch", "--jsonl", *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        )
+        return cls(process)
+
+    async def _read(self) -> None:
+        import json
+
+        assert self.process.stdout is not None
+        while raw := await self.process.stdout.readline():
+            self.lines.append(json.loads(raw))
+
+    def of_type(self, kind: str) -> list[dict[str, Any]]:
+        return [line for line in self.lines if line["type"] == kind]
+
+    def stream_connected(self) -> bool:
+        """The last status line says the push stream is open (it may not be proven yet)."""
+        statuses = self.of_type("status")
+        return bool(statuses) and statuses[-1]["stream"] in ("unproven", "live")
+
+    async def until(self, predicate: Callable[[], bool], *, limit: float = 30.0) -> None:
+        """Wait until the lines so far make ``predicate`` true; the process ending first fails the test."""
+
+        def met() -> bool:
+            assert not self.reader.done() or predicate(), f"watch ended early: {self.lines[-3:]}"
+            return predicate()
+
+        await until(met, limit=limit)
+
+    async def stop(self) -> tuple[int, str]:
+        """End it as ``kill`` does (SIGTERM: listen key stopped, exit 143); returns the exit code and stderr."""
+        if self.process.returncode is None:
+            with contextlib.suppress(ProcessLookupError):  # it ended by itself a moment ago
+                self.process.terminate()
+        code = await asyncio.wait_for(self.process.wait(), 30)
+        await self.reader
+        return code, (await self.errors).decode()
 
 
 async def run_cli(*args: str, env: dict[str, str], timeout: float = 60) -> tuple[int, str, str]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 from decimal import Decimal
 from pathlib import Path
 
@@ -15,7 +13,18 @@ from services.models import AccountSnapshot, AccountTotals, AssetBalance, Connec
 from services.settings import Settings
 from services.simulator import ExchangeSimulator
 from services.wsapi import Credentials
-from tests.helpers import CLI, TEST_API_KEY, TEST_SECRET, clean_env, dashboard, factory, run_cli, started, table, until
+from tests.helpers import (
+    TEST_API_KEY,
+    TEST_SECRET,
+    Watch,
+    clean_env,
+    dashboard,
+    factory,
+    run_cli,
+    started,
+    table,
+    until,
+)
 from tui.app import AlertsScreen, BalanceApp
 from widgets.status_line import StatusLine
 
@@ -144,22 +153,26 @@ async def test_watch_prints_one_firing_line_as_usdt_drains_and_nothing_for_a_rul
     sim.account.assets["USDT"].wallet = Decimal(7600)  # available ≈ 7600 − initial margin of the demo positions
     async with sim:
         env = clean_env(tmp_path, BINANCE_API_KEY=TEST_API_KEY, BINANCE_API_SECRET=TEST_SECRET)
-        process = await asyncio.create_subprocess_exec(
-            *CLI, "watch", "--jsonl", "--ws-url", sim.ws_url,
-            "--alert", "available:USDT<700", "--alert", "margin_ratio>0.99", "--duration", "14",
-            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        await until(lambda: bool(sim.listen_keys), limit=10)
-        await asyncio.sleep(1.5)
-        for _ in range(30):  # drain: 50 USDT every 300 ms, pushed as the exchange would
-            await sim.push_balance_change("USDT", "-50")
-            await asyncio.sleep(0.3)
-        out, err = await asyncio.wait_for(process.communicate(), 30)
-    assert process.returncode == 0, err.decode()
-    alerts = [json.loads(line) for line in out.decode().splitlines() if '"type": "alert"' in line]
+        watch = await Watch.start(
+            "--ws-url", sim.ws_url, "--alert", "available:USDT<700", "--alert", "margin_ratio>0.99", env=env
+        )
+        await watch.until(watch.stream_connected)
+        for _ in range(6):  # drain, 250 USDT at a time, pushed as the exchange would; available comes with a poll
+            wallet = (await sim.push_balance_change("USDT", "-250"))["a"]["B"][0]["wb"]
+            await watch.until(lambda w=wallet: _polled_wallet(watch) == w)
+        await watch.until(lambda: bool(watch.of_type("alert")))
+        code, err = await watch.stop()
+    assert code == 143, err  # ended by the test, as kill does
+    alerts = watch.of_type("alert")
     assert [(a["rule"], a["state"]) for a in alerts] == [("available:USDT<700", "firing")]
-    assert Decimal(alerts[0]["value"]) < 700 and alerts[0]["asset"] == "USDT"
-    assert alerts[0]["value"] == format(Decimal(alerts[0]["value"]), "f")  # an exact decimal string
+    value = str(alerts[0]["value"])
+    assert Decimal(value) < 700 and alerts[0]["asset"] == "USDT"
+    assert value == format(Decimal(value), "f")  # an exact decimal string
+
+
+def _polled_wallet(watch: Watch) -> object:
+    polls = [line for line in watch.of_type("snapshot") if line["cause"] == "poll"]
+    return polls[-1]["balances"]["USDT"]["wallet_balance"] if polls else None
 
 
 async def test_the_dashboard_calls_the_trader(

@@ -13,7 +13,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from services.simulator import ExchangeSimulator
-from tests.helpers import CLI, TEST_API_KEY, TEST_SECRET, clean_env, pem, run_cli, until
+from tests.helpers import CLI, TEST_API_KEY, TEST_SECRET, Watch, clean_env, pem, run_cli, until
 
 AMOUNTS = {
     "wallet_balance": "walletBalance",
@@ -245,9 +245,8 @@ async def test_watch_reports_every_pushed_change_in_order(live_sim: ExchangeSimu
         return bool(streams) and streams[-1] in ("unproven", "live")
 
     async def push_some(count: int) -> None:
-        for _ in range(count):  # a balance change every 300 ms, as a busy account would see
+        for _ in range(count):  # back to back, as a busy account's fills come
             pushed.append((await live_sim.push_balance_change("USDT", "1.25"))["a"]["B"][0]["wb"])
-            await asyncio.sleep(0.3)
         last = pushed[-1]
         await read_until(
             lambda: any(
@@ -306,25 +305,27 @@ async def test_watch_reports_live_upnl_from_marks_at_no_weight(home: Path) -> No
                 sent.append((asyncio.get_running_loop().time(), dict(simulator.account.marks)))
                 await simulator.push_marks(tick)
 
+        def live() -> list[dict[str, Any]]:
+            # Once every position has its first mark, each tick's snapshot is computed from marks.
+            return [
+                line
+                for line in watch.of_type("snapshot")
+                if line["positions"] and all(p["source"] == "mark" for p in line["positions"])
+            ]
+
         task = asyncio.create_task(ticker())
         env = clean_env(home, BINANCE_API_KEY=TEST_API_KEY, BINANCE_API_SECRET=TEST_SECRET)
+        watch = await Watch.start("--ws-url", simulator.ws_url, env=env)
         try:
-            code, out, err = await run_cli("watch", "--jsonl", "--duration", "8", "--ws-url", simulator.ws_url, env=env)
+            await watch.until(lambda: len(live()) >= 5)
         finally:
             task.cancel()
-        assert code == 0, err
+            code, err = await watch.stop()
+        assert code == 143, err
         spent = max(simulator.own_weight(w) for w in {t // 60_000 for t, _ in simulator.requests})
     assert spent <= 120
-    lines = [json.loads(line) for line in out.splitlines()]
-    # Once every position has its first mark (within the first second), each tick's snapshot is computed from marks.
-    live = [
-        line
-        for line in lines
-        if line["type"] == "snapshot" and all(p["source"] == "mark" for p in line["positions"]) and line["positions"]
-    ]
-    assert len(live) >= 5
     marks_sent = [marks for _, marks in sent]
-    for line in live:
+    for line in live():
         positions = line["positions"]
         assert {p["symbol"] for p in positions} == {"BTCUSDT", "ETHUSDT", "SOLUSDC"}
         for asset in ("USDT", "USDC"):

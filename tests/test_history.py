@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 from decimal import Decimal
@@ -15,7 +14,7 @@ from services.history import Change, HistoryError, HistoryStore, summarize
 from services.settings import Settings
 from services.simulator import ExchangeSimulator
 from services.wsapi import Credentials
-from tests.helpers import CLI, TEST_API_KEY, TEST_SECRET, clean_env, dashboard, factory, run_cli, started, until
+from tests.helpers import TEST_API_KEY, TEST_SECRET, Watch, clean_env, dashboard, factory, run_cli, started, until
 from tui.app import BalanceApp
 from widgets.tape import ChangeTape, HistoryPanel
 
@@ -65,21 +64,17 @@ async def test_every_pushed_change_is_recorded_and_listed_by_history(tmp_path: P
     pushed = []
     async with sim:
         env = clean_env(tmp_path, BINANCE_API_KEY=TEST_API_KEY, BINANCE_API_SECRET=TEST_SECRET)
-        process = await asyncio.create_subprocess_exec(
-            *CLI, "watch", "--jsonl", "--ws-url", sim.ws_url, "--data-dir", str(data), "--duration", "6",
-            env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        await until(lambda: bool(sim.listen_keys), limit=10)
-        await asyncio.sleep(0.5)
+        watch = await Watch.start("--ws-url", sim.ws_url, "--data-dir", str(data), env=env)
+        await watch.until(watch.stream_connected)
         for delta, reason, symbol in (
             ("-3.14", "FUNDING_FEE", "BTCUSDT"),
             ("-0.0123", "ORDER", None),
             ("5", "ADJUSTMENT", None),
         ):
             pushed.append(await sim.push_balance_change("USDT", delta, reason=reason, symbol=symbol))
-            await asyncio.sleep(0.3)
-        _, err = await asyncio.wait_for(process.communicate(), 30)
-        assert process.returncode == 0, err.decode()
+        await watch.until(lambda: len(watch.of_type("change")) == len(pushed))
+        code, err = await watch.stop()
+        assert code == 143, err
         code, out, err2 = await run_cli("history", "--json", "--ws-url", sim.ws_url, "--data-dir", str(data), env=env)
     assert code == 0, err2
     rows = json.loads(out)["rows"]

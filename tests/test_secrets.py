@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import ast
-import asyncio
-import json
 from pathlib import Path
 
 import pytest
@@ -15,7 +13,7 @@ from services.settings import Settings
 from services.signing import HmacSigner, load_private_key
 from services.simulator import ExchangeSimulator
 from services.wsapi import METHOD_WEIGHTS, Credentials
-from tests.helpers import TEST_API_KEY, TEST_SECRET, clean_env, pem, run_cli
+from tests.helpers import TEST_API_KEY, TEST_SECRET, Watch, clean_env, pem, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 READ_ONLY_METHODS = {
@@ -68,8 +66,10 @@ async def test_a_session_of_the_dashboard_sends_only_reads(home: Path) -> None:
     simulator.add_hmac_key(TEST_API_KEY, TEST_SECRET)
     async with simulator:
         env = clean_env(home, BINANCE_API_KEY=TEST_API_KEY, BINANCE_API_SECRET=TEST_SECRET)
-        code, _, err = await run_cli("watch", "--jsonl", "--duration", "2", "--ws-url", simulator.ws_url, env=env)
-        assert code == 0, err
+        watch = await Watch.start("--ws-url", simulator.ws_url, env=env)
+        await watch.until(lambda: watch.stream_connected() and bool(watch.of_type("snapshot")))
+        code, err = await watch.stop()
+        assert code == 143, err
     assert {method for _, method in simulator.requests} <= READ_ONLY_METHODS
 
 
@@ -79,30 +79,20 @@ async def test_log_file_has_connection_events_errors_and_weight_but_no_secret(ho
     log_file = home / "balance-tui.log"
     async with simulator:
         env = clean_env(home, BINANCE_API_KEY=TEST_API_KEY, BINANCE_API_SECRET=TEST_SECRET)
-        watch = asyncio.create_task(
-            run_cli(
-                "watch",
-                "--jsonl",
-                "--duration",
-                "3",
-                "--ws-url",
-                simulator.ws_url,
-                "--log-file",
-                str(log_file),
-                env=env,
-            )
-        )
-        await asyncio.sleep(1.5)
+        # Polling only, every 2 s: the fault below meets the next poll within seconds.
+        watch = await Watch.start("--ws-url", simulator.ws_url, "--no-stream", "--log-file", str(log_file), env=env)
+        await watch.until(lambda: bool(watch.of_type("snapshot")))
         simulator.faults.close_next = 1  # an error worth a line
-        code, out, err = await watch
-    assert code == 0, err
+        await watch.until(lambda: any(line["state"] == "reconnecting" for line in watch.of_type("status")))
+        await watch.until(lambda: watch.of_type("status")[-1]["state"] == "live")
+        code, err = await watch.stop()
+    assert code == 143, err
     text = log_file.read_text()
     assert "connected to ws://" in text
     assert "weight " in text and "this app" in text
     assert "state live" in text
     assert TEST_SECRET not in text
     assert TEST_API_KEY not in text  # not a secret, but no need to write it down either
-    assert all(json.loads(line) for line in out.splitlines())
 
 
 @pytest.fixture
