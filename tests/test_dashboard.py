@@ -19,6 +19,7 @@ from services.wsapi import Credentials
 from tests.helpers import TEST_API_KEY, TEST_SECRET, dashboard, factory, started, table, until
 from tui.app import BalanceApp, DashboardScreen, HelpScreen
 from tui.wiring import Exchange
+from widgets.balance_table import AMOUNT_COLUMNS, COLUMNS
 from widgets.margin_pane import MarginPane
 from widgets.status_line import StatusLine, TotalsBar
 
@@ -103,6 +104,38 @@ async def test_sort_keeps_the_cursor_on_its_asset(app: BalanceApp) -> None:
         assert [snap.balances[a].wallet_balance for a in order(app)] == sorted(wallets)
         assert t.selected_asset == "ETH"
         assert "▲" in str(t.columns[t.ordered_columns[1].key].label)
+
+
+async def test_every_sort_key_and_reverse_with_an_alert_firing_and_zeros_hidden(
+    sim: ExchangeSimulator, clock: VirtualClock, hmac_credentials: Credentials
+) -> None:
+    """The alert's ⚑ changes what the asset's cell reads, not what the row is: the sort reads raw values only (it
+    read the asset back from the cell once, and ⚑USDT beside Decimals ended the dashboard with a TypeError)."""
+    settings = Settings(interval=2.0, alerts=["wallet:USDT>1"])
+    app = BalanceApp(settings, clock=clock, exchange_factory=factory(sim, hmac_credentials))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await started(pilot, app)
+        await until(lambda: "⚑" in table(app).get_cell("USDT", "asset").plain, pilot=pilot)
+        t = table(app)
+        for hide_zero in (False, True):
+            if hide_zero:
+                await pilot.press("z")
+                assert "FDUSD" not in order(app)  # the account's zero balance
+            for _ in t.columns:
+                await pilot.press("s")
+                for reverse in (False, True):
+                    if reverse:
+                        await pilot.press("S")
+                    snap = dashboard(app).snapshot
+                    assert snap is not None
+                    column = next(c for c in COLUMNS if c.key == t.sort_key)
+                    shown = order(app)
+                    expected = sorted(
+                        shown, key=lambda a: (column.sort_value(snap.balances[a]), a), reverse=t.sort_reverse
+                    )
+                    assert shown == expected, (t.sort_key, t.sort_reverse)
+                    assert t.sort_reverse is (reverse != (t.sort_key in AMOUNT_COLUMNS))
+        assert app.is_running  # nothing ended it
 
 
 async def test_hide_zero_balances(app: BalanceApp) -> None:

@@ -21,6 +21,26 @@ from services.models import AccountSnapshot, AssetBalance
 from widgets.styles import Tones
 
 SegmentLines = list[list[Segment]]  # a rendered cell, as DataTable renders it
+SortValue = Decimal | str | int
+
+
+class SortableText(Text):
+    """A cell's Text that carries what the row is sorted by: the raw value, never read back from what is shown.
+
+    What a cell reads may change without the row changing (an alert's ⚑ before the asset's name, an abbreviation,
+    "≈"): the sort looks at ``sort_value`` alone.
+    """
+
+    __slots__ = ("sort_value",)
+
+    def __init__(
+        self, text: str, *, sort_value: SortValue, style: Style | str = "", justify: Justify = "right"
+    ) -> None:
+        super().__init__(text, style=style, justify=justify)
+        self.sort_value = sort_value
+
+
+Justify = Literal["left", "center", "right"]
 
 
 @dataclass(frozen=True)
@@ -28,7 +48,7 @@ class Cell:
     """A cell's text, alignment and tone (``gain``, ``loss``, ``muted`` or none), before styling."""
 
     text: str
-    justify: Literal["left", "center", "right"] = "right"
+    justify: Justify = "right"
     tone: str = ""
 
 
@@ -40,7 +60,7 @@ class Column:
     label: str
     width: int  # the least width; an amount column grows to its widest amount while the terminal has room
     cell: Callable[[AssetBalance, int, int, int], Cell]  # (row, decimal places, now, width) → cell
-    sort_value: Callable[[AssetBalance], Decimal | str | int]
+    sort_value: Callable[[AssetBalance], SortValue]
     compact: bool = True  # kept when the terminal is narrow
     short_label: str = ""  # the header when the terminal is narrow, if the label does not fit
 
@@ -223,14 +243,14 @@ class BalanceTable(DataTable[Text]):
         self.sort_reverse = False
         self.hide_zero = False
         self._rows: dict[str, AssetBalance] = {}
-        self._cells: dict[tuple[str, str], Text] = {}
+        self._cells: dict[tuple[str, str], SortableText] = {}
         self._shown: dict[str, tuple[object, ...]] = {}  # per row, the figures its cells were drawn from
         self._tones = Tones(self)
         self._now_ms = 0
         self._columns_shown: tuple[Column, ...] = ()
         self._widths: dict[str, int] = {}
         self._alerted: set[tuple[str, str]] = set()  # (asset, column) of the figures an alert fired on
-        self._sorted_by: dict[str, Decimal | str | int] = {}  # each row's value in the sort column, as last sorted
+        self._sorted_by: dict[str, SortValue] = {}  # each row's value in the sort column, as last sorted
         self._inputs: dict[tuple[str, str], object] = {}  # per cell, the figures it was last drawn from
         self._column_by_key: dict[str, Column] = {}
         self._drawn: dict[str, AssetBalance] = {}  # the row object each row was last drawn from
@@ -450,13 +470,14 @@ class BalanceTable(DataTable[Text]):
         self._repaint_patched()
         self._restore_cursor(keep)
 
-    def _cell(self, asset: str, column: Column) -> Text:
-        cell = column.cell(self._rows[asset], self.places, self._now_ms, self._widths[column.key])
+    def _cell(self, asset: str, column: Column) -> SortableText:
+        row = self._rows[asset]
+        cell = column.cell(row, self.places, self._now_ms, self._widths[column.key])
         tone = "alert" if (asset, column.key) in self._alerted else cell.tone
         text = cell.text
         if column.key == "asset" and tone == "alert":
             text = _name("⚑" + asset, self._widths[column.key])  # a sign, not colour alone; the name kept
-        return Text(text, style=self._tone_style(tone), justify=cell.justify)
+        return SortableText(text, sort_value=column.sort_value(row), style=self._tone_style(tone), justify=cell.justify)
 
     def set_alerted(self, cells: set[tuple[str, str]]) -> None:
         """Highlight the figures alerts fired on (and the asset's name), by sign and style, not colour alone."""
@@ -497,7 +518,10 @@ class BalanceTable(DataTable[Text]):
         cell = self._cell(asset, column)
         old = self._cells.get((asset, key))
         if old is not None and old.plain == cell.plain and old.style == cell.style:
-            return  # update_cell repaints the table: skip it when nothing changed
+            # update_cell repaints the table: skip it when what shows is the same. The value behind it may have moved
+            # past the digits shown, and the sort reads that value.
+            old.sort_value = cell.sort_value
+            return
         self._cells[(asset, key)] = cell
         self._patching = True
         try:
@@ -568,14 +592,14 @@ class BalanceTable(DataTable[Text]):
         if not self.row_count:
             return
         keep = self.selected_asset
-        column = next(c for c in COLUMNS if c.key == self.sort_key)
-        rows = self._rows
 
-        def value(cell: Text) -> tuple[Decimal | str | int, str]:
-            asset = cell.plain
-            return (column.sort_value(rows[asset]), asset) if asset in rows else ("", asset)
+        def value(cells: tuple[SortableText, SortableText]) -> tuple[SortValue, SortValue]:
+            # The sort column's raw value, then the asset's name (the asset cell's own value, not its text): ties
+            # and equal figures keep one order.
+            by, asset = cells
+            return by.sort_value, asset.sort_value
 
-        self.sort("asset", key=value, reverse=self.sort_reverse)
+        self.sort(self.sort_key, "asset", key=value, reverse=self.sort_reverse)
         self._restore_cursor(keep)
 
     def _restore_cursor(self, asset: str | None) -> None:
