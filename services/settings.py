@@ -11,14 +11,15 @@ import difflib
 import os
 import tomllib
 from contextvars import ContextVar
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 import platformdirs
 from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from services.files import NotPrivate, require_private
 from services.signing import HmacSigner, KeyFileError, load_private_key_file
@@ -62,8 +63,10 @@ class Settings(BaseSettings):
     interval: float = Field(2.0, gt=0, le=300)
     stream: bool = True  # listen to the user-data stream for pushes
     marks: bool = True  # follow the mark prices of the positions held (free: no weight) for live uPnL
-    alerts: list[str] = Field(default_factory=list)  # rules, e.g. "available:USDT<500" (services/alerts.py)
-    alert_builtins: dict[str, bool] = Field(default_factory=dict)  # e.g. { stale = false } switches one off
+    # The lists and tables below are read from the environment as plain text too (NoDecode: pydantic-settings would
+    # take only JSON, and say so with a traceback): see _plain_list and _plain_table.
+    alerts: Annotated[list[str], NoDecode] = Field(default_factory=list)  # rules, e.g. "available:USDT<500"
+    alert_builtins: Annotated[dict[str, bool], NoDecode] = Field(default_factory=dict)  # { stale = false }: one off
     notify: bool = False  # desktop notifications for alerts, where there is a desktop
     history: bool = True  # keep a local record of balance changes (services/history.py)
     data_dir: Path | None = None  # where the history lives (default: the platform's data dir)
@@ -75,7 +78,7 @@ class Settings(BaseSettings):
     recv_window: int | None = Field(None, gt=0, le=MAX_RECV_WINDOW)
     request_timeout: float = Field(10.0, gt=0, le=120)  # seconds to wait for a reply before giving up on it
     profile: str | None = None
-    keymap: dict[str, str] = Field(default_factory=dict)
+    keymap: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
     theme: str | None = None
     log_file: Path | None = None
     # What the loading noticed and a person should hear of (an unknown key in the config file): not a setting.
@@ -102,6 +105,35 @@ class Settings(BaseSettings):
                 f"has no path: the WebSocket API lives at a path, e.g. {url.scheme}://{url.netloc}/ws-fapi/v1"
             )
         return value.rstrip("/")
+
+    @field_validator("alerts", mode="before")
+    @classmethod
+    def _plain_list(cls, value: object) -> object:
+        """``available:USDT<500, margin_ratio>0.8`` (commas or lines between rules) or a JSON list, from the
+        environment; a list as it is from the file or the command line."""
+        if not isinstance(value, str):
+            return value
+        if value.lstrip().startswith("["):
+            return _json(value, "a JSON list of rules, or rules separated by commas")
+        return [part.strip() for part in value.replace("\n", ",").split(",") if part.strip()]
+
+    @field_validator("alert_builtins", "keymap", mode="before")
+    @classmethod
+    def _plain_table(cls, value: object, info: ValidationInfo) -> object:
+        """``stale=off margin_call=on`` / ``refresh=f5 quit=ctrl+q`` (entries separated by spaces or semicolons) or a
+        JSON object, from the environment; a table as it is from the file."""
+        if not isinstance(value, str):
+            return value
+        example = "stale=off" if info.field_name == "alert_builtins" else "refresh=f5"
+        if value.lstrip().startswith("{"):
+            return _json(value, f"a JSON object, or entries like {example}")
+        table: dict[str, str] = {}
+        for entry in value.replace(";", " ").split():
+            name, sep, setting = entry.partition("=")
+            if not sep or not name or not setting:
+                raise ValueError(f"{entry!r} is not NAME=VALUE: write entries like {example}")
+            table[name] = setting
+        return table
 
     @field_validator("private_key_file", "log_file", "data_dir")
     @classmethod
@@ -172,6 +204,15 @@ class Settings(BaseSettings):
         raise ConfigError(
             "an API key is set but no secret: set BINANCE_API_SECRET (HMAC) or BINANCE_PRIVATE_KEY_FILE (Ed25519/RSA)"
         )
+
+
+def _json(text: str, what: str) -> object:
+    import json
+
+    try:
+        return json.loads(text, parse_float=Decimal)
+    except ValueError as exc:
+        raise ValueError(f"not valid JSON ({exc.msg} at character {exc.pos}): give {what}") from None
 
 
 def _checked(what: str, value: str) -> str:
@@ -278,6 +319,8 @@ def load_settings(cli: dict[str, Any], *, config_path: Path | None = None) -> Se
         return settings
     except ValidationError as exc:
         raise ConfigError(_describe_validation(exc)) from None
+    except SettingsError as exc:  # a value of the environment pydantic-settings could not read (it says which)
+        raise ConfigError(f"invalid setting: {str(exc).splitlines()[0]}") from None
     finally:
         _PROFILE.reset(token)
 

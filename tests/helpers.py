@@ -224,6 +224,80 @@ async def run_cli(*args: str, env: dict[str, str], timeout: float = 60) -> tuple
     return process.returncode, out.decode(), err.decode()
 
 
+# -- a real terminal ----------------------------------------------------------------------------------------------
+
+
+class Terminal:
+    """A child process on a pseudo-terminal, everything it writes kept and played on a terminal emulator (pyte), so
+    a test reads the screen a person would see."""
+
+    def __init__(self, args: list[str], env: dict[str, str], *, size: tuple[int, int] = (100, 30)) -> None:
+        import fcntl
+        import struct
+        import subprocess
+        import termios
+        import threading
+
+        import pyte
+
+        columns, lines = size
+        master, slave = os.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", lines, columns, 0, 0))
+        self.master = master
+        self.output = bytearray()
+        self.screen = pyte.Screen(columns, lines)
+        self._stream = pyte.ByteStream(self.screen)
+        self._lock = threading.Lock()
+        self.process = subprocess.Popen(
+            args, stdin=slave, stdout=slave, stderr=slave, env={**env, "TERM": "xterm-256color"}, start_new_session=True
+        )
+        os.close(slave)
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self.master, 65536)
+            except OSError:  # EIO: the child closed its side (or the test closed ours)
+                return
+            if not chunk:
+                return
+            with self._lock:
+                self.output.extend(chunk)
+                self._stream.feed(chunk)
+
+    def lines(self) -> list[str]:
+        """The screen now, one string a line, trailing spaces cut."""
+        with self._lock:
+            return [line.rstrip() for line in self.screen.display]
+
+    def shows(self, text: str) -> bool:
+        return any(text in line for line in self.lines())
+
+    def type(self, keys: bytes) -> None:
+        os.write(self.master, keys)
+
+    def stopped(self) -> bool:
+        """The process is stopped (ctrl+z, SIGTSTP): its state in /proc is T."""
+        try:
+            stat = Path(f"/proc/{self.process.pid}/stat").read_text()
+        except OSError:
+            return False
+        return stat.rsplit(")", 1)[1].split()[0] in ("T", "t")
+
+    async def finish(self, timeout: float = 30) -> int:
+        code = await asyncio.to_thread(self.process.wait, timeout)
+        await asyncio.to_thread(self.reader.join, 5)
+        with contextlib.suppress(OSError):
+            os.close(self.master)
+        return code
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+
+
 # -- the app against a simulator --------------------------------------------------------------------------------
 
 

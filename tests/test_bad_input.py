@@ -49,6 +49,11 @@ def cases(home: Path) -> list[tuple[str, list[str], dict[str, str], str]]:
         ("key with a space", ["snapshot"], {**KEYS, "BINANCE_API_KEY": "abc def"}, "whitespace"),
         ("key non-ASCII", ["snapshot"], {**KEYS, "BINANCE_API_KEY": "abcdé"}, "non-ASCII"),
         ("unknown option", ["snapshot", "--jsn"], {}, "unrecognized arguments"),
+        ("built-ins from env", ["--demo", "snapshot"], {"BALANCE_TUI_ALERT_BUILTINS": "x"}, "not NAME=VALUE"),
+        ("built-in not a flag", ["--demo", "snapshot"], {"BALANCE_TUI_ALERT_BUILTINS": "stale=maybe"}, "boolean"),
+        ("keymap from env", ["--demo", "snapshot"], {"BALANCE_TUI_KEYMAP": "{{{"}, "not valid JSON"),
+        ("alerts JSON from env", ["--demo", "snapshot"], {"BALANCE_TUI_ALERTS": "[1,"}, "not valid JSON"),
+        ("a bad rule from env", ["--demo", "snapshot"], {"BALANCE_TUI_ALERTS": "available:USDT<<5"}, "USDT<<5"),
     ]
 
 
@@ -65,6 +70,20 @@ async def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, name: str) -> No
     assert len(err.strip().splitlines()) == 1, err
     assert message in err
     assert TEST_SECRET not in err
+
+
+def test_lists_and_tables_from_the_environment_may_be_plain_text(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("BALANCE_TUI_ALERTS", "available:USDT<5, margin_ratio>0.8")
+    monkeypatch.setenv("BALANCE_TUI_ALERT_BUILTINS", "stale=off; margin_call=on")
+    monkeypatch.setenv("BALANCE_TUI_KEYMAP", "refresh=f5,r quit=ctrl+q")
+    settings = load_settings({}, config_path=write(tmp_path / "c.toml", ""))
+    assert settings.alerts == ["available:USDT<5", "margin_ratio>0.8"]
+    assert settings.alert_builtins == {"stale": False, "margin_call": True}
+    assert settings.keymap == {"refresh": "f5,r", "quit": "ctrl+q"}
+    monkeypatch.setenv("BALANCE_TUI_ALERTS", '["wallet:BTC>1"]')  # JSON still does
+    assert load_settings({}, config_path=tmp_path / "c.toml").alerts == ["wallet:BTC>1"]
 
 
 async def test_tilde_in_config_paths_is_expanded(tmp_path: Path) -> None:

@@ -4,20 +4,14 @@ on ``watch`` and ``snapshot``; and ``watch --jsonl | head -1`` ends quietly."""
 from __future__ import annotations
 
 import asyncio
-import fcntl
-import os
 import signal
-import struct
-import subprocess
-import termios
-import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from services.simulator import ExchangeSimulator
-from tests.helpers import CLI, TEST_API_KEY, TEST_SECRET, clean_env, until
+from tests.helpers import CLI, TEST_API_KEY, TEST_SECRET, Terminal, clean_env, until
 
 # What Textual writes to leave the screen as it found it: alternate screen off, cursor shown, mouse reporting off.
 RESTORE = (b"\x1b[?1049l", b"\x1b[?25h", b"\x1b[?1000l")
@@ -30,38 +24,6 @@ async def live_sim() -> AsyncIterator[ExchangeSimulator]:
     simulator.start_ticker(1.0)
     async with simulator:
         yield simulator
-
-
-class Terminal:
-    """A child process on a pseudo-terminal of 100×30, everything it writes kept."""
-
-    def __init__(self, args: list[str], env: dict[str, str]) -> None:
-        master, slave = os.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
-        self.master = master
-        self.output = bytearray()
-        self.process = subprocess.Popen(
-            args, stdin=slave, stdout=slave, stderr=slave, env={**env, "TERM": "xterm-256color"}, start_new_session=True
-        )
-        os.close(slave)
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self) -> None:
-        while True:
-            try:
-                chunk = os.read(self.master, 65536)
-            except OSError:  # EIO: the child closed its side
-                return
-            if not chunk:
-                return
-            self.output.extend(chunk)
-
-    async def finish(self) -> int:
-        code = await asyncio.to_thread(self.process.wait, 30)
-        await asyncio.to_thread(self.reader.join, 5)
-        os.close(self.master)
-        return code
 
 
 @pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
@@ -27,6 +28,7 @@ from services.formatting import format_exact
 from services.history import SAMPLE_EVERY_MS, Change, HistoryError, HistoryRecorder
 from services.models import AccountSnapshot, ConnectionStatus, LinkState, MarginCall
 from services.settings import Settings
+from tui import exits
 from tui.checks import checked_keymap, unknown_theme
 from tui.wiring import (
     TERMINATING_SIGNALS,
@@ -646,6 +648,9 @@ class BalanceApp(App[int]):
 
     CSS_PATH = "balance_tui.tcss"
     TITLE = "balance-tui"
+    # ctrl+c ends the dashboard as a Unix program ends on it (Textual's default only says to press q): 130, as
+    # kill -INT does, and as the README and --help say.
+    BINDINGS = [Binding("ctrl+c", "interrupt", "Quit", show=False, system=True, priority=True, id="interrupt")]
 
     def __init__(
         self,
@@ -667,7 +672,7 @@ class BalanceApp(App[int]):
         if self.handle_signals:
             # A closed terminal or a kill: leave as q does (terminal restored, listen key stopped), 128 + signal.
             loop = asyncio.get_running_loop()
-            for signum in TERMINATING_SIGNALS:
+            for signum in (*TERMINATING_SIGNALS, signal.SIGINT):
                 loop.add_signal_handler(signum, lambda code=128 + signum: self.exit(return_code=code))
         warnings = list(self.settings.warnings)
         if self.settings.keymap:
@@ -679,9 +684,12 @@ class BalanceApp(App[int]):
         for warning in warnings:
             self.notify(warning, severity="warning", timeout=15)
 
-    def _resumed(self) -> None:
-        if isinstance(self.screen, DashboardScreen):
-            self.screen.resync()
+    def action_interrupt(self) -> None:
+        self.exit(return_code=exits.INTERRUPTED)
+
+    def _resumed(self, _app: App[int]) -> None:
+        # Back from ctrl+z / SIGTSTP (the signal carries the app): the loop stood still, whatever screen is on top.
+        self.dashboard.resync()
 
     @property
     def dashboard(self) -> DashboardScreen:

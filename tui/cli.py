@@ -1,8 +1,7 @@
 """The ``balance-tui`` command: the dashboard, ``snapshot``, ``watch`` and ``sim``.
 
 Arguments in, settings out, one command run; which exchange and how the client and feed are built is
-:mod:`tui.wiring`'s job. Exit codes: 0 ok, 2 usage or configuration, 3 credentials rejected, 4 network or rate
-limit after retries, 130 interrupted, 143 terminated (SIGTERM), 129 hung up (SIGHUP).
+:mod:`tui.wiring`'s job. Exit codes are :mod:`tui.exits`'s table.
 """
 
 from __future__ import annotations
@@ -10,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import io
 import json
 import logging
 import math
@@ -28,6 +28,7 @@ from services.history import HistoryError, HistoryRecorder, HistoryStore, summar
 from services.models import AccountSnapshot, LinkState
 from services.settings import ConfigError, Settings, load_settings
 from services.signing import KeyFileError, load_private_key_file
+from tui import exits
 from tui.notify import Notifier
 from tui.wiring import (
     TERMINATING_SIGNALS,
@@ -40,12 +41,52 @@ from tui.wiring import (
     open_history,
 )
 
-EXIT_OK = 0
-EXIT_CONFIG = 2
-EXIT_CREDENTIALS = 3
-EXIT_NETWORK = 4
-EXIT_HISTORY = 5  # the history store cannot be read (corrupt, newer schema, unreadable)
-EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a Unix tool whose reader went away
+# Exit codes live in tui/exits.py (one table for commands, --help and the README); named here as the commands use them.
+EXIT_OK = exits.OK
+EXIT_CONFIG = exits.CONFIG
+EXIT_CREDENTIALS = exits.CREDENTIALS
+EXIT_NETWORK = exits.NETWORK
+EXIT_HISTORY = exits.HISTORY
+EXIT_OUTPUT = exits.OUTPUT
+EXIT_INTERRUPTED = exits.INTERRUPTED
+EXIT_BROKEN_PIPE = exits.BROKEN_PIPE
+
+
+Writer = TextIO | io.TextIOBase  # where a command prints: sys.stdout, or it wrapped in Output
+
+
+class OutputError(Exception):
+    """What a command prints could not be written (a full disk): said in one line, exit ``EXIT_OUTPUT``."""
+
+
+class Output(io.TextIOBase):
+    """A command's standard output: a write or flush that fails is an :class:`OutputError`, not a traceback.
+
+    A reader gone away stays a BrokenPipeError: that ends a command quietly, as Unix tools do.
+    """
+
+    def __init__(self, stream: TextIO) -> None:
+        super().__init__()
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise OutputError(exc.strerror or str(exc)) from None
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except BrokenPipeError:
+            raise
+        except OSError as exc:
+            raise OutputError(exc.strerror or str(exc)) from None
+
+    def fileno(self) -> int:
+        return self._stream.fileno()
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -142,10 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
         "With no credentials it runs a demo on the embedded exchange simulator.",
         epilog="Credentials: BINANCE_API_KEY with BINANCE_API_SECRET (HMAC) or BINANCE_PRIVATE_KEY_FILE "
         "(+ BINANCE_PRIVATE_KEY_PASSPHRASE) for Ed25519/RSA keys, or a profile of the config file. "
-        "Use a read-only key. Exit codes: 0 ok, 2 usage or configuration, 3 credentials rejected, "
-        "4 network or rate limit after retries.",
+        "Use a read-only key. " + exits.described(),
         parents=[_common_options(default=None)],
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("dashboard", parents=[common], help="the dashboard (the default)")
     snapshot = commands.add_parser("snapshot", parents=[common], help="fetch the balances once, print them, exit")
@@ -189,6 +230,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sim.add_argument("--hmac", action="append", default=[], metavar="API_KEY=SECRET", help="accept this HMAC key")
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("balance-tui")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        return "unknown"
 
 
 SETTING_OPTIONS = (
@@ -289,7 +339,7 @@ def snapshot_table(snapshot: AccountSnapshot) -> str:
     return "\n".join(lines)
 
 
-async def run_snapshot(settings: Settings, *, as_json: bool, out: TextIO) -> int:
+async def run_snapshot(settings: Settings, *, as_json: bool, out: Writer) -> int:
     async with open_exchange(settings) as exchange, make_client(settings, exchange) as client:
         snapshot = await fetch_once(AccountFeed(client, interval=settings.interval))  # one poll: no stream needed
         if as_json:
@@ -302,7 +352,7 @@ async def run_snapshot(settings: Settings, *, as_json: bool, out: TextIO) -> int
 # -- watch --------------------------------------------------------------------------------------------------------
 
 
-async def run_watch(settings: Settings, *, duration: float | None, out: TextIO) -> int:
+async def run_watch(settings: Settings, *, duration: float | None, out: Writer) -> int:
     """One JSON line per snapshot, per change of state and per alert fired or resolved, until ``duration``."""
     alerts = alerts_from(settings)
     notifier = Notifier(settings.notify)
@@ -324,8 +374,8 @@ async def run_watch(settings: Settings, *, duration: float | None, out: TextIO) 
                 await client.clock.sleep(1.0)
                 try:
                     check_alerts()
-                except BrokenPipeError:
-                    return  # the reader went away: the main loop meets it at its next line and ends quietly
+                except (BrokenPipeError, OutputError):
+                    return  # the output is gone: the main loop meets it at its next line and says so
 
         ticker = asyncio.create_task(clock_alerts())
 
@@ -422,7 +472,7 @@ def parse_since(text: str, now_ms: int) -> int:
     return int(datetime.datetime(day.year, day.month, day.day, tzinfo=datetime.UTC).timestamp() * 1000)
 
 
-def run_history(settings: Settings, args: argparse.Namespace, out: TextIO) -> int:
+def run_history(settings: Settings, args: argparse.Namespace, out: Writer) -> int:
     """Print the recorded changes of the account the options pick; never connects."""
     import time
 
@@ -479,7 +529,7 @@ def _history_table(rows: list[dict[str, Any]], *, summary: bool) -> str:
 # -- sim ----------------------------------------------------------------------------------------------------------
 
 
-async def run_sim(args: argparse.Namespace, out: TextIO) -> int:
+async def run_sim(args: argparse.Namespace, out: Writer) -> int:
     from services.simulator import ExchangeSimulator, SimulatedAccount
 
     simulator = ExchangeSimulator(
@@ -521,7 +571,7 @@ async def run_sim(args: argparse.Namespace, out: TextIO) -> int:
     return EXIT_OK
 
 
-async def _console(simulator: Any, out: TextIO) -> None:
+async def _console(simulator: Any, out: Writer) -> None:
     """Read fault commands from stdin, one a line, until it closes (without stdin: return at once)."""
     if sys.stdin is None:
         return
@@ -614,43 +664,58 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # --help, or a usage error already said in one line
         return int(exc.code or 0)
     command = args.command or "dashboard"
+    out = Output(sys.stdout)
     try:
-        if command == "sim":
-            return run_until_signalled(run_sim(args, sys.stdout))
-        settings = settings_from(args)
-        alerts_from(settings)  # a bad rule is one line and exit 2, before anything connects
-        configure_logging(settings.log_file)
-        for warning in settings.warnings:
-            print(f"balance-tui: warning: {warning}", file=sys.stderr)
-        if command != "history" and not settings.use_simulator and settings.credentials() is None:
-            raise ConfigError("no credentials for this exchange: set BINANCE_API_KEY and a secret or key file")
-        if command == "history":
-            return run_history(settings, args, sys.stdout)
-        if command == "snapshot":
-            return run_until_signalled(run_snapshot(settings, as_json=args.json, out=sys.stdout))
-        if command == "watch":
-            return run_until_signalled(run_watch(settings, duration=args.duration, out=sys.stdout))
-        from tui.checks import unknown_theme
-
-        if problem := unknown_theme(settings.theme):
-            raise ConfigError(problem)
-        from tui.app import run_dashboard
-
-        return run_dashboard(settings)
+        code = _run(command, args, out)
+        out.flush()  # a full disk is met here, not in the interpreter's own flush at exit (a traceback, code 120)
+        return code
     except ConfigError as exc:
         print(f"balance-tui: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     except CommandError as exc:
         print(f"balance-tui: {exc}", file=sys.stderr)
         return exc.code
+    except OutputError as exc:
+        print(f"balance-tui: cannot write the output: {exc}", file=sys.stderr)
+        _silence_stdout()
+        return EXIT_OUTPUT
     except BrokenPipeError:
-        # The reader went away (`watch --jsonl | head -1`): end quietly, as Unix tools do. Python would
-        # complain again when it flushes stdout at exit, so stdout is pointed at nothing first.
-        with contextlib.suppress(OSError):
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        # The reader went away (`watch --jsonl | head -1`): end quietly, as Unix tools do.
+        _silence_stdout()
         return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
+
+
+def _run(command: str, args: argparse.Namespace, out: Output) -> int:
+    if command == "sim":
+        return run_until_signalled(run_sim(args, out))
+    settings = settings_from(args)
+    alerts_from(settings)  # a bad rule is one line and exit 2, before anything connects
+    configure_logging(settings.log_file)
+    for warning in settings.warnings:
+        print(f"balance-tui: warning: {warning}", file=sys.stderr)
+    if command != "history" and not settings.use_simulator and settings.credentials() is None:
+        raise ConfigError("no credentials for this exchange: set BINANCE_API_KEY and a secret or key file")
+    if command == "history":
+        return run_history(settings, args, out)
+    if command == "snapshot":
+        return run_until_signalled(run_snapshot(settings, as_json=args.json, out=out))
+    if command == "watch":
+        return run_until_signalled(run_watch(settings, duration=args.duration, out=out))
+    from tui.checks import unknown_theme
+
+    if problem := unknown_theme(settings.theme):
+        raise ConfigError(problem)
+    from tui.app import run_dashboard
+
+    return run_dashboard(settings)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at nothing: Python flushes it again at exit, and would complain of the same failure."""
+    with contextlib.suppress(OSError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 if __name__ == "__main__":

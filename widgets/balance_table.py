@@ -262,6 +262,9 @@ class BalanceTable(DataTable[Text]):
         # Only on a change: a border title set to the same text still repaints the whole table.
         self.set_class(stale, "-stale")
         self.border_title = "STALE — last good numbers, not current" if stale else None
+        # The frame takes a column each side without resizing the widget (no Resize event): plan the widths again
+        # once it is laid out, or the last column is cut at the edge.
+        self.call_after_refresh(self._replan)
 
     # -- columns ----------------------------------------------------------------------------------------------
 
@@ -303,20 +306,44 @@ class BalanceTable(DataTable[Text]):
         columns = tuple(c for c in COLUMNS if c.compact or not self.compact)
         widths = {c.key: self._least_width(c) for c in columns}
         room = self.size.width - SCROLLBAR - sum(w + CELL_PADDING for w in widths.values())
-        rows = [self._rows[a] for a in self._visible_assets()]
+        widest = self._widest_amounts(columns)
+        if room < 0 and self.size.width:
+            # Not even the least widths fit (the STALE frame takes two columns): amount columns give up the width
+            # their figures do not use, then more, widest first, down to their header's (their figures then
+            # abbreviate visibly). The last column (Age) is never the one cut off at the edge.
+            floors = {c.key: max(COMPACT_WIDTH, len(self._label(c).plain) + 2) for c in columns}
+            shrinkable = [k for k in AMOUNT_COLUMNS if k in widths]
+            while room < 0:
+                key = max(shrinkable, key=lambda k: (widths[k] > widest.get(k, 0), widths[k] - floors[k]))
+                if widths[key] <= floors[key]:
+                    break
+                widths[key] -= 1
+                room += 1
+            return widths
         for column in columns:
-            if column.key not in AMOUNT_COLUMNS or not rows or room <= 0:
+            if column.key not in widest or room <= 0:
+                continue
+            grow = min(room, max(0, widest[column.key] - widths[column.key]))
+            widths[column.key] += grow
+            room -= grow
+        return widths
+
+    def _widest_amounts(self, columns: tuple[Column, ...]) -> dict[str, int]:
+        """How wide each amount column's widest figure is, as formatted now (none without rows)."""
+        rows = [self._rows[a] for a in self._visible_assets()]
+        if not rows:
+            return {}
+        widest = {}
+        for column in columns:
+            if column.key not in AMOUNT_COLUMNS:
                 continue
             signed = column.key in SIGNED_COLUMNS
             # The widest text is the largest or the most negative amount: two formats, not one per row.
             values = [column.sort_value(r) for r in rows]
             extremes = (max(values), min(values))
-            widest = max(len(format_amount(v, self.places, signed=signed)) for v in extremes)  # type: ignore[arg-type]
-            widest += column.key == "upnl"  # room for the ≈ of a figure computed from marks
-            grow = min(room, max(0, widest - widths[column.key]))
-            widths[column.key] += grow
-            room -= grow
-        return widths
+            width = max(len(format_amount(v, self.places, signed=signed)) for v in extremes)  # type: ignore[arg-type]
+            widest[column.key] = width + (column.key == "upnl")  # room for the ≈ of a figure computed from marks
+        return widest
 
     def _build_columns(self) -> None:
         self._columns_shown = tuple(c for c in COLUMNS if c.compact or not self.compact)
@@ -327,6 +354,9 @@ class BalanceTable(DataTable[Text]):
             self.add_column(self._label(column), width=self._widths[column.key], key=column.key)
 
     def on_resize(self) -> None:
+        self._replan()
+
+    def _replan(self) -> None:
         if self._columns_shown and self.planned_widths() != self._widths:
             self._rebuild()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
@@ -180,19 +182,46 @@ class TotalsBar(LineDrawn):
             return Text("Totals: waiting for the first refresh", style="dim")
         unit = "USD" if self.multi_assets else "USDT"
         narrow = 0 < self.size.width < NARROW  # shorter words, so that all four figures fit on 80 columns
-        width = NARROW_TOTAL_WIDTH if narrow else TOTAL_WIDTH
-        upnl = fit_amount(totals.total_unrealized_profit, 2, width, signed=True)
         approx = "≈" if self.estimated else ""
-        tone = "gain" if upnl.startswith("+") else "loss" if upnl.startswith("-") else ""
+        heading = f"{unit} " if narrow else f"Totals ({unit})  "
+        words = ("wallet ", " uPnL ", " margin ", " avail ") if narrow else (
+            "wallet ", "  unrealized ", "  margin balance ", "  available ")  # fmt: skip
+        wallet, upnl, margin, available = self._fitted(
+            (
+                (totals.total_wallet_balance, False, ""),
+                (totals.total_unrealized_profit, True, approx),
+                (totals.total_margin_balance, False, approx),
+                (totals.available_balance, False, ""),
+            ),
+            room=(self.size.width or 10_000) - len(heading) - sum(len(word) for word in words),
+            width=NARROW_TOTAL_WIDTH if narrow else TOTAL_WIDTH,
+        )
+        tone = "gain" if "+" in upnl else "loss" if "-" in upnl else ""
         label = self.tone("totals-bar--label")
         return Text.assemble(
-            (f"Totals ({unit})  " if not narrow else f"{unit} ", "bold"),
-            ("wallet ", label),
-            fit_amount(totals.total_wallet_balance, 2, width),
-            ("  unrealized " if not narrow else " uPnL ", label),
-            (approx + upnl, self.tone(f"totals-bar--{tone}") if tone else ""),
-            ("  margin balance " if not narrow else " margin ", label),
-            approx + fit_amount(totals.total_margin_balance, 2, width),
-            ("  available " if not narrow else " avail ", label),
-            fit_amount(totals.available_balance, 2, width),
+            (heading, "bold"),
+            (words[0], label),
+            wallet,
+            (words[1], label),
+            (upnl, self.tone(f"totals-bar--{tone}") if tone else ""),
+            (words[2], label),
+            margin,
+            (words[3], label),
+            available,
         )
+
+    @staticmethod
+    def _fitted(figures: tuple[tuple[Decimal, bool, str], ...], *, room: int, width: int) -> list[str]:
+        """The figures, each at most ``width`` wide, and all of them within ``room``: the widest gives up a character
+        at a time (fewer decimals, then a visible abbreviation such as ``900.000B``), never cut at the edge."""
+        widths = [width] * len(figures)
+        texts = [prefix + fit_amount(value, 2, w - len(prefix), signed=signed) for (value, signed, prefix), w in
+                 zip(figures, widths, strict=True)]  # fmt: skip
+        while sum(len(t) for t in texts) > room:
+            i = max(range(len(texts)), key=lambda n: len(texts[n]))
+            value, signed, prefix = figures[i]
+            shorter = prefix + fit_amount(value, 2, len(texts[i]) - 1 - len(prefix), signed=signed)
+            if len(shorter) >= len(texts[i]):
+                break  # nothing gives way any more: the terminal is narrower than any reading of the figures
+            texts[i] = shorter
+        return texts

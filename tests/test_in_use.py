@@ -1,0 +1,137 @@
+"""Ordinary actions a trader takes, in a real terminal or a real process: each ends as documented, in one line, with
+no traceback (suspend and resume, ctrl+c, kill -INT, a full disk, a whale's balance, the STALE frame)."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import signal
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from services.simulator import ExchangeSimulator
+from tests.helpers import CLI, TEST_API_KEY, TEST_SECRET, Terminal, clean_env, run_cli, until
+from tui import exits
+
+RESTORE = (b"\x1b[?1049l", b"\x1b[?25h")  # alternate screen left, cursor shown
+
+
+@pytest.fixture
+async def live_sim() -> AsyncIterator[ExchangeSimulator]:
+    simulator = ExchangeSimulator()  # real clock: the app in another process stamps with the real time
+    simulator.add_hmac_key(TEST_API_KEY, TEST_SECRET)
+    async with simulator:
+        yield simulator
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    (tmp_path / "config").mkdir()
+    return clean_env(tmp_path, BINANCE_API_KEY=TEST_API_KEY, BINANCE_API_SECRET=TEST_SECRET)
+
+
+def dashboard(sim: ExchangeSimulator, env: dict[str, str], size: tuple[int, int] = (120, 36)) -> Terminal:
+    return Terminal([*CLI, "--ws-url", sim.ws_url, "--no-history"], env, size=size)
+
+
+async def test_the_dashboard_comes_back_after_sigtstp_and_sigcont_and_fetches_at_once(
+    live_sim: ExchangeSimulator, env: dict[str, str]
+) -> None:
+    term = dashboard(live_sim, env)
+    try:
+        await until(lambda: term.shows("LIVE") and term.shows("USDT"), limit=30)
+        term.process.send_signal(signal.SIGTSTP)  # what ctrl+z sends, or kill -TSTP
+        await until(term.stopped, limit=10)
+        polls = sum(method.endswith("account.status") for _, method in live_sim.requests)
+        term.output.clear()
+        term.process.send_signal(signal.SIGCONT)  # fg
+        # Back on screen, and the numbers fetched again rather than trusted (the loop stood still).
+        await until(lambda: b"LIVE" in term.output and term.shows("USDT"), limit=10)
+        await until(lambda: sum(m.endswith("account.status") for _, m in live_sim.requests) > polls, limit=10)
+        assert term.process.poll() is None
+        term.process.send_signal(signal.SIGTERM)
+        assert await term.finish() == exits.TERMINATED
+    finally:
+        term.kill()
+    assert b"Traceback" not in term.output
+
+
+@pytest.mark.parametrize("how", ["ctrl+c", "kill -INT"])
+async def test_ctrl_c_and_kill_int_both_end_the_dashboard_with_130(
+    live_sim: ExchangeSimulator, env: dict[str, str], how: str
+) -> None:
+    term = dashboard(live_sim, env)
+    try:
+        await until(lambda: term.shows("LIVE") and bool(live_sim.listen_keys), limit=30)
+        if how == "ctrl+c":
+            term.type(b"\x03")
+        else:
+            term.process.send_signal(signal.SIGINT)
+        assert await term.finish() == exits.INTERRUPTED
+    finally:
+        term.kill()
+    tail = bytes(term.output[-4000:])
+    assert all(sequence in tail for sequence in RESTORE)
+    assert b"Traceback" not in term.output
+    assert not live_sim.listen_keys  # the listen key was stopped on the way out
+
+
+async def test_a_whales_totals_at_120_columns_are_whole_or_visibly_abbreviated(
+    live_sim: ExchangeSimulator, env: dict[str, str]
+) -> None:
+    live_sim.account.assets["USDT"].wallet += Decimal("900000000000")
+    term = dashboard(live_sim, env)
+    try:
+        await until(lambda: term.shows("Totals (USDT)") and term.shows("available"), limit=30)
+        line = next(line for line in term.lines() if "Totals (USDT)" in line)
+        assert len(line) < 120, line  # nothing runs into the edge
+        available = re.search(r"available (\S+)$", line)
+        assert available is not None, line
+        figure = available.group(1)
+        status = live_sim.last_result.get("v2/account.status") or live_sim.last_result["account.status"]
+        exact = Decimal(status["availableBalance"])
+        if figure[-1] in "KMBT":  # abbreviated, visibly, and never more than the exchange's figure
+            scale = {"K": 3, "M": 6, "B": 9, "T": 12}[figure[-1]]
+            assert Decimal(figure[:-1]).scaleb(scale) <= exact
+        else:  # every integer digit
+            assert Decimal(figure.replace(",", "")) == exact.quantize(Decimal(figure.replace(",", "")))
+    finally:
+        term.kill()
+
+
+async def test_the_stale_frame_cuts_no_column(live_sim: ExchangeSimulator, env: dict[str, str]) -> None:
+    term = dashboard(live_sim, env)
+    try:
+        await until(lambda: term.shows("LIVE") and term.shows("Age"), limit=30)
+        live_sim.faults.silent = True  # the exchange stops answering: the numbers go stale, the table is framed
+        await until(lambda: term.shows("STALE — last good numbers"), limit=40)
+        header = next(line for line in term.lines() if "Asset" in line and "Wallet" in line)
+        assert re.search(r"Age\s*│$", header), header  # the last column whole, inside the frame
+    finally:
+        term.kill()
+
+
+@pytest.mark.parametrize("command", [["snapshot", "--json"], ["watch", "--jsonl"], ["history"]])
+async def test_a_full_disk_is_one_line_and_exit_74(
+    live_sim: ExchangeSimulator, env: dict[str, str], command: list[str]
+) -> None:
+    args = [*CLI, *command, "--ws-url", live_sim.ws_url]
+    with open("/dev/full", "w") as full:
+        process = await asyncio.create_subprocess_exec(*args, env=env, stdout=full, stderr=asyncio.subprocess.PIPE)
+        _, err = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == exits.OUTPUT, err
+    assert err.decode().strip().splitlines() == ["balance-tui: cannot write the output: No space left on device"]
+
+
+async def test_version_and_every_exit_code_in_help(tmp_path: Path) -> None:
+    (tmp_path / "config").mkdir()
+    code, out, _ = await run_cli("--version", env=clean_env(tmp_path))
+    assert code == 0 and re.fullmatch(r"balance-tui \d+\.\d+\.\d+\S*\n", out), out
+    code, out, _ = await run_cli("--help", env=clean_env(tmp_path))
+    text = " ".join(out.split())
+    assert code == 0
+    for number, meaning in exits.MEANINGS:
+        assert f"{number} {meaning}" in text, (number, meaning)
