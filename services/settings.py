@@ -40,6 +40,11 @@ def default_config_path() -> Path:
     return platformdirs.user_config_path("balance-tui") / "config.toml"
 
 
+def default_data_dir() -> Path:
+    """Where the history (and a crash report) lives unless ``data_dir`` says otherwise."""
+    return platformdirs.user_data_path("balance-tui")
+
+
 class Settings(BaseSettings):
     """Everything balance-tui can be told. Build it with :func:`load_settings`."""
 
@@ -164,7 +169,7 @@ class Settings(BaseSettings):
         return self.demo or (not self.has_credentials and self.ws_url is None)
 
     def history_dir(self) -> Path:
-        return self.data_dir if self.data_dir is not None else platformdirs.user_data_path("balance-tui")
+        return self.data_dir if self.data_dir is not None else default_data_dir()
 
     def endpoint(self) -> str:
         if self.ws_url is not None:

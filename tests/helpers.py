@@ -176,10 +176,14 @@ class Watch:
 
     @classmethod
     async def start(cls, *args: str, env: dict[str, str]) -> Watch:
-        process = await asyncio.create_subprocess_exec(
-            *CLI, "watch", "--jsonl", *args, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
+        return cls(await cls.spawn(*CLI, "watch", "--jsonl", *args, env=env))
+
+    @staticmethod
+    async def spawn(*argv: str, env: dict[str, str]) -> asyncio.subprocess.Process:
+        """A process of any command line, its output piped (for a balance-tui started some other way)."""
+        return await asyncio.create_subprocess_exec(
+            *argv, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE
         )
-        return cls(process)
 
     async def _read(self) -> None:
         import json
@@ -205,9 +209,10 @@ class Watch:
 
         await until(met, limit=limit)
 
-    async def stop(self) -> tuple[int, str]:
-        """End it as ``kill`` does (SIGTERM: listen key stopped, exit 143); returns the exit code and stderr."""
-        if self.process.returncode is None:
+    async def stop(self, *, terminate: bool = True) -> tuple[int, str]:
+        """End it as ``kill`` does (SIGTERM: listen key stopped, exit 143), or with ``terminate=False`` wait for it to
+        end by itself; returns the exit code and stderr."""
+        if terminate and self.process.returncode is None:
             with contextlib.suppress(ProcessLookupError):  # it ended by itself a moment ago
                 self.process.terminate()
         code = await asyncio.wait_for(self.process.wait(), 30)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
@@ -28,7 +29,7 @@ from services.formatting import format_exact
 from services.history import SAMPLE_EVERY_MS, Change, HistoryError, HistoryRecorder
 from services.models import AccountSnapshot, ConnectionStatus, LinkState, MarginCall
 from services.settings import Settings
-from tui import exits
+from tui import crash, exits
 from tui.checks import checked_keymap, unknown_theme
 from tui.wiring import (
     TERMINATING_SIGNALS,
@@ -662,6 +663,7 @@ class BalanceApp(App[int]):
     ) -> None:
         super().__init__()
         self.handle_signals = handle_signals
+        self.crash_line: str | None = None  # set when the app ended on an unexpected error: what to tell stderr
         self.settings = settings
         self.clock = clock
         self.exchange_factory = exchange_factory
@@ -683,6 +685,20 @@ class BalanceApp(App[int]):
         self.push_screen(DashboardScreen(self.settings, self.clock, self.exchange_factory))
         for warning in warnings:
             self.notify(warning, severity="warning", timeout=15)
+
+    def _handle_exception(self, error: Exception) -> None:
+        # Textual's own handling renders a traceback with every frame's local variables (a signer, the settings, a
+        # raw reply): replaced by one line and a report without locals (tui/crash.py). Under run_test the error is
+        # kept where Textual keeps it, so that a test still sees it raised.
+        self._return_code = exits.CRASH
+        if self._exception is None:
+            self._exception = error
+            self._exception_event.set()
+        if self.crash_line is None:
+            self.crash_line = crash.one_line(
+                error, log_file=self.settings.log_file, data_dir=self.settings.history_dir()
+            )
+        self._close_messages_no_wait()
 
     def action_interrupt(self) -> None:
         self.exit(return_code=exits.INTERRUPTED)
@@ -726,4 +742,7 @@ async def _quiet_exchange(settings: Settings) -> AsyncIterator[Exchange]:
 def run_dashboard(settings: Settings) -> int:
     app = BalanceApp(settings, exchange_factory=_quiet_exchange, handle_signals=True)
     app.run()
+    if app.crash_line is not None:  # said once the terminal is restored, below the shell's prompt
+        print(app.crash_line, file=sys.stderr)
+        return exits.CRASH
     return app.return_code or 0

@@ -26,9 +26,9 @@ from services.files import private_opener
 from services.formatting import format_amount
 from services.history import HistoryError, HistoryRecorder, HistoryStore, summarize
 from services.models import AccountSnapshot, LinkState
-from services.settings import ConfigError, Settings, load_settings
+from services.settings import ConfigError, Settings, default_data_dir, load_settings
 from services.signing import KeyFileError, load_private_key_file
-from tui import exits
+from tui import crash, exits
 from tui.notify import Notifier
 from tui.wiring import (
     TERMINATING_SIGNALS,
@@ -665,8 +665,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exc.code or 0)
     command = args.command or "dashboard"
     out = Output(sys.stdout)
+    settings: Settings | None = None
     try:
-        code = _run(command, args, out)
+        settings = settings_from(args) if command != "sim" else None
+        code = _run(command, args, settings, out)
         out.flush()  # a full disk is met here, not in the interpreter's own flush at exit (a traceback, code 120)
         return code
     except ConfigError as exc:
@@ -685,12 +687,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except Exception as exc:  # a bug: one line and a report without locals, never a traceback in a trader's face
+        log_file = settings.log_file if settings is not None else None
+        data_dir = settings.history_dir() if settings is not None else default_data_dir()
+        print(crash.one_line(exc, log_file=log_file, data_dir=data_dir), file=sys.stderr)
+        return exits.CRASH
 
 
-def _run(command: str, args: argparse.Namespace, out: Output) -> int:
-    if command == "sim":
+def _run(command: str, args: argparse.Namespace, settings: Settings | None, out: Output) -> int:
+    if settings is None:
         return run_until_signalled(run_sim(args, out))
-    settings = settings_from(args)
     alerts_from(settings)  # a bad rule is one line and exit 2, before anything connects
     configure_logging(settings.log_file)
     for warning in settings.warnings:
