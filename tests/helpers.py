@@ -298,6 +298,20 @@ class Terminal:
             os.close(self.master)
         return code
 
+    def close(self) -> None:
+        """Close the terminal's side, as a terminal emulator that goes away does: the child's writes fail from then."""
+        with contextlib.suppress(OSError):
+            os.close(self.master)
+
+    def wait(self, timeout: float) -> int | None:
+        """The exit code within ``timeout`` seconds, or None if the process is still there."""
+        import subprocess
+
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
     def kill(self) -> None:
         if self.process.poll() is None:
             self.process.kill()

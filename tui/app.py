@@ -14,6 +14,7 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.driver import Driver
 from textual.message import Message
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
@@ -29,7 +30,7 @@ from services.formatting import format_exact
 from services.history import SAMPLE_EVERY_MS, Change, HistoryError, HistoryRecorder
 from services.models import AccountSnapshot, ConnectionStatus, LinkState, MarginCall
 from services.settings import Settings
-from tui import crash, exits
+from tui import crash, exits, terminal
 from tui.checks import checked_keymap, unknown_theme
 from tui.wiring import (
     TERMINATING_SIGNALS,
@@ -51,7 +52,8 @@ ExchangeFactory = Callable[[Settings], AbstractAsyncContextManager[Exchange]]
 
 COMPACT_BELOW = 112  # columns: narrower terminals get the compact table
 MAX_QUIET_MS = 60_000  # even with nothing due, look once a minute
-SHUTDOWN_WAIT = 5.0  # seconds the feed gets to close the stream and stop the listen key on the way out
+SHUTDOWN_WAIT = 3.5  # seconds the feed gets to close the stream and stop the listen key on the way out (its stop
+# waits 3 s at most), within terminal.LAST_RESORT_AFTER
 SOFT_SLACK_MS = 1_000  # how late an age step may show (marks paint every second: it goes with the next snapshot)
 INJECTED_CLOCK_TICK = 0.25  # seconds: with a test's clock, time jumps without a timer's knowing
 QUIET_STREAM = ("silent", "reconnecting", "connecting")
@@ -660,8 +662,9 @@ class BalanceApp(App[int]):
         clock: Clock = SYSTEM_CLOCK,
         exchange_factory: ExchangeFactory | None = None,
         handle_signals: bool = False,
+        driver_class: type[Driver] | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(driver_class=driver_class)
         self.handle_signals = handle_signals
         self.crash_line: str | None = None  # set when the app ended on an unexpected error: what to tell stderr
         self.settings = settings
@@ -676,6 +679,8 @@ class BalanceApp(App[int]):
             loop = asyncio.get_running_loop()
             for signum in (*TERMINATING_SIGNALS, signal.SIGINT):
                 loop.add_signal_handler(signum, lambda code=128 + signum: self.exit(return_code=code))
+            # And if the orderly way out is stuck (a vanished terminal), the process ends anyway (tui/terminal.py).
+            terminal.install_last_resort(TERMINATING_SIGNALS)
         warnings = list(self.settings.warnings)
         if self.settings.keymap:
             keymap, problems = checked_keymap(self.settings.keymap, [DashboardScreen.BINDINGS, HelpScreen.BINDINGS])
@@ -740,7 +745,9 @@ async def _quiet_exchange(settings: Settings) -> AsyncIterator[Exchange]:
 
 
 def run_dashboard(settings: Settings) -> int:
-    app = BalanceApp(settings, exchange_factory=_quiet_exchange, handle_signals=True)
+    app = BalanceApp(
+        settings, exchange_factory=_quiet_exchange, handle_signals=True, driver_class=terminal.driver_class()
+    )
     app.run()
     if app.crash_line is not None:  # said once the terminal is restored, below the shell's prompt
         print(app.crash_line, file=sys.stderr)

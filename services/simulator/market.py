@@ -35,6 +35,7 @@ class Market(UserData):
 
     def _init_market(self) -> None:
         self._market: set[MarketConnection] = set()
+        self.mark_frames_sent = 0  # every mark frame sent on any /market connection
 
     async def _serve_market(self, ws: ServerConnection, path: str, query: str) -> None:
         combined = path.startswith("/market/stream")
@@ -113,6 +114,7 @@ class Market(UserData):
                 with contextlib.suppress(ConnectionClosed):
                     await conn.ws.send(json.dumps(frame))
                     sent += 1
+        self.mark_frames_sent += sent
         return sent
 
     async def move_marks(self, changes: dict[str, Decimal | str]) -> int:
