@@ -152,22 +152,23 @@ class AssetBalance(BaseModel):
     # poll replaces it with the exchange's own figure), and when.
     upnl_source: Source = "poll"
     upnl_time_ms: int = 0
-    # Multi-Assets mode: this row's availableBalance is the account's shared USD figure, not this asset's
-    # (PROTOCOL.md §4): shown once, as the account's, never under this asset as if it were in its units.
-    available_is_shared: bool = False
+    # Whose available ``available_balance`` is: the asset's own, or (Multi-Assets mode, an asset that counts as
+    # margin) the whole account's available counted in this asset's units (PROTOCOL.md §4: 3333.21 USD for the
+    # account was 0.10604798 on the BTC row). True in its unit either way; never summed, never shown as USD.
+    available_scope: Literal["asset", "account"] = "asset"
 
     @property
     def is_zero(self) -> bool:
         return not (self.wallet_balance or self.cross_wallet_balance or self.cross_un_pnl)
 
     def flagged(self, *, margin_flag: bool | None, multi_assets: bool | None) -> AssetBalance:
-        """This row with the margin flag ``account.balance`` gave when the status row had none, and whether its
-        available is the account's shared figure (Multi-Assets mode, an asset that counts as margin)."""
+        """This row with the margin flag ``account.balance`` gave when the status row had none, and whose available
+        it reports (the account's, counted in this asset, in Multi-Assets mode for an asset that counts as margin)."""
         margin = self.margin_available if self.margin_available is not None else margin_flag
-        shared = bool(multi_assets and margin)
-        if (margin, shared) == (self.margin_available, self.available_is_shared):
+        scope: Literal["asset", "account"] = "account" if multi_assets and margin else "asset"
+        if (margin, scope) == (self.margin_available, self.available_scope):
             return self
-        return self.model_copy(update={"margin_available": margin, "available_is_shared": shared})
+        return self.model_copy(update={"margin_available": margin, "available_scope": scope})
 
     @classmethod
     def from_status(cls, row: AssetStatus, *, method: str, received_at_ms: int) -> AssetBalance:

@@ -54,7 +54,7 @@ async def test_snapshot_json_is_character_for_character_what_the_server_sent(
     code, out, err = await run_cli("snapshot", "--json", "--ws-url", live_sim.ws_url, env=env)
     assert code == 0, err
     output = json.loads(out)
-    assert output["schema"] == 2
+    assert output["schema"] == 3
     assert output["mode"] == "CUSTOM"  # a URL of its own, not Binance production
     assert_exact(output, live_sim.last_result["account.status"])
     assert TEST_SECRET not in out + err
@@ -63,6 +63,23 @@ async def test_snapshot_json_is_character_for_character_what_the_server_sent(
     flags = {row["asset"]: row["marginAvailable"] for row in live_sim.last_result["account.balance"]}
     assert {asset: row["margin_available"] for asset, row in output["balances"].items()} == flags
     assert set(flags.values()) == {True, False}
+
+
+async def test_snapshot_json_in_multi_assets_mode_gives_each_asset_its_available_as_sent(
+    live_sim: ExchangeSimulator, home: Path
+) -> None:
+    live_sim.account.multi_assets = True
+    env = clean_env(home, BINANCE_API_KEY=TEST_API_KEY, BINANCE_API_SECRET=TEST_SECRET)
+    code, out, err = await run_cli("snapshot", "--json", "--ws-url", live_sim.ws_url, env=env)
+    assert code == 0, err
+    output = json.loads(out)
+    assert_exact(output, live_sim.last_result["account.status"])
+    btc = output["balances"]["BTC"]
+    sent = next(a for a in live_sim.last_result["account.status"]["assets"] if a["asset"] == "BTC")
+    assert btc["available_balance"] == sent["availableBalance"]  # BTC, as sent: the account's, counted in BTC
+    assert btc["available_scope"] == "account"
+    assert output["totals"]["available_balance"] == live_sim.last_result["account.status"]["availableBalance"]
+    assert output["schema"] == 3
 
 
 async def test_snapshot_with_an_ed25519_pem_key_logs_on(live_sim: ExchangeSimulator, home: Path) -> None:

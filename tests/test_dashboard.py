@@ -138,6 +138,27 @@ async def test_every_sort_key_and_reverse_with_an_alert_firing_and_zeros_hidden(
         assert app.is_running  # nothing ended it
 
 
+async def test_multi_assets_rows_show_the_accounts_available_in_their_own_unit(
+    sim: ExchangeSimulator, clock: VirtualClock, hmac_credentials: Credentials
+) -> None:
+    sim.account.multi_assets = True
+    app = BalanceApp(Settings(interval=2.0), clock=clock, exchange_factory=factory(sim, hmac_credentials))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await started(pilot, app)
+        await until(lambda: dashboard(app).snapshot.multi_assets_margin is True, pilot=pilot)  # type: ignore[union-attr]
+        t = table(app)
+        sent = {a["asset"]: a for a in sim.last_result["account.status"]["assets"]}
+        btc = Decimal(sent["BTC"]["availableBalance"])
+        assert btc < 10  # BTC's figure, in BTC: nowhere near the account's USD
+        assert t.get_cell("BTC", "available").plain == format_amount(btc, 8)
+        assert str(t.columns[ColumnKey("available")].label).startswith("Acct. available")
+        t.move_cursor(row=order(app).index("BTC"))
+        await pilot.pause()
+        pane = dashboard(app).query_one(MarginPane).text()
+        assert "Available (account, in BTC)" in pane and format_amount(btc, 8) in pane
+        assert "USD, all" not in pane and "shared USD" not in pane
+
+
 async def test_hide_zero_balances(app: BalanceApp) -> None:
     async with app.run_test() as pilot:
         await started(pilot, app)

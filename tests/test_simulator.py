@@ -135,15 +135,22 @@ async def test_replies_are_valid_json_with_amounts_as_strings(doc_sim: ExchangeS
                         assert isinstance(value, str) and Decimal(value) == Decimal(value).quantize(Decimal("1E-8"))
 
 
-async def test_multi_assets_rows_repeat_the_account_available(doc_sim: ExchangeSimulator) -> None:
+async def test_multi_assets_rows_give_the_account_available_in_their_own_units(doc_sim: ExchangeSimulator) -> None:
+    """As production does (PROTOCOL.md §4, corrected): each margin asset's availableBalance is the whole account's
+    available counted in that asset (3333.21 USD was 0.10604798 on the BTC row), not the USD figure repeated."""
     doc_sim.account.multi_assets = True
     request = signed(doc_sim)
     request["method"] = "account.status"
     [reply] = await ask(doc_sim.ws_url, request)
     result = reply["result"]
     assert result["multiAssetsMargin"] is True
-    margin_assets = [a for a in result["assets"] if a["marginAvailable"]]
-    assert {a["availableBalance"] for a in margin_assets} == {result["availableBalance"]}
+    account = Decimal(result["availableBalance"])
+    for row in (a for a in result["assets"] if a["marginAvailable"]):
+        price = doc_sim.account.assets[row["asset"]].price
+        assert abs(Decimal(row["availableBalance"]) * price - account) < price * Decimal("1E-8"), row["asset"]
+    btc = next(a for a in result["assets"] if a["asset"] == "BTC")
+    assert Decimal(btc["availableBalance"]) < account / 1000  # BTC, not USD
+    assert Decimal(btc["maxWithdrawAmount"]) <= Decimal(btc["walletBalance"])  # max withdraw: the asset's own
     total = Decimal(result["totalWalletBalance"]) + Decimal(result["totalUnrealizedProfit"])
     assert Decimal(result["totalMarginBalance"]) == total
 

@@ -296,7 +296,7 @@ MARGIN_CALL_HOLD_MS = 5 * 60_000
 
 #: The version of the JSON that ``snapshot --json`` and ``watch --jsonl`` print; raised when a field changes meaning
 #: or goes away (new fields may appear at any time, as on the exchange).
-JSON_SCHEMA = 2
+JSON_SCHEMA = 3
 
 
 def snapshot_json(snapshot: AccountSnapshot, exchange: Exchange) -> dict[str, Any]:

@@ -81,7 +81,6 @@ def _amount(
     return cell
 
 
-SHARED = "shared USD"
 #: Marks a figure computed from mark prices (an estimate until the next poll): a sign a trader reads, not a colour.
 ESTIMATE = "≈"
 
@@ -91,14 +90,6 @@ def _upnl(row: AssetBalance, places: int, now: int, width: int) -> Cell:
         return _amount(lambda r: r.cross_un_pnl, signed=True)(row, places, now, width)
     cell = _amount(lambda r: r.cross_un_pnl, signed=True)(row, places, now, width - 1)
     return Cell(ESTIMATE + cell.text, cell.justify, cell.tone)
-
-
-def _available(row: AssetBalance, places: int, now: int, width: int) -> Cell:
-    if row.available_is_shared:
-        # Multi-Assets mode: the exchange repeats the account's USD figure on every margin asset. It is shown once,
-        # in the totals line, not under BTC as if it were BTC.
-        return Cell(SHARED[:width], "right", "muted")
-    return _amount(lambda r: r.available_balance)(row, places, now, width)
 
 
 def _margin(row: AssetBalance, _places: int, _now: int, _width: int) -> Cell:
@@ -167,7 +158,9 @@ COLUMNS: tuple[Column, ...] = (
         lambda r: r.cross_un_pnl,
         short_label="Unreal. PnL",
     ),
-    Column("available", "Available", 17, _available, lambda r: r.available_balance),
+    # In Multi-Assets mode a margin asset's figure is the whole account's available, counted in that asset (its own
+    # unit, as the exchange sends it): the header says so (ACCOUNT_AVAILABLE) while any row shown is one.
+    Column("available", "Available", 17, _amount(lambda r: r.available_balance), lambda r: r.available_balance),
     Column(
         "max_withdraw",
         "Max withdraw",
@@ -180,6 +173,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("age", "Age", 4, _age, lambda r: -r.update_time_ms),
 )
 SORTABLE = tuple(column.key for column in COLUMNS)
+ACCOUNT_AVAILABLE = ("Acct. available", "Acct avail.")  # the Available header (full, narrow) over the account's
 AMOUNT_COLUMNS = ("wallet", "cross", "upnl", "available", "max_withdraw")
 SIGNED_COLUMNS = ("upnl",)
 CELL_PADDING = 2  # DataTable pads each cell by one column on either side
@@ -201,7 +195,7 @@ def _display_key(row: AssetBalance) -> tuple[object, ...]:
         row.max_withdraw_amount,
         row.margin_available,
         row.update_time_ms,
-        row.available_is_shared,
+        row.available_scope,
         row.upnl_source,
     )
 
@@ -254,6 +248,7 @@ class BalanceTable(DataTable[Text]):
         self._inputs: dict[tuple[str, str], object] = {}  # per cell, the figures it was last drawn from
         self._column_by_key: dict[str, Column] = {}
         self._drawn: dict[str, AssetBalance] = {}  # the row object each row was last drawn from
+        self._account_available = False  # a row shown reports the account's available (Multi-Assets mode)
 
     def on_mount(self) -> None:
         self._build_columns()
@@ -294,8 +289,7 @@ class BalanceTable(DataTable[Text]):
     def _least_width(self, column: Column) -> int:
         width = COMPACT_WIDTH if column.key in AMOUNT_COLUMNS and self.compact else column.width
         # Room for the header with its sort arrow: "Unreal. PnL ▼" must not lose the arrow.
-        label = column.short_label if self.compact and column.short_label else column.label
-        return max(width, len(label) + 2)
+        return max(width, len(self._header(column)) + 2)
 
     def planned_widths(self) -> dict[str, int]:
         """Each column's width: amount columns grow to their widest amount, in order, while the table has room.
@@ -311,7 +305,7 @@ class BalanceTable(DataTable[Text]):
             # Not even the least widths fit (the STALE frame takes two columns): amount columns give up the width
             # their figures do not use, then more, widest first, down to their header's (their figures then
             # abbreviate visibly). The last column (Age) is never the one cut off at the edge.
-            floors = {c.key: max(COMPACT_WIDTH, len(self._label(c).plain) + 2) for c in columns}
+            floors = {c.key: max(COMPACT_WIDTH, len(self._header(c)) + 2) for c in columns}
             shrinkable = [k for k in AMOUNT_COLUMNS if k in widths]
             while room < 0:
                 key = max(shrinkable, key=lambda k: (widths[k] > widest.get(k, 0), widths[k] - floors[k]))
@@ -371,10 +365,14 @@ class BalanceTable(DataTable[Text]):
         self._update_count += 1  # the header is cached by this count, like the rows
         self.refresh()
 
+    def _header(self, column: Column) -> str:
+        """A column's header, without its sort arrow: narrower on a narrow terminal; Available says whose."""
+        if column.key == "available" and self._account_available:
+            return ACCOUNT_AVAILABLE[1] if self.compact else ACCOUNT_AVAILABLE[0]
+        return column.short_label if self.compact and column.short_label else column.label
+
     def _label(self, column: Column) -> Text:
-        label = (column.short_label if self.compact and column.short_label else column.label) + self._sort_mark(
-            column.key
-        )
+        label = self._header(column) + self._sort_mark(column.key)
         return Text(label, justify="left" if column.key in ("asset", "margin") else "right")
 
     # -- data -------------------------------------------------------------------------------------------------
@@ -453,6 +451,13 @@ class BalanceTable(DataTable[Text]):
         if not self._columns_shown:
             return
         visible = self._visible_assets()
+        account = any(self._rows[a].available_scope == "account" for a in visible)
+        if account != self._account_available:
+            self._account_available = account
+            self._relabel()
+            if self.planned_widths() != self._widths:
+                self._rebuild()  # the header's width may have changed with its words
+                return
         present = {key.value for key in self.rows}
         # A row object the table drew already is unchanged (snapshots are immutable and share their unchanged
         # rows): only the others are looked at, so a refresh of 2,000 rows costs what its changed rows cost.
@@ -539,7 +544,7 @@ class BalanceTable(DataTable[Text]):
         column = self._column_by_key[key]
         row = self._rows[asset]
         # What the cell is drawn from: when it has not moved, the cell is neither formatted nor written.
-        inputs = (column.sort_value(row), row.upnl_source, row.available_is_shared, (asset, key) in self._alerted)
+        inputs = (column.sort_value(row), row.upnl_source, (asset, key) in self._alerted)
         if key == "age":
             inputs = (inputs, self._now_ms // 1000)
         if self._inputs.get((asset, key)) == inputs and (asset, key) in self._cells:

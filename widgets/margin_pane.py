@@ -27,7 +27,7 @@ def explain(row: AssetBalance, multi_assets: bool | None) -> str:
         if row.margin_available:
             return (
                 f"Multi-Assets mode is on: {asset} counts toward the shared margin, valued in USD. Available is the "
-                f"account's, in USD (the table shows it once, in the totals); Max withdraw is in {asset}."
+                f"whole account's, counted in {asset} (in USD: the totals line); Max withdraw is {asset}'s own."
             )
         return f"Multi-Assets mode is on, but {asset} does not count as margin: it backs no position as it is."
     if asset == "USDT":
@@ -179,7 +179,7 @@ class MarginPane(LineDrawn):
             ("Multi-Assets mode", Text(mode)),
             ("Wallet", Text(format_amount(row.wallet_balance, PLACES))),
             (
-                "Available (USD, all)" if row.available_is_shared else "Available",
+                f"Available (account, in {row.asset})" if row.available_scope == "account" else "Available",
                 Text(format_amount(row.available_balance, PLACES)),
             ),
             ("Max withdraw", Text(format_amount(row.max_withdraw_amount, PLACES))),

@@ -226,9 +226,11 @@ class SimulatedAccount:
 
     def _asset_available(self, asset: SimAsset, totals: Mapping[str, Decimal]) -> tuple[Decimal, Decimal]:
         if self.multi_assets and asset.margin_eligible:
-            # As in the docs' examples: each margin asset repeats the account-level USD figure.
-            available = totals["availableBalance"]
-            return available, min(asset.wallet, available / asset.price)
+            # As production reports it (PROTOCOL.md §4, a 2023 capture): each margin asset's availableBalance is the
+            # whole account's available counted in that asset's own units (3333.21 USD was 0.10604798 on the BTC
+            # row); max withdraw stays the asset's own.
+            available = totals["availableBalance"] / asset.price
+            return available, min(asset.wallet, available)
         own = self._available(asset)
         return own, own
 
