@@ -106,7 +106,7 @@ class AccountBook:
                 side=u.side,
                 amount=u.amount,
                 entry=u.entry_price,
-                margin_asset=old.margin_asset if old else margin_asset_of(u.symbol),
+                margin_asset=u.margin_asset or (old.margin_asset if old else margin_asset_of(u.symbol)),
                 isolated=u.margin_type.lower() == "isolated",
                 unrealized=u.unrealized,
                 notional=notional,

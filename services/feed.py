@@ -154,7 +154,7 @@ class AccountFeed:
         self._full_at: float | None = None
         self._full_connection = -1
         self._full_wanted = False
-        self._pushed: dict[str, tuple[int, BalanceChange, int, str]] = {}  # asset → (E, change, received, reason)
+        self._pushed: dict[str, _Push] = {}  # per asset, the last push a poll has not yet caught up with
         self._queue: asyncio.Queue[FeedEvent | BaseException] = asyncio.Queue()
 
     # -- control ----------------------------------------------------------------------------------------------
@@ -345,37 +345,43 @@ class AccountFeed:
             self._stream_changed()
 
     def _with_newer_push(self, polled: AssetBalance) -> AssetBalance:
-        """A poll older than the last push for an asset must not undo the push's wallet figures."""
+        """A poll older than the last push for an asset must not undo the push's wallet figures.
+
+        A poll's ``updateTime`` is the time of the asset's last transaction, which a push carries as ``T`` (its
+        ``E``, the event's time, is a few ms later): they are compared with each other."""
         pushed = self._pushed.get(polled.asset)
         if pushed is None:
             return polled
-        event_time, change, received, reason = pushed
-        if polled.update_time_ms >= event_time:
+        if polled.update_time_ms >= pushed.transaction_time:
             del self._pushed[polled.asset]  # the poll has caught up
             return polled
-        return _pushed_row(polled, event_time, change, received, reason)
+        return pushed.row(polled)
 
     # -- pushes -----------------------------------------------------------------------------------------------
 
     def apply_account_update(self, event: AccountUpdate) -> AccountSnapshot | None:
         """Apply an ACCOUNT_UPDATE's absolute ``wb``/``cw``; returns the new snapshot, or None if nothing changed."""
         received = self.clock.time_ms()
+        # When the change happened, to compare with a poll's updateTime (the push's E is a few ms later).
+        happened = event.transaction_time or event.event_time
         changed: list[str] = []
         for change in event.data.balances:
             last = self._pushed.get(change.asset)
             snapshot_row = self.last_snapshot.balances.get(change.asset) if self.last_snapshot else None
-            newest_known = max(last[0] if last else 0, snapshot_row.update_time_ms if snapshot_row else 0)
-            # Strictly older only: the stream delivers in order, and values are absolute, so an event stamped
-            # the same millisecond as what we hold is the later word on it.
-            if event.event_time < newest_known:
+            # Strictly older only: the stream delivers in order, and values are absolute, so an event stamped the
+            # same millisecond as what we hold is the later word on it. Pushes are ordered by E among themselves; a
+            # poll speaks of its updateTime, which is a push's T.
+            older_push = last is not None and event.event_time < last.event_time
+            older_poll = last is None and snapshot_row is not None and happened < snapshot_row.update_time_ms
+            if older_push or older_poll:
                 log.info("ignored an older ACCOUNT_UPDATE for %s (E=%d)", change.asset, event.event_time)
                 continue
-            old = last[1].wallet_balance if last else (snapshot_row.wallet_balance if snapshot_row else None)
+            old = last.change.wallet_balance if last else (snapshot_row.wallet_balance if snapshot_row else None)
             if old != change.wallet_balance:
                 delta = change.wallet_balance - old if old is not None else change.balance_change
-                self._changed(change.asset, old, change.wallet_balance, delta, event.event_time, event.data, "push")
-            self._pushed[change.asset] = (event.event_time, change, received, event.data.reason)
-            self.trust.pushed(change.asset, change.wallet_balance, change.cross_wallet_balance, event.event_time)
+                self._changed(change.asset, old, change.wallet_balance, delta, happened, event.data, "push")
+            self._pushed[change.asset] = _Push(event.event_time, happened, change, received, event.data.reason)
+            self.trust.pushed(change.asset, change.wallet_balance, change.cross_wallet_balance, happened)
             changed.append(change.asset)
         if event.data.positions:
             self.book.positions_pushed(event.data.positions, event.event_time)
@@ -388,7 +394,7 @@ class AccountFeed:
         balances = dict(self.last_snapshot.balances)
         for asset in changed:
             if asset in balances:
-                balances[asset] = _pushed_row(balances[asset], *self._pushed[asset])
+                balances[asset] = self._pushed[asset].row(balances[asset])
         self.last_snapshot = self.last_snapshot.model_copy(update={"balances": balances, "cause": "push"})
         self.book.balances(self.last_snapshot, polled=False)
         return self.book.snapshot(self.client.server_time_ms()) or self.last_snapshot
@@ -716,17 +722,28 @@ class AccountFeed:
             await self.clock.sleep(left / 1000)
 
 
-def _pushed_row(row: AssetBalance, event_time: int, change: BalanceChange, received: int, reason: str) -> AssetBalance:
-    return row.model_copy(
-        update={
-            "wallet_balance": change.wallet_balance,
-            "cross_wallet_balance": change.cross_wallet_balance,
-            "update_time_ms": event_time,
-            "source": "push",
-            "source_method": f"ACCOUNT_UPDATE {reason}".strip(),
-            "received_at_ms": received,
-        }
-    )
+@dataclass(frozen=True)
+class _Push:
+    """An asset's last push: when it was sent (E) and when its change happened (T), and what it said."""
+
+    event_time: int
+    transaction_time: int
+    change: BalanceChange
+    received_at_ms: int
+    reason: str
+
+    def row(self, row: AssetBalance) -> AssetBalance:
+        """``row`` with this push's wallet figures (absolute, as pushed) and its time."""
+        return row.model_copy(
+            update={
+                "wallet_balance": self.change.wallet_balance,
+                "cross_wallet_balance": self.change.cross_wallet_balance,
+                "update_time_ms": self.transaction_time,
+                "source": "push",
+                "source_method": f"ACCOUNT_UPDATE {self.reason}".strip(),
+                "received_at_ms": self.received_at_ms,
+            }
+        )
 
 
 def _clamp(seconds: float) -> float:

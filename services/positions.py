@@ -59,6 +59,9 @@ class PositionUpdate(ExchangeModel):
     margin_type: str = Field("cross", alias="mt")
     isolated_wallet: Amount = Field(Decimal(0), alias="iw")
     side: str = Field("BOTH", alias="ps")
+    # The asset the position is margined in (PROTOCOL.md §10): a credits-mode account holds BNFCR, which no
+    # symbol's suffix names. Absent, the suffix is the best guess left.
+    margin_asset: str | None = Field(None, alias="ma")
 
 
 class MarkPrice(ExchangeModel):

@@ -216,7 +216,7 @@ def _json(text: str, what: str) -> object:
 
     try:
         return json.loads(text, parse_float=Decimal)
-    except ValueError as exc:
+    except json.JSONDecodeError as exc:
         raise ValueError(f"not valid JSON ({exc.msg} at character {exc.pos}): give {what}") from None
 
 

@@ -13,7 +13,7 @@ from services.backoff import Backoff
 from services.clock import VirtualClock
 from services.feed import AccountFeed, MarginCallEvent
 from services.models import AccountUpdate, LinkState
-from services.simulator import ExchangeSimulator
+from services.simulator import ExchangeSimulator, SimAsset
 from services.stream import StreamItem, StreamState, UserDataStream
 from services.weight import WeightBudget
 from services.wsapi import Credentials, WsApiClient
@@ -174,7 +174,7 @@ async def test_a_push_is_applied_at_once_and_reconciled_by_a_poll(
     assert row.wallet_balance == Decimal(sent["a"]["B"][0]["wb"])
     assert row.cross_wallet_balance == Decimal(sent["a"]["B"][0]["cw"])
     assert row.source == "push" and row.source_method == "ACCOUNT_UPDATE FUNDING_FEE"
-    assert row.update_time_ms == sent["E"]
+    assert row.update_time_ms == sent["T"]  # when the change happened, as a poll's updateTime says it
     # no poll yet; one shortly after, which brings available and max withdraw up to date
     assert len([m for _, m in sim.requests if m.endswith("account.status")]) == polls_before
     await until(lambda: feed.snapshots[-1].cause == "poll", clock=clock, step=0.25, limit=5)
@@ -234,6 +234,45 @@ async def test_polling_slows_to_a_reconcile_while_the_stream_is_live(
     assert feed.feed.status.stream == "live"
 
 
+async def test_a_poll_catches_up_with_a_push_by_the_pushs_transaction_time(
+    feed: Recorder, sim: ExchangeSimulator, clock: VirtualClock
+) -> None:
+    """A poll's updateTime is the asset's last transaction, which the push carries as T (its E a few ms later): held
+    against E, no poll ever caught up with a push, and the pushed figures outranked every poll after them."""
+    await streaming(feed, clock)
+    sent = await sim.push_balance_change("USDT", "-3.5")
+    assert sent["T"] < sent["E"]
+    await until(lambda: feed.snapshots[-1].cause == "push")
+    await until(lambda: feed.snapshots[-1].cause == "poll", clock=clock, step=0.25, limit=5)
+    row = feed.snapshots[-1].balances["USDT"]
+    assert row.source == "poll" and row.update_time_ms == sent["T"]
+    assert row.wallet_balance == Decimal(sent["a"]["B"][0]["wb"])
+
+
+async def test_a_pushed_position_is_booked_under_its_margin_asset(
+    client: WsApiClient, sim: ExchangeSimulator, clock: VirtualClock
+) -> None:
+    """A credits-mode account margins BTCUSDT in BNFCR: the push names it (a.P[].ma); the symbol's suffix does not."""
+    from services.marks import MarkPriceStream
+
+    sim.account.assets["BNFCR"] = SimAsset("BNFCR", Decimal("5000"), Decimal(1))
+    marks = MarkPriceStream(sim.stream_url, clock=clock, backoff=Backoff(rng=random.Random(3)))
+    stream = UserDataStream(client, sim.stream_url, backoff=Backoff(rng=random.Random(8)))
+    recorder = Recorder(AccountFeed(client, interval=2.0, stream=stream, marks=marks))
+    try:
+        await streaming(recorder, clock)
+        await sim.change_position("XRPUSDT", "BOTH", "1000", "0.5", margin_asset="BNFCR")
+        await until(lambda: any(p.symbol == "XRPUSDT" for p in recorder.snapshots[-1].positions), clock=clock, step=0.1)
+        xrp = next(p for p in recorder.snapshots[-1].positions if p.symbol == "XRPUSDT")
+        assert xrp.margin_asset == "BNFCR"
+        await until(lambda: "xrpusdt@markPrice@1s" in sim.market_subscriptions(), clock=clock, step=0.1)
+        await sim.move_marks({**{s: sim.account.marks[s] for s in sim.account.marks}, "XRPUSDT": "0.6"})
+        await until(lambda: recorder.snapshots[-1].balances["BNFCR"].upnl_source == "mark", clock=clock, step=0.1)
+        assert recorder.snapshots[-1].balances["BNFCR"].cross_un_pnl == Decimal(1000) * Decimal("0.1")
+    finally:
+        await recorder.stop()
+
+
 async def test_ten_minutes_of_pushes_every_300_ms_stay_within_the_budget(
     feed: Recorder, sim: ExchangeSimulator, clock: VirtualClock
 ) -> None:
@@ -244,7 +283,7 @@ async def test_ten_minutes_of_pushes_every_300_ms_stay_within_the_budget(
         pushed.append(await sim.push_balance_change("USDT", "0.01"))
         await clock.advance(0.3)
         await asyncio.sleep(0)
-    await until(lambda: feed.snapshots[-1].balances["USDT"].update_time_ms == pushed[-1]["E"], clock=clock)
+    await until(lambda: feed.snapshots[-1].balances["USDT"].update_time_ms == pushed[-1]["T"], clock=clock)
     allowance = WeightBudget().allowance(2400, streaming=True)
     windows = range(first_window, sim.server_time_ms() // 60_000 + 1)
     spent = [sim.own_weight(w) for w in windows]
@@ -256,7 +295,7 @@ async def test_ten_minutes_of_pushes_every_300_ms_stay_within_the_budget(
     # every push reached the feed, in order
     push_times = [s.balances["USDT"].update_time_ms for s in feed.snapshots if s.cause == "push"]
     assert push_times == sorted(push_times)
-    assert set(push_times) >= {event["E"] for event in pushed[-50:]}
+    assert set(push_times) >= {event["T"] for event in pushed[-50:]}
     assert sim.bans == 0
 
 

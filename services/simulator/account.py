@@ -128,11 +128,15 @@ class SimulatedAccount:
     def maint_margin(self, a: SimAsset) -> Decimal:
         return a.maint_margin + sum((abs(self._notional(p)) * p.maint_rate for p in self._held(a.asset)), Decimal(0))
 
-    def change_position(self, symbol: str, side: str, size: Decimal, entry: Decimal, now_ms: int) -> dict[str, Any]:
-        """Open, change or (size 0) close a position; returns its ``a.P[]`` entry as the exchange pushes it."""
+    def change_position(
+        self, symbol: str, side: str, size: Decimal, entry: Decimal, now_ms: int, *, margin_asset: str | None = None
+    ) -> dict[str, Any]:
+        """Open, change or (size 0) close a position; returns its ``a.P[]`` entry as the exchange pushes it.
+
+        ``margin_asset`` for an account whose margin is not the symbol's quote (credits mode: BNFCR)."""
         key = (symbol, side)
         old = self.positions.get(key)
-        asset = old.margin_asset if old else ("USDC" if symbol.endswith("USDC") else "USDT")
+        asset = margin_asset or (old.margin_asset if old else ("USDC" if symbol.endswith("USDC") else "USDT"))
         self.marks.setdefault(symbol, entry)
         self.ticks.setdefault(symbol, Decimal("0.01"))
         if size:
@@ -146,7 +150,7 @@ class SimulatedAccount:
             pnl = Decimal(0)
         return {
             "s": symbol, "pa": f"{size:f}", "ep": f"{entry if size else Decimal(0):f}", "bep": f"{entry:f}",
-            "cr": "0", "up": amount(pnl), "mt": "cross", "iw": "0", "ps": side,
+            "cr": "0", "up": amount(pnl), "mt": "cross", "iw": "0", "ps": side, "ma": asset,
         }  # fmt: skip
 
     def position_rows(self, *, v2: bool) -> list[dict[str, Any]]:

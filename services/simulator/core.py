@@ -39,6 +39,9 @@ WEIGHTS: Mapping[str, int] = {
     "userDataStream.stop": 1,
 }
 HANDSHAKE_WEIGHT = 5
+#: A push's transaction time ``T`` is this many ms before its event time ``E`` (every production capture has T a few
+#: ms before E); an asset's ``updateTime`` in a poll is the transaction time.
+PUSH_LAG_MS = 3
 MAX_RECV_WINDOW = 60_000
 LISTEN_KEY_LIFETIME_MS = 60 * 60 * 1000
 MAX_BAN_MS = 3 * 24 * 3600 * 1000

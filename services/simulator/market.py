@@ -17,6 +17,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from services.simulator.account import amount
+from services.simulator.core import PUSH_LAG_MS
 from services.simulator.userdata import UserData
 
 MAX_INCOMING_PER_SECOND = 10
@@ -135,15 +136,28 @@ class Market(UserData):
         return {stream for conn in self._market for stream in conn.streams}
 
     async def change_position(
-        self, symbol: str, side: str, amount_: Decimal | str, entry: Decimal | str, *, reason: str = "ORDER"
+        self,
+        symbol: str,
+        side: str,
+        amount_: Decimal | str,
+        entry: Decimal | str,
+        *,
+        reason: str = "ORDER",
+        margin_asset: str | None = None,
     ) -> dict[str, Any]:
-        """Open, change or (amount 0) close a position and push the ``ACCOUNT_UPDATE`` with its ``P[]``."""
-        now = self.server_time_ms()
-        entry_p = self.account.change_position(symbol, side, Decimal(amount_), Decimal(entry), now)
-        asset = "USDC" if symbol.endswith("USDC") else "USDT"
+        """Open, change or (amount 0) close a position and push the ``ACCOUNT_UPDATE`` with its ``P[]`` (each entry
+        naming its margin asset in ``ma``, as production does)."""
+        held = self.account.positions.get((symbol, side))
+        guess = margin_asset or (held.margin_asset if held else "USDC" if symbol.endswith("USDC") else "USDT")
+        before = self.account.assets[guess].update_time if guess in self.account.assets else 0
+        happened = max(self.server_time_ms() - PUSH_LAG_MS, before + 1)  # T, after the asset's last transaction
+        entry_p = self.account.change_position(
+            symbol, side, Decimal(amount_), Decimal(entry), happened, margin_asset=margin_asset
+        )
+        asset = entry_p["ma"]
         wallet = amount(self.account.assets[asset].wallet)
         event = {
-            "e": "ACCOUNT_UPDATE", "E": now, "T": now - 1,
+            "e": "ACCOUNT_UPDATE", "E": happened + PUSH_LAG_MS, "T": happened,
             "a": {"m": reason, "B": [{"a": asset, "wb": wallet, "cw": wallet, "bc": "0"}], "P": [entry_p]},
         }  # fmt: skip
         await self.push(event)

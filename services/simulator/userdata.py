@@ -15,7 +15,7 @@ from websockets.exceptions import ConnectionClosed
 
 from services.simulator.account import amount
 from services.simulator.auth import KeyRing
-from services.simulator.core import LISTEN_KEY_LIFETIME_MS, ApiConnection, Refusal, json_default
+from services.simulator.core import LISTEN_KEY_LIFETIME_MS, PUSH_LAG_MS, ApiConnection, Refusal, json_default
 
 
 class UserData(KeyRing):
@@ -109,12 +109,14 @@ class UserData(KeyRing):
         change = Decimal(delta)
         row = self.account.assets[asset]
         row.wallet += change
-        now = self.server_time_ms()
-        row.update_time = now
+        # The transaction's time, which the push carries as T and a poll as updateTime (after the last one's, even
+        # on a clock that has not moved); the event's time E a few ms after it.
+        happened = max(self.server_time_ms() - PUSH_LAG_MS, row.update_time + 1)
+        row.update_time = happened
         event = {
             "e": "ACCOUNT_UPDATE",
-            "E": now,
-            "T": now - 1,
+            "E": happened + PUSH_LAG_MS,
+            "T": happened,
             "a": {
                 "m": reason,
                 "B": [{"a": asset, "wb": amount(row.wallet), "cw": amount(row.wallet), "bc": amount(change)}],
