@@ -329,7 +329,7 @@ class AccountFeed:
         asset: str,
         old: Decimal | None,
         new: Decimal,
-        delta: Decimal,
+        delta: Decimal | None,
         at_ms: int,
         why: AccountUpdateData | None,
         source: str,
@@ -378,7 +378,9 @@ class AccountFeed:
                 continue
             old = last.change.wallet_balance if last else (snapshot_row.wallet_balance if snapshot_row else None)
             if old != change.wallet_balance:
-                delta = change.wallet_balance - old if old is not None else change.balance_change
+                # An asset no poll has listed yet: its old balance is not known, and neither is the change (bc
+                # leaves out PnL and commission; 0 would be a guess).
+                delta = change.wallet_balance - old if old is not None else None
                 self._changed(change.asset, old, change.wallet_balance, delta, happened, event.data, "push")
             self._pushed[change.asset] = _Push(event.event_time, happened, change, received, event.data.reason)
             self.trust.pushed(change.asset, change.wallet_balance, change.cross_wallet_balance, happened)

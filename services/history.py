@@ -11,13 +11,15 @@ from __future__ import annotations
 import contextlib
 import os
 import sqlite3
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 from services.files import private_opener
+from services.shapes import decimal_text
 
-SCHEMA = 1
+SCHEMA = 2
 FILE_NAME = "history.sqlite3"
 DEFAULT_RETENTION_DAYS = 90
 SAMPLE_EVERY_MS = 60_000
@@ -46,7 +48,47 @@ _MIGRATIONS = {
         );
         CREATE INDEX samples_by_time ON samples (account, at_ms);
     """,
+    # A change is stored once however many processes see it (a dashboard and a watch on one store): keyed by what
+    # the exchange said of it, the account, the asset, the transaction time and the new wallet. Its delta may be
+    # unknown (a push for an asset no poll had listed: the old balance is not known). Duplicates an older version
+    # stored are dropped, the first kept.
+    2: """
+        CREATE TABLE changes_v2 (
+            id INTEGER PRIMARY KEY,
+            account TEXT NOT NULL,
+            at_ms INTEGER NOT NULL,
+            asset TEXT NOT NULL,
+            old_wallet TEXT,
+            new_wallet TEXT NOT NULL,
+            delta TEXT,
+            reason TEXT NOT NULL,
+            symbol TEXT,
+            source TEXT NOT NULL,
+            UNIQUE (account, asset, at_ms, new_wallet)
+        );
+        INSERT INTO changes_v2 SELECT * FROM changes WHERE id IN (
+            SELECT MIN(id) FROM changes GROUP BY account, asset, at_ms, new_wallet
+        );
+        DROP TABLE changes;
+        ALTER TABLE changes_v2 RENAME TO changes;
+        CREATE INDEX changes_by_time ON changes (account, at_ms);
+    """,
 }
+
+#: One statement for every writer: a change already stored (another process saw it first) is not stored again;
+#: what it lacked is filled in (the reason a push gives to a change a poll found first, an old balance now known).
+_RECORD = """
+    INSERT INTO changes (account, at_ms, asset, old_wallet, new_wallet, delta, reason, symbol, source)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (account, asset, at_ms, new_wallet) DO UPDATE SET
+        old_wallet = COALESCE(changes.old_wallet, excluded.old_wallet),
+        delta = COALESCE(changes.delta, excluded.delta),
+        symbol = CASE WHEN changes.reason = 'UNKNOWN' THEN excluded.symbol ELSE changes.symbol END,
+        source = CASE WHEN changes.reason = 'UNKNOWN' THEN excluded.source ELSE changes.source END,
+        reason = CASE WHEN changes.reason = 'UNKNOWN' THEN excluded.reason ELSE changes.reason END
+"""
+#: How long a writer waits for another's lock (schema creation, a write) before saying the store is busy.
+BUSY_TIMEOUT = 10.0
 
 
 class HistoryError(Exception):
@@ -61,7 +103,7 @@ class Change:
     asset: str
     old_wallet: Decimal | None
     new_wallet: Decimal
-    delta: Decimal
+    delta: Decimal | None  # None: the old balance was not known (the first word on an asset was a push)
     reason: str
     symbol: str | None
     source: str  # push or poll
@@ -70,9 +112,9 @@ class Change:
         return {
             "at_ms": self.at_ms,
             "asset": self.asset,
-            "old_wallet": None if self.old_wallet is None else format(self.old_wallet, "f"),
-            "new_wallet": format(self.new_wallet, "f"),
-            "delta": format(self.delta, "f"),
+            "old_wallet": None if self.old_wallet is None else decimal_text(self.old_wallet),
+            "new_wallet": decimal_text(self.new_wallet),
+            "delta": None if self.delta is None else decimal_text(self.delta),
             "reason": self.reason,
             "symbol": self.symbol,
             "source": self.source,
@@ -90,24 +132,49 @@ class HistoryStore:
             data_dir.mkdir(parents=True, exist_ok=True)
             if not self.path.exists():
                 os.close(private_opener(str(self.path), os.O_CREAT | os.O_WRONLY))  # created 0600
-            self._db = sqlite3.connect(self.path, timeout=5, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT, isolation_level=None)
+            self._wal()
             self._migrate()
+        except sqlite3.OperationalError as exc:
+            raise HistoryError(f"the history store {self.path} is busy or cannot be used ({exc})") from None
         except sqlite3.DatabaseError as exc:
             raise HistoryError(f"{self.path} is not a history store balance-tui can read ({exc})") from None
         except OSError as exc:
             raise HistoryError(f"cannot open the history store {self.path}: {exc.strerror or exc}") from None
 
+    def _wal(self) -> None:
+        """WAL, so that readers and a writer do not block each other. Switching a new file to it takes a lock that
+        SQLite does not wait for: two processes opening one new store at once retry it."""
+        deadline = time.monotonic() + BUSY_TIMEOUT
+        while True:
+            try:
+                self._db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+
     def _migrate(self) -> None:
-        version = self._db.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA:
-            raise HistoryError(
-                f"{self.path} was written by a newer balance-tui (schema {version}, this one reads {SCHEMA}): "
-                "upgrade balance-tui, or point --data-dir elsewhere"
-            )
-        for target in range(version + 1, SCHEMA + 1):
-            # One transaction a step: a migration either happens whole or not at all.
-            self._db.executescript(f"BEGIN; {_MIGRATIONS[target]} PRAGMA user_version = {target}; COMMIT;")
+        """Bring the schema to ``SCHEMA``: read the version and migrate in one write transaction, so that of two
+        processes opening the store at once one migrates and the other then finds it done (each reading version 0
+        and creating the tables, one failed with 'table changes already exists', the other with 'locked')."""
+        self._db.execute("BEGIN IMMEDIATE")  # the write lock first, waited for, then the version
+        try:
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA:
+                raise HistoryError(
+                    f"{self.path} was written by a newer balance-tui (schema {version}, this one reads {SCHEMA}): "
+                    "upgrade balance-tui, or point --data-dir elsewhere"
+                )
+            for target in range(version + 1, SCHEMA + 1):
+                for statement in _statements(_MIGRATIONS[target]):
+                    self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {target}")
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._db.execute("ROLLBACK")  # a migration happens whole or not at all
+            raise
 
     def close(self) -> None:
         with contextlib.suppress(sqlite3.Error):
@@ -120,16 +187,16 @@ class HistoryStore:
             raise HistoryError(f"cannot write the history store {self.path}: {exc}") from None
 
     def record(self, account: str, change: Change) -> None:
+        """Store a change once, whoever else stores it too (see ``_RECORD``)."""
         self._write(
-            "INSERT INTO changes (account, at_ms, asset, old_wallet, new_wallet, delta, reason, symbol, source) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            _RECORD,
             (
                 account,
                 change.at_ms,
                 change.asset,
-                None if change.old_wallet is None else format(change.old_wallet, "f"),
-                format(change.new_wallet, "f"),
-                format(change.delta, "f"),
+                None if change.old_wallet is None else decimal_text(change.old_wallet),
+                decimal_text(change.new_wallet),
+                None if change.delta is None else decimal_text(change.delta),
                 change.reason,
                 change.symbol,
                 change.source,
@@ -139,7 +206,7 @@ class HistoryStore:
     def sample(self, account: str, at_ms: int, wallet: Decimal, upnl: Decimal, margin_balance: Decimal) -> None:
         self._write(
             "INSERT INTO samples (account, at_ms, wallet, upnl, margin_balance) VALUES (?, ?, ?, ?, ?)",
-            (account, at_ms, format(wallet, "f"), format(upnl, "f"), format(margin_balance, "f")),
+            (account, at_ms, decimal_text(wallet), decimal_text(upnl), decimal_text(margin_balance)),
         )
 
     def prune(self, before_ms: int) -> None:
@@ -162,10 +229,7 @@ class HistoryStore:
             rows = self._db.execute(sql + " ORDER BY at_ms, id", params).fetchall()
         except sqlite3.Error as exc:
             raise HistoryError(f"cannot read the history store {self.path}: {exc}") from None
-        return [
-            Change(r[0], r[1], None if r[2] is None else Decimal(r[2]), Decimal(r[3]), Decimal(r[4]), r[5], r[6], r[7])
-            for r in rows
-        ]
+        return [Change(r[0], r[1], _decimal(r[2]), Decimal(r[3]), _decimal(r[4]), r[5], r[6], r[7]) for r in rows]
 
     def samples(self, account: str, *, since_ms: int = 0) -> list[tuple[int, Decimal]]:
         """(time, margin balance) samples, oldest first."""
@@ -180,19 +244,30 @@ class HistoryStore:
 
 
 def summarize(changes: list[Change]) -> list[dict[str, object]]:
-    """Totals per day (UTC), reason and symbol: how much funding was paid this week."""
+    """Totals per day (UTC), reason and symbol: how much funding was paid this week. A change whose delta is not
+    known is counted (``unknown``) but adds nothing to the total: a total is never made up."""
     totals: dict[tuple[str, str, str, str], Decimal] = {}
     counts: dict[tuple[str, str, str, str], int] = {}
+    unknown: dict[tuple[str, str, str, str], int] = {}
     for change in changes:
         day = _day(change.at_ms)
         key = (day, change.asset, change.reason, change.symbol or "")
-        totals[key] = totals.get(key, Decimal(0)) + change.delta
+        totals[key] = totals.get(key, Decimal(0)) + (change.delta or 0)
         counts[key] = counts.get(key, 0) + 1
+        unknown[key] = unknown.get(key, 0) + (change.delta is None)
     return [
-        {"day": d, "asset": a, "reason": r, "symbol": s or None, "total": format(totals[(d, a, r, s)], "f"),
-         "count": counts[(d, a, r, s)]}
+        {"day": d, "asset": a, "reason": r, "symbol": s or None, "total": decimal_text(totals[(d, a, r, s)]),
+         "count": counts[(d, a, r, s)], "unknown": unknown[(d, a, r, s)]}
         for d, a, r, s in sorted(totals)
     ]  # fmt: skip
+
+
+def _statements(script: str) -> list[str]:
+    return [statement.strip() for statement in script.split(";") if statement.strip()]
+
+
+def _decimal(text: str | None) -> Decimal | None:
+    return None if text is None else Decimal(text)
 
 
 def _day(at_ms: int) -> str:

@@ -56,6 +56,103 @@ def test_a_corrupt_store_and_a_newer_schema_are_refused_in_one_line(tmp_path: Pa
         HistoryStore(newer)
 
 
+# One process of the two below: wait for the signal, open the store, record the same changes, say how it went.
+WRITER = """
+import sys, time
+from decimal import Decimal
+from pathlib import Path
+from services.history import Change, HistoryStore
+data, go = Path(sys.argv[1]), Path(sys.argv[2])
+while not go.exists():
+    time.sleep(0.001)
+store = HistoryStore(data)
+for i in range(20):
+    at = 1_800_000_000_000 + i
+    store.record("acct", Change(at, "USDT", Decimal(100 + i), Decimal(101 + i), Decimal(1), "FUNDING_FEE", "BTCUSDT", "push"))
+print("ok")
+"""
+
+
+@pytest.mark.parametrize("fresh", [True, False], ids=["fresh store", "existing store"])
+async def test_two_writers_at_once_keep_each_change_once(tmp_path: Path, fresh: bool) -> None:
+    """A dashboard and a watch on one store: on a fresh store one said 'database is locked' and the other 'table
+    changes already exists' (0 of 39 changes kept); on an existing one every change was stored twice."""
+    import asyncio
+    import sys
+
+    data = tmp_path / "store"
+    if not fresh:
+        HistoryStore(data).close()
+    go = tmp_path / "go"
+    writers = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            WRITER,
+            str(data),
+            str(go),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        for _ in range(2)
+    ]
+    await asyncio.sleep(0.3)  # both started and waiting: the file below lets them go at the same moment
+    go.touch()
+    results = [await asyncio.wait_for(w.communicate(), 30) for w in writers]
+    assert [(w.returncode, out.strip()) for w, (out, _) in zip(writers, results, strict=True)] == [(0, b"ok")] * 2, [
+        err for _, err in results
+    ]
+    store = HistoryStore(data)
+    assert [c.at_ms for c in store.changes("acct")] == [1_800_000_000_000 + i for i in range(20)]
+    [total] = summarize(store.changes("acct"))
+    assert total["total"] == "20" and total["count"] == 20  # funding counted once, not twice
+    store.close()
+
+
+def test_a_schema_1_store_is_migrated_and_its_duplicates_dropped(tmp_path: Path) -> None:
+    db = sqlite3.connect(tmp_path / "history.sqlite3")
+    db.executescript(
+        """
+        CREATE TABLE changes (id INTEGER PRIMARY KEY, account TEXT NOT NULL, at_ms INTEGER NOT NULL,
+            asset TEXT NOT NULL, old_wallet TEXT, new_wallet TEXT NOT NULL, delta TEXT NOT NULL,
+            reason TEXT NOT NULL, symbol TEXT, source TEXT NOT NULL);
+        CREATE INDEX changes_by_time ON changes (account, at_ms);
+        CREATE TABLE samples (account TEXT NOT NULL, at_ms INTEGER NOT NULL, wallet TEXT NOT NULL,
+            upnl TEXT NOT NULL, margin_balance TEXT NOT NULL);
+        CREATE INDEX samples_by_time ON samples (account, at_ms);
+        PRAGMA user_version = 1;
+        """
+    )
+    row = ("a", T0, "USDT", "100", "96.86", "-3.14", "FUNDING_FEE", "BTCUSDT", "push")
+    for _ in range(2):  # stored twice by two writers of an older balance-tui
+        db.execute(
+            "INSERT INTO changes (account, at_ms, asset, old_wallet, new_wallet, delta, reason, symbol, source) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            row,
+        )
+    db.commit()
+    db.close()
+    store = HistoryStore(tmp_path)
+    assert [(c.at_ms, c.delta) for c in store.changes("a")] == [(T0, Decimal("-3.14"))]
+    store.record("a", Change(T0, "USDT", None, Decimal("96.86"), None, "UNKNOWN", None, "poll"))  # seen again
+    assert len(store.changes("a")) == 1 and store.changes("a")[0].reason == "FUNDING_FEE"
+    store.close()
+
+
+def test_a_change_first_found_by_a_poll_takes_the_pushs_reason_and_an_unknown_delta_stays_unknown(
+    tmp_path: Path,
+) -> None:
+    store = HistoryStore(tmp_path)
+    store.record("a", Change(T0, "BNB", None, Decimal("3"), None, "UNKNOWN", None, "poll"))
+    store.record("a", Change(T0, "BNB", None, Decimal("3"), None, "DEPOSIT", None, "push"))
+    [row] = store.changes("a")
+    assert (row.reason, row.source, row.delta) == ("DEPOSIT", "push", None)
+    assert row.json_dict()["delta"] is None
+    [summary] = summarize([row])
+    assert summary["total"] == "0" and summary["unknown"] == 1  # never made up
+    store.close()
+
+
 async def test_every_pushed_change_is_recorded_and_listed_by_history(tmp_path: Path) -> None:
     (tmp_path / "config").mkdir()
     data = tmp_path / "store"
@@ -85,7 +182,29 @@ async def test_every_pushed_change_is_recorded_and_listed_by_history(tmp_path: P
     code, out, _ = await run_cli(
         "history", "--summary", "--csv", "--ws-url", sim.ws_url, "--data-dir", str(data), env=env
     )
-    assert code == 0 and out.splitlines()[0] == "day,asset,reason,symbol,total,count"
+    assert code == 0 and out.splitlines()[0] == "day,asset,reason,symbol,total,count,unknown"
+
+
+async def test_two_watches_on_one_fresh_store_record_each_pushed_change_once(tmp_path: Path) -> None:
+    (tmp_path / "config").mkdir()
+    data = tmp_path / "store"
+    sim = ExchangeSimulator()
+    sim.add_hmac_key(TEST_API_KEY, TEST_SECRET)
+    async with sim:
+        env = clean_env(tmp_path, BINANCE_API_KEY=TEST_API_KEY, BINANCE_API_SECRET=TEST_SECRET)
+        watches = [await Watch.start("--ws-url", sim.ws_url, "--data-dir", str(data), env=env) for _ in range(2)]
+        for watch in watches:
+            await watch.until(watch.stream_connected)
+        pushed = [await sim.push_balance_change("USDT", f"-{i}.5", reason="FUNDING_FEE") for i in range(1, 6)]
+        for watch in watches:
+            await watch.until(lambda w=watch: len(w.of_type("change")) == len(pushed))
+        for watch in watches:
+            code, err = await watch.stop()
+            assert code == 143 and "history" not in err, err  # neither ran on without its history
+        code, out, err = await run_cli("history", "--json", "--ws-url", sim.ws_url, "--data-dir", str(data), env=env)
+    assert code == 0, err
+    rows = json.loads(out)["rows"]
+    assert [(r["at_ms"], r["new_wallet"]) for r in rows] == [(e["T"], e["a"]["B"][0]["wb"]) for e in pushed]
 
 
 async def test_history_refuses_a_corrupt_store_with_one_line_and_exit_5(tmp_path: Path) -> None:

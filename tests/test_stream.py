@@ -11,7 +11,7 @@ import pytest
 
 from services.backoff import Backoff
 from services.clock import VirtualClock
-from services.feed import AccountFeed, MarginCallEvent
+from services.feed import AccountFeed, BalanceChangeEvent, MarginCallEvent
 from services.models import AccountUpdate, LinkState
 from services.simulator import ExchangeSimulator, SimAsset
 from services.stream import StreamItem, StreamState, UserDataStream
@@ -271,6 +271,17 @@ async def test_a_pushed_position_is_booked_under_its_margin_asset(
         assert recorder.snapshots[-1].balances["BNFCR"].cross_un_pnl == Decimal(1000) * Decimal("0.1")
     finally:
         await recorder.stop()
+
+
+async def test_a_push_for_an_asset_no_poll_listed_is_a_change_from_an_unknown_balance(
+    feed: Recorder, sim: ExchangeSimulator, clock: VirtualClock
+) -> None:
+    await streaming(feed, clock)
+    sim.account.assets["XRP"] = SimAsset("XRP", Decimal(0), Decimal("0.5"))  # new since the last poll
+    await sim.push_balance_change("XRP", "250", reason="DEPOSIT")
+    await until(lambda: any(isinstance(e, BalanceChangeEvent) and e.change.asset == "XRP" for e in feed.events))
+    [change] = [e.change for e in feed.events if isinstance(e, BalanceChangeEvent) and e.change.asset == "XRP"]
+    assert (change.old_wallet, change.new_wallet, change.delta, change.reason) == (None, Decimal(250), None, "DEPOSIT")
 
 
 async def test_ten_minutes_of_pushes_every_300_ms_stay_within_the_budget(

@@ -503,6 +503,10 @@ def run_history(settings: Settings, args: argparse.Namespace, out: Writer) -> in
     return EXIT_OK
 
 
+def _delta_text(delta: str | None) -> str:
+    return format_amount(Decimal(delta), 8, signed=True) if delta is not None else "—"  # not known: first seen
+
+
 def _history_table(rows: list[dict[str, Any]], *, summary: bool) -> str:
     from datetime import datetime
 
@@ -520,7 +524,7 @@ def _history_table(rows: list[dict[str, Any]], *, summary: bool) -> str:
     for r in rows:
         when = datetime.fromtimestamp(r["at_ms"] / 1000).strftime("%Y-%m-%d %H:%M:%S")
         lines.append(
-            f"{when:<19}  {r['asset']:<6}  {format_amount(Decimal(r['delta']), 8, signed=True):>18}  "
+            f"{when:<19}  {r['asset']:<6}  {_delta_text(r['delta']):>18}  "
             f"{format_amount(Decimal(r['new_wallet']), 8):>22}  {r['reason']:<16}  {r['symbol'] or ''}"
         )
     return "\n".join(lines)

@@ -37,7 +37,7 @@ class ChangeTape(Widget):
             table.add_row(
                 datetime.fromtimestamp(change.at_ms / 1000).strftime("%H:%M:%S"),
                 change.asset,
-                format_amount(change.delta, 8, signed=True),
+                format_amount(change.delta, 8, signed=True) if change.delta is not None else "— (first seen)",
                 change.reason + ("" if change.source == "push" else " (found by a poll)"),
                 change.symbol or "",
             )
