@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 
+from services.formatting import cut
 from services.models import AccountSnapshot, AssetBalance
 from services.positions import LivePosition, Position, PositionUpdate, Source, margin_asset_of
 
@@ -23,6 +24,7 @@ log = logging.getLogger("balance_tui.book")
 
 MARK_MAX_AGE_MS = 3_000
 ZERO = Decimal(0)
+PLACES = 8  # the exchange's: an estimate has no more digits than the figures it stands in for
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,7 @@ class AccountBook:
                 self._held.pop(key, None)
                 continue
             mark = old.mark if old else None
-            notional = u.amount * mark if mark is not None else (old.notional if old else ZERO)
+            notional = cut(u.amount * mark, PLACES) if mark is not None else (old.notional if old else ZERO)
             self._held[key] = _Held(
                 symbol=u.symbol,
                 side=u.side,
@@ -166,9 +168,16 @@ class AccountBook:
             figures: tuple[Decimal | None, Decimal, Decimal, Decimal]
             source: Source
             if mark is not None and live:
+                # Estimates are cut as the screen cuts them, at the exchange's 8 places: amounts toward −∞, margin
+                # toward +∞ (never more favourable than the exact figure, never more digits than the exchange's).
                 notional = h.amount * mark.price
                 scale = abs(notional) / abs(h.notional_at_poll) if h.notional_at_poll else Decimal(1)
-                figures = (mark.price, h.amount * (mark.price - h.entry), notional, h.maint_margin * scale)
+                figures = (
+                    mark.price,
+                    cut(h.amount * (mark.price - h.entry), PLACES),
+                    cut(notional, PLACES),
+                    cut(h.maint_margin * scale, PLACES, rounding=ROUND_CEILING),
+                )
                 source, time_ms = "mark", mark.time_ms
             else:
                 figures = (h.mark, h.unrealized, h.notional, h.maint_margin)

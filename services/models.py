@@ -7,12 +7,13 @@ into ``"0E-8"``. A malformed amount is a validation error, never a silent zero.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import ROUND_CEILING, Decimal
 from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.formatting import cut
 from services.positions import LivePosition, PositionUpdate
 from services.shapes import Amount, EventTime, ExchangeModel, decimal_text
 from services.weight import window_end_ms
@@ -71,10 +72,12 @@ class AccountTotals(ExchangeModel):
 
     @property
     def margin_ratio(self) -> Decimal | None:
-        """Maintenance margin over margin balance, as the exchange's UI shows it; None with no margin balance."""
+        """Maintenance margin over margin balance, as the exchange's UI shows it; None with no margin balance.
+
+        Rounded up at 8 places: more is worse, and a quotient has as many digits as the context allows."""
         if self.total_margin_balance <= 0:
             return None
-        return self.total_maint_margin / self.total_margin_balance
+        return cut(self.total_maint_margin / self.total_margin_balance, 8, rounding=ROUND_CEILING)
 
 
 class AccountStatus(AccountTotals):

@@ -10,8 +10,9 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 
 
 def decimal_text(value: Decimal) -> str:
-    """A Decimal as plain positional text (never scientific notation): the exchange's own form."""
-    return format(value, "f")
+    """A Decimal as plain positional text (never scientific notation): the exchange's own form, but never a negative
+    zero (``-0.00000000`` is what a short at its entry price computes to, and reads as a loss)."""
+    return format(value if value else abs(value), "f")
 
 
 def _parse_amount(value: object) -> Decimal:

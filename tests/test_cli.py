@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
+from services.formatting import cut
 from services.simulator import ExchangeSimulator
 from tests.helpers import CLI, TEST_API_KEY, TEST_SECRET, Watch, clean_env, pem, run_cli, until
 
@@ -296,6 +298,44 @@ async def test_watch_reports_every_pushed_change_in_order(live_sim: ExchangeSimu
     assert seen == pushed  # each change, once, in order, nothing lost
 
 
+def long_amounts(document: Any, where: str = "") -> list[str]:
+    """Every amount in a JSON document with more than 8 decimals, or that reads as a negative zero."""
+    if isinstance(document, dict):
+        return [bad for key, value in document.items() for bad in long_amounts(value, f"{where}.{key}")]
+    if isinstance(document, list):
+        return [bad for i, value in enumerate(document) for bad in long_amounts(value, f"{where}[{i}]")]
+    amount = isinstance(document, str) and re.fullmatch(r"-?\d+\.\d+", document)
+    if amount and (len(document.split(".")[1]) > 8 or (document.startswith("-") and not Decimal(document))):
+        return [f"{where} = {document}"]
+    return []
+
+
+async def test_no_amount_has_more_than_8_decimals_or_reads_minus_zero(home: Path) -> None:
+    """Estimates from marks (0.500 × a mark of 8 places has 11), maintenance margin scaled with notional (a quotient:
+    28 digits) and a short at its entry price (−0) are cut the way the screen cuts them, in JSON too."""
+    simulator = ExchangeSimulator()
+    simulator.add_hmac_key(TEST_API_KEY, TEST_SECRET)
+    simulator.account.change_position("XRPUSDT", "BOTH", Decimal("-1000"), Decimal("0.5"), 0)  # a short
+    simulator.account.marks["XRPUSDT"] = Decimal("0.5")  # at its entry price: uPnL −1000 × 0
+    env = clean_env(home, BINANCE_API_KEY=TEST_API_KEY, BINANCE_API_SECRET=TEST_SECRET)
+    async with simulator:
+        watch = await Watch.start("--ws-url", simulator.ws_url, env=env)
+        await watch.until(lambda: bool(simulator.market_subscriptions()))
+        for tick in range(1, 4):
+            simulator.account.tick(simulator.server_time_ms())
+            simulator.account.marks["XRPUSDT"] = Decimal("0.5")
+            await simulator.push_marks(tick)
+            await watch.until(lambda t=tick: sum(line["cause"] == "mark" for line in watch.of_type("snapshot")) >= t)
+        code, err = await watch.stop()
+        assert code == 143, err
+        code, out, err = await run_cli("snapshot", "--json", "--ws-url", simulator.ws_url, env=env)
+        assert code == 0, err
+    marked = [line for line in watch.of_type("snapshot") if line["totals_source"] == "mark"]
+    assert marked and any(p["source"] == "mark" for p in marked[-1]["positions"])
+    assert long_amounts(watch.lines) == []
+    assert long_amounts(json.loads(out)) == []
+
+
 def test_the_mode_label_says_which_exchange_this_is() -> None:
     from tui.wiring import Exchange
 
@@ -350,7 +390,8 @@ async def test_watch_reports_live_upnl_from_marks_at_no_weight(home: Path) -> No
             assert row["upnl_source"] == "mark"
             computed = sum(
                 (
-                    Decimal(p["amount"]) * (Decimal(p["mark_price"]) - Decimal(p["entry_price"]))
+                    # each position's, cut toward −∞ at the exchange's 8 places as the screen cuts it
+                    cut(Decimal(p["amount"]) * (Decimal(p["mark_price"]) - Decimal(p["entry_price"])), 8)
                     for p in positions
                     if p["margin_asset"] == asset and not p["isolated"]
                 ),

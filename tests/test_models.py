@@ -97,4 +97,4 @@ def test_rate_limit_windows_reset_on_the_minute() -> None:
 
 def test_decimal_text_is_positional() -> None:
     assert decimal_text(Decimal("1E+3")) == "1000"
-    assert decimal_text(Decimal("-0.00000000")) == "-0.00000000"
+    assert decimal_text(Decimal("-0.00000000")) == "0.00000000"  # never a negative zero: it reads as a loss
