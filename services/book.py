@@ -46,6 +46,43 @@ class _Held:
     time_ms: int
 
 
+#: The assets whose wallets the Multi-Assets estimate values at 1 USD (an estimate: the exchange applies haircuts).
+STABLE = frozenset({"USDT", "USDC", "FDUSD", "BFUSD", "USD"})
+
+
+def _counted(base: AccountSnapshot, asset: str) -> bool:
+    """Whether the account's totals count this asset: USDT alone in single-asset mode, every margin asset in
+    Multi-Assets mode (in USD)."""
+    return bool(base.multi_assets_margin) or asset == "USDT"
+
+
+@dataclass(frozen=True)
+class _Sums:
+    """What the totals are moved by, summed over what they count: wallets (pushes move them), uPnL, maintenance."""
+
+    wallet: Decimal
+    unrealized: Decimal
+    cross_unrealized: Decimal
+    maint_margin: Decimal
+
+    @classmethod
+    def of(cls, base: AccountSnapshot, balances: dict[str, AssetBalance], positions: list[LivePosition]) -> _Sums:
+        counted = [p for p in positions if _counted(base, p.margin_asset)]
+        # Wallets in USD only where the unit is USD already: USDT in single-asset mode, the stablecoins at 1 in
+        # Multi-Assets mode (a BTC wallet pushed between polls waits for the poll to be valued).
+        wallets = [
+            row.wallet_balance
+            for asset, row in balances.items()
+            if _counted(base, asset) and (asset == "USDT" or asset in STABLE)
+        ]
+        return cls(
+            wallet=sum(wallets, ZERO),
+            unrealized=sum((p.unrealized for p in counted), ZERO),
+            cross_unrealized=sum((p.unrealized for p in counted if not p.isolated), ZERO),
+            maint_margin=sum((p.maint_margin for p in counted), ZERO),
+        )
+
+
 @dataclass(frozen=True)
 class _Mark:
     price: Decimal
@@ -61,6 +98,7 @@ class AccountBook:
         self._held: dict[tuple[str, str], _Held] = {}
         self._marks: dict[str, _Mark] = {}
         self._had_positions: set[str] = set()  # margin assets with positions at the last poll
+        self._at_poll: _Sums | None = None  # what the book estimated when the exchange's totals were polled
 
     # -- in -----------------------------------------------------------------------------------------------------
 
@@ -69,6 +107,8 @@ class AccountBook:
         if polled and self._base is not None:
             self._log_drift(snapshot)
         self._base = snapshot
+        if polled:
+            self._rebase(snapshot.server_time_ms)
 
     def positions_polled(self, positions: list[Position], at_ms: int) -> None:
         """Every open position, from ``v2/account.position``: replaces what the book held."""
@@ -92,6 +132,7 @@ class AccountBook:
                 time_ms=max(p.update_time, at_ms),
             )
         self._had_positions = {h.margin_asset for h in self._held.values() if not h.isolated}
+        self._rebase(at_ms)
 
     def positions_pushed(self, updates: tuple[PositionUpdate, ...], event_time_ms: int) -> None:
         """``ACCOUNT_UPDATE`` ``a.P[]``: upsert the positions that changed; ``pa`` 0 closes one."""
@@ -238,33 +279,35 @@ class AccountBook:
     def _totals(
         self, base: AccountSnapshot, balances: dict[str, AssetBalance], positions: list[LivePosition]
     ) -> dict[str, object]:
-        totals = base.totals
-        if totals is None or not positions:
+        """The exchange's totals moved by what changed since its poll: each is its last figure plus the change the
+        marks (and pushes) made since, never recomputed from the rows (an exchange whose single-asset totals are not
+        the USDT row's would see its wallet and ratio jump with the first mark)."""
+        totals, then = base.totals, self._at_poll
+        if totals is None or then is None or not positions:
             return {}
-        # Single-asset mode counts USDT only; Multi-Assets mode all margin assets, in USD (stablecoins at 1: an
-        # estimate, as is any figure here until the next poll).
-        counted = [p for p in positions if base.multi_assets_margin or p.margin_asset == "USDT"]
+        counted = [p for p in positions if _counted(base, p.margin_asset)]
         if not counted or not all(p.source == "mark" for p in counted):
             return {}
-        unrealized = sum((p.unrealized for p in counted), ZERO)
-        maint_then = sum((h.maint_margin for h in self._counted_held(base)), ZERO)
-        maint_now = sum((p.maint_margin for p in counted), ZERO)
-        wallet = totals.total_wallet_balance
-        if not base.multi_assets_margin and "USDT" in balances:
-            wallet = balances["USDT"].wallet_balance  # pushes move it between polls
+        now = _Sums.of(base, balances, positions)
+        wallet = now.wallet - then.wallet
+        upnl = now.unrealized - then.unrealized
         live = totals.model_copy(
             update={
-                "total_unrealized_profit": unrealized,
-                "total_cross_un_pnl": sum((p.unrealized for p in counted if not p.isolated), ZERO),
-                "total_wallet_balance": wallet,
-                "total_margin_balance": wallet + unrealized,
-                "total_maint_margin": totals.total_maint_margin - maint_then + maint_now,
+                "total_unrealized_profit": totals.total_unrealized_profit + upnl,
+                "total_cross_un_pnl": totals.total_cross_un_pnl + now.cross_unrealized - then.cross_unrealized,
+                "total_wallet_balance": totals.total_wallet_balance + wallet,
+                "total_margin_balance": totals.total_margin_balance + wallet + upnl,
+                "total_maint_margin": totals.total_maint_margin + now.maint_margin - then.maint_margin,
             }
         )
         return {"totals": live, "totals_source": "mark", "totals_time_ms": min(p.time_ms for p in counted)}
 
-    def _counted_held(self, base: AccountSnapshot) -> list[_Held]:
-        return [h for h in self._held.values() if base.multi_assets_margin or h.margin_asset == "USDT"]
+    def _rebase(self, now_ms: int) -> None:
+        """The exchange's totals are of now: what the book estimates now is what later changes are measured from."""
+        base = self._base
+        if base is not None:
+            positions = self.live_positions(now_ms)
+            self._at_poll = _Sums.of(base, dict(base.balances), positions)
 
     def _log_drift(self, polled: AccountSnapshot) -> None:
         """The exchange's new figures beside what the book computed from marks: how far the estimate had drifted."""

@@ -164,3 +164,39 @@ def test_the_moment_marks_turn_stale_is_known_ahead() -> None:
     assert until == T0 + 1000 + 3000 + 1  # the oldest mark decides
     assert book.marks_fresh(until - 1) and not book.marks_fresh(until)
     assert AccountBook().marks_fresh_until() is None  # nothing held: nothing to go stale
+
+
+def test_marks_move_the_exchanges_totals_by_their_change_and_nothing_else() -> None:
+    """The totals between polls are the exchange's last figures plus what the marks changed since, never recomputed
+    from the rows: an exchange whose single-asset totals were not the USDT row's (21,002.59 beside 1,000.12) saw the
+    wallet flip to the row's and the ratio go from 2 % to 41 % with the first mark."""
+    book = AccountBook()
+    account = totals("21002.59", "10", "420.25")
+    base = AccountSnapshot(
+        balances={"USDT": row("USDT", "1000.12", "10")},
+        totals=account,
+        multi_assets_margin=False,
+        received_at_ms=T0,
+        server_time_ms=T0,
+    )
+    book.balances(base, polled=True)
+    book.positions_polled(
+        [position("BTCUSDT", "BOTH", "0.5", "95000", "USDT", "10", notional="47510", maint="190")], T0
+    )
+    book.mark("BTCUSDT", D("95040"), T0 + 500)  # uPnL 0.5 × 40 = 20: ten more than the poll's
+    shown = book.snapshot(T0 + 600)
+    assert shown is not None and shown.totals is not None and shown.totals_source == "mark"
+    live = shown.totals
+    assert live.total_wallet_balance == D("21002.59")  # the exchange's, untouched: no push moved it
+    assert live.total_unrealized_profit == D("20")  # 10 + (20 − 10)
+    assert live.total_margin_balance == D("21022.59")
+    maint = live.total_maint_margin - account.total_maint_margin
+    assert D(0) < maint < D("0.1")  # moved with the notional, from the exchange's 420.25
+    ratio = live.margin_ratio
+    assert ratio is not None and D("0.0199") < ratio < D("0.0201")  # still about 2 %
+    # A push moves the wallet by its change, not to the row's figure
+    book.balances(base.model_copy(update={"balances": {"USDT": row("USDT", "1003.12", "10")}}), polled=False)
+    pushed = book.snapshot(T0 + 700)
+    assert pushed is not None and pushed.totals is not None
+    assert pushed.totals.total_wallet_balance == D("21005.59")
+    assert pushed.totals.total_margin_balance == D("21025.59")
