@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Literal
 
+from services import freshness
 from services.models import AccountSnapshot, AssetBalance, ConnectionStatus, LinkState
 
 log = logging.getLogger("balance_tui.alerts")
 
 REARM_AFTER = 60.0  # seconds a rule must stay resolved before it may fire again
 SILENT_AFTER = 120.0  # seconds the push stream may be silent or lost before the built-in alert
-STALE_AFTER = 30.0  # seconds without new numbers before the built-in alert
+# The built-in "stale" alert and a rule's "on stale data" read services.freshness, as the screen's STALE does.
 
 ASSET_METRICS: dict[str, Callable[[AssetBalance], Decimal]] = {
     "available": lambda r: r.available_balance,
@@ -149,7 +150,6 @@ class Alerts:
     builtins: set[str] = field(default_factory=lambda: set(BUILTINS))
     rearm_after: float = REARM_AFTER
     silent_after: float = SILENT_AFTER
-    stale_after: float = STALE_AFTER
     _tracks: dict[str, _Track] = field(default_factory=dict)
     _warned: set[str] = field(default_factory=set)
     _silent_since: int | None = None
@@ -165,8 +165,8 @@ class Alerts:
         *,
         margin_call: bool = False,
     ) -> list[AlertEvent]:
-        stale = self._stale(snapshot, status, now_ms)
-        stale_link = self._stale(snapshot, status, now_ms, marks=False)
+        stale = not freshness.is_current(status, snapshot, now_ms, from_marks=True)
+        stale_link = not freshness.is_current(status, snapshot, now_ms)
         events: list[AlertEvent] = []
         if snapshot is not None:
             for rule in self.rules:
@@ -209,15 +209,6 @@ class Alerts:
             return [AlertEvent(name, "resolved", now_ms, value, asset, stale, detail)]
         return []
 
-    def _stale(
-        self, snapshot: AccountSnapshot | None, status: ConnectionStatus | None, now_ms: int, *, marks: bool = True
-    ) -> bool:
-        if snapshot is None:
-            return True
-        if status is not None and status.state not in (LinkState.LIVE, LinkState.PAUSED):
-            return True
-        return (marks and snapshot.marks_stale) or now_ms - snapshot.received_at_ms > self.stale_after * 1000
-
     def _builtins(
         self,
         snapshot: AccountSnapshot | None,
@@ -234,7 +225,14 @@ class Alerts:
         elif not quiet:
             self._silent_since = None
         silent_for = (now_ms - self._silent_since) / 1000 if self._silent_since is not None else 0.0
-        old = snapshot is not None and now_ms - snapshot.received_at_ms > self.stale_after * 1000
+        # The screen's STALE, for STALE_ALERT_AFTER_MS: not the time since the last poll, which with the stream
+        # live is a minute by plan (the alert fired 30 s after every reconcile on a quiet account).
+        old = (
+            snapshot is not None
+            and status is not None
+            and freshness.is_stale(status, snapshot, now_ms)
+            and now_ms >= freshness.stale_alert_at_ms(status, snapshot)
+        )
         return [
             ("margin_call", margin_call, "the exchange sent a MARGIN_CALL"),
             ("stream_silent", silent_for >= self.silent_after, f"push stream {status.stream if status else ''}"),

@@ -4,7 +4,7 @@ uPnL of a USDⓈ-M position is ``positionAmt × (mark − entry)``, booked in it
 polls the book computes each cross position's uPnL from the latest mark, sums them per asset, and carries the totals
 (margin balance, margin ratio) along — every computed figure marked ``mark`` with its time, an estimate until the next
 poll replaces it with the exchange's own number (the difference is logged as drift). A mark older than what a poll or
-push said is not used; marks older than ``mark_max_age_ms`` are stale, and the figures fall back to the last poll.
+push said is not used; stale marks (services.freshness) are not used, and the figures fall back to the last poll.
 Available and max withdraw only ever come from the exchange. Every time the book is given or compares is on the
 exchange's clock (marks and pushes are stamped with it): a machine clock a few seconds off must not make fresh marks
 look stale, or a poll look newer than the marks that came after it.
@@ -17,12 +17,12 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 
 from services.formatting import cut
+from services.freshness import MARK_MAX_AGE_MS, mark_is_fresh
 from services.models import AccountSnapshot, AssetBalance
 from services.positions import LivePosition, Position, PositionUpdate, Source, margin_asset_of
 
 log = logging.getLogger("balance_tui.book")
 
-MARK_MAX_AGE_MS = 3_000
 ZERO = Decimal(0)
 PLACES = 8  # the exchange's: an estimate has no more digits than the figures it stands in for
 
@@ -92,8 +92,7 @@ class _Mark:
 class AccountBook:
     """The state of the account between polls; :meth:`snapshot` gives what the screen should show now."""
 
-    def __init__(self, *, mark_max_age_ms: int = MARK_MAX_AGE_MS) -> None:
-        self.mark_max_age_ms = mark_max_age_ms
+    def __init__(self) -> None:
         self._base: AccountSnapshot | None = None
         self._held: dict[tuple[str, str], _Held] = {}
         self._marks: dict[str, _Mark] = {}
@@ -181,7 +180,7 @@ class AccountBook:
         times = [self._marks[symbol].time_ms for symbol in held if symbol in self._marks]
         if not held or len(times) < len(held):
             return None
-        return min(times) + self.mark_max_age_ms + 1
+        return min(times) + MARK_MAX_AGE_MS + 1
 
     def burst_complete(self) -> bool:
         """Every symbol held has its mark of the newest second any of them has: the burst can be painted now.
@@ -198,7 +197,7 @@ class AccountBook:
 
     def _fresh(self, symbol: str, now_ms: int) -> bool:
         mark = self._marks.get(symbol)
-        return mark is not None and now_ms - mark.time_ms <= self.mark_max_age_ms
+        return mark is not None and mark_is_fresh(mark.time_ms, now_ms)
 
     def live_positions(self, now_ms: int) -> list[LivePosition]:
         """Each position with its uPnL from a fresh mark newer than the exchange's word, else as last told."""

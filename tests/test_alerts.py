@@ -103,7 +103,7 @@ def test_a_rule_that_never_holds_never_fires_and_stale_data_is_said() -> None:
 
 
 def test_each_built_in_alert() -> None:
-    alerts = Alerts([], silent_after=120, stale_after=30)
+    alerts = Alerts([], silent_after=120)
     assert alerts.check(snapshot("1000"), LIVE, T0) == []
     [call] = alerts.check(snapshot("1000"), LIVE, T0 + 1, margin_call=True)
     assert call.rule == "margin_call"
@@ -223,3 +223,42 @@ def test_stopped_marks_make_only_mark_figures_stale() -> None:
     events = {e.rule: e for e in alerts.check(marks_stopped, LIVE, T0)}
     assert not events["available:USDT<700"].stale  # the exchange's own figure, current
     assert events["upnl:USDT<1"].stale  # computed from marks that stopped
+
+
+def test_a_quiet_account_on_a_live_stream_is_current_between_its_reconcile_polls() -> None:
+    """With the stream live, polls come once a minute by plan: the numbers between are current (the built-in alert
+    fired 30 s after every reconcile poll while the status line said LIVE · push live)."""
+    alerts = Alerts([parse_rule("available:USDT<700")])
+    streaming = LIVE.model_copy(update={"stream": "live", "interval_ms": 60_000})
+    for second in range(0, 300):  # five minutes, a reconcile poll each minute
+        polled = T0 + (second // 60) * 60_000
+        events = alerts.check(snapshot("600", received=polled), streaming, T0 + second * 1000)
+        assert all(e.rule != "stale" for e in events), second
+        assert all(not e.stale for e in events)  # the rule's figure was current when it fired
+    # The same numbers with the polls stopped: STALE after three paces (3 min), the alert 30 s after that.
+    fired = [
+        second
+        for second in range(0, 400)
+        for e in alerts.check(snapshot("600", received=T0), streaming, T0 + second * 1000)
+        if e.rule == "stale" and e.state == "firing"
+    ]
+    assert fired == [211]
+
+
+async def test_the_dashboard_raises_no_stale_alert_on_a_quiet_account_with_a_live_stream(
+    sim: ExchangeSimulator, clock: VirtualClock, hmac_credentials: Credentials
+) -> None:
+    sim.account.positions.clear()  # nothing held: no marks to wait for, polls slow to the reconcile
+    app = BalanceApp(Settings(interval=2.0), clock=clock, exchange_factory=factory(sim, hmac_credentials))
+    async with app.run_test() as pilot:
+        await started(pilot, app)
+        screen = dashboard(app)
+        await until(lambda: screen.status is not None and screen.status.interval_ms == 60_000, clock=clock, pilot=pilot)
+        start = clock.monotonic()
+        # Five minutes in 10 s steps, each long enough in real time for the screen's own timer to look.
+        while clock.monotonic() - start < 300:
+            await clock.advance(10, step=0.5)
+            await pilot.pause(0.3)
+            assert not screen.stale
+        assert [e.rule for e in screen.alert_log] == []
+        assert sum(m.endswith("account.status") for _, m in sim.requests) >= 5  # it did reconcile meanwhile

@@ -22,6 +22,7 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Sparkline, Static
 from textual.worker import Worker, WorkerState
 
+from services import freshness
 from services.alerts import AlertEvent
 from services.clock import SYSTEM_CLOCK, Clock
 from services.errors import because
@@ -44,7 +45,7 @@ from tui.wiring import (
 from widgets.balance_table import BalanceTable, next_age_change_ms
 from widgets.margin_call_banner import MarginCallBanner
 from widgets.margin_pane import MarginPane, clock_time
-from widgets.status_line import UPDATED_STEP, StatusLine, TotalsBar, countdown, is_stale, stale_at_ms
+from widgets.status_line import UPDATED_STEP, StatusLine, TotalsBar, countdown
 from widgets.tape import ChangeTape, HistoryPanel
 from widgets.weight_meter import WeightMeter
 
@@ -203,8 +204,9 @@ class DashboardScreen(Screen[None]):
     now_ms: reactive[int] = reactive(0, repaint=False)  # bound down; the screen itself draws nothing from it
     margin_call: reactive[MarginCall | None] = reactive(None, bindings=True)
     firing: reactive[tuple[AlertEvent, ...]] = reactive(())  # the alerts that hold now, oldest first
-    # Staleness is decided here once (_update_stale) and bound down: the status line and the table never disagree.
-    stale: reactive[bool] = reactive(False, repaint=False)  # no new numbers for three refreshes (is_stale)
+    # Staleness is decided here once (_update_stale, by services.freshness) and bound down: the status line and the
+    # table never disagree.
+    stale: reactive[bool] = reactive(False, repaint=False)  # no new numbers for three refreshes
     behind: reactive[bool] = reactive(False, repaint=False)  # stale, or the link is down: numbers may have moved
 
     def __init__(self, settings: Settings, clock: Clock, exchange_factory: ExchangeFactory | None) -> None:
@@ -506,12 +508,9 @@ class DashboardScreen(Screen[None]):
             age = now - snapshot.received_at_ms
             soft.append(next_age_change_ms(age, UPDATED_STEP))  # "updated … ago"
             if status is not None:  # the moment the numbers turn stale
-                stale_at = stale_at_ms(status, snapshot)
-                if stale_at > now:
-                    hard.append(stale_at - now)
-            stale_alert_at = snapshot.received_at_ms + int(self.alerts.stale_after * 1000) + 1
-            if stale_alert_at > now:
-                hard.append(stale_alert_at - now)
+                for at in (freshness.stale_at_ms(status, snapshot), freshness.stale_alert_at_ms(status, snapshot)):
+                    if at > now:
+                        hard.append(at - now)
         if status is not None and (status.retry_at_ms is not None or status.stream in QUIET_STREAM):
             hard.append(1000 - now % 1000)  # a countdown is shown, or the silent-stream alert is timing
         return max(1, min(hard)), max(1, min(soft))
@@ -535,12 +534,8 @@ class DashboardScreen(Screen[None]):
         self.query_one(WeightMeter).server_now_ms = self.now_ms + offset
 
     def _update_stale(self) -> None:
-        self.stale = is_stale(self.status, self.snapshot, self.now_ms)
-        self.behind = self.stale or (
-            self.snapshot is not None
-            and self.status is not None
-            and self.status.state not in (LinkState.LIVE, LinkState.PAUSED, LinkState.CONNECTING)
-        )
+        self.stale = freshness.is_stale(self.status, self.snapshot, self.now_ms)
+        self.behind = freshness.is_behind(self.status, self.snapshot, self.now_ms)
 
     def _update_banner(self) -> None:
         banner = self.query_one("#banner", Static)

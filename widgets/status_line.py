@@ -41,19 +41,6 @@ STREAM_WORDS = {
 #: "updated … ago" moves in 15-second steps under a minute: whether the numbers are current is said on its own (and
 #: to the second) by STALE; this says roughly when the last poll was.
 UPDATED_STEP = 15
-MISSES = 3  # refreshes gone by without new numbers before they are called stale
-
-
-def stale_at_ms(status: ConnectionStatus, snapshot: AccountSnapshot) -> int:
-    """The moment the numbers of this snapshot turn stale: ``MISSES`` refreshes without a new one."""
-    return snapshot.received_at_ms + MISSES * max(status.interval_ms, 500) + 1
-
-
-def is_stale(status: ConnectionStatus | None, snapshot: AccountSnapshot | None, now_ms: int) -> bool:
-    """Numbers are stale once ``MISSES`` refreshes have gone by without a new snapshot (and not by choice)."""
-    if snapshot is None or status is None or status.state is LinkState.PAUSED:
-        return False
-    return now_ms >= stale_at_ms(status, snapshot)
 
 
 def countdown(at_ms: int | None, now_ms: int) -> str:
@@ -101,7 +88,7 @@ class StatusLine(Widget):
     status: reactive[ConnectionStatus | None] = reactive(None, repaint=False)
     snapshot: reactive[AccountSnapshot | None] = reactive(None, repaint=False)
     firing: reactive[tuple[object, ...]] = reactive((), repaint=False)  # the alerts holding now
-    stale: reactive[bool] = reactive(False, repaint=False)  # decided by the screen (is_stale), bound down
+    stale: reactive[bool] = reactive(False, repaint=False)  # services.freshness, decided by the screen, bound down
     now_ms: reactive[int] = reactive(0, repaint=False)
 
     def __init__(self, *, id: str | None = None) -> None:
