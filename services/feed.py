@@ -40,18 +40,18 @@ from services.stream import StreamState, UserDataStream
 from services.tasks import cancel_and_wait
 from services.trust import PolledRow, StreamTrust
 from services.weight import DEFAULT_LIMIT, WeightBudget
-from services.wsapi import METHOD_WEIGHTS, Fetched, WsApiClient
+from services.wsapi import Fetched, WsApiClient
 
 log = logging.getLogger("balance_tui.feed")
 
 MIN_INTERVAL = 0.5
 MAX_INTERVAL = 300.0
-#: A regular refresh: one ``v2/account.status``.
-POLL_WEIGHT = METHOD_WEIGHTS["v2/account.status"]
-#: A full refresh: ``account.status`` (the Multi-Assets flag) and ``account.balance`` (the margin flags).
-FULL_POLL_WEIGHT = METHOD_WEIGHTS["account.status"] + METHOD_WEIGHTS["account.balance"]
-#: Positions, fetched at start, on each new connection and at most once a reconcile interval.
-POSITIONS_WEIGHT = METHOD_WEIGHTS["v2/account.position"]
+#: The calls of a refresh (their weights are what the exchange counts: the client's WeightTable): a regular one is
+#: ``v2/account.status``; a full one ``account.status`` (the Multi-Assets flag) and ``account.balance`` (the margin
+#: flags); positions, at start, on each new connection and at most once a reconcile interval.
+POLL_CALLS = ("v2/account.status",)
+FULL_POLL_CALLS = ("account.status", "account.balance")
+POSITIONS_CALLS = ("v2/account.position",)
 #: Marks arrive once a second per symbol (``@markPrice@1s``): the screen is told once a burst (every held symbol's
 #: mark of one second) is in, or this long after its first mark when a symbol's mark does not come.
 MARK_SETTLE = 0.05
@@ -184,7 +184,10 @@ class AccountFeed:
     def allowance(self) -> int:
         """This app's weight per minute. Never below one refresh: a budget of nothing would freeze the screen."""
         limit = self.reading.limit if self.reading is not None else DEFAULT_LIMIT
-        return max(FULL_POLL_WEIGHT, self.budget.allowance(limit, streaming=self.streaming))
+        return max(self._cost(FULL_POLL_CALLS), self.budget.allowance(limit, streaming=self.streaming))
+
+    def _cost(self, calls: tuple[str, ...]) -> int:
+        return sum(self.client.weights.of(method) for method in calls)
 
     def set_interval(self, seconds: float) -> float:
         """Change the poll interval (clamped to 0.5 s … 5 min); takes effect at once, and the state lines say so."""
@@ -228,8 +231,8 @@ class AccountFeed:
         )
 
     def next_refresh_weight(self) -> int:
-        positions = POSITIONS_WEIGHT if self._positions_due() else 0
-        return (FULL_POLL_WEIGHT if self._full_due() else POLL_WEIGHT) + positions
+        positions = self._cost(POSITIONS_CALLS) if self._positions_due() else 0
+        return self._cost(FULL_POLL_CALLS if self._full_due() else POLL_CALLS) + positions
 
     async def refresh(self) -> AccountSnapshot:
         """Poll once and return the new snapshot; raises the client's typed errors."""

@@ -47,28 +47,13 @@ from services.models import AccountStatus, BalanceRow, RateLimit, WeightReading
 from services.positions import Position
 from services.signing import Ed25519Signer, ParamValue, Signer, signing_text
 from services.tasks import cancel_and_wait
-from services.weight import WeightLedger
+from services.weight import HANDSHAKE_WEIGHT, WeightLedger, WeightTable, window_of
 
 log = logging.getLogger("balance_tui.wsapi")
 
 PRODUCTION_URL = "wss://ws-fapi.binance.com/ws-fapi/v1"
 TESTNET_URL = "wss://testnet.binancefuture.com/ws-fapi/v1"
 
-#: Request weight of each method this client sends (PROTOCOL.md §4–§6); the handshake itself costs 5.
-METHOD_WEIGHTS: Mapping[str, int] = {
-    "account.balance": 5,
-    "v2/account.balance": 5,
-    "account.status": 5,
-    "v2/account.status": 5,
-    "v2/account.position": 5,
-    "session.logon": 2,
-    "session.status": 2,
-    "session.logout": 2,
-    "userDataStream.start": 1,
-    "userDataStream.ping": 1,
-    "userDataStream.stop": 1,
-}
-HANDSHAKE_WEIGHT = 5
 #: The exchange's answer to ``session.logon`` with a key type that cannot log on (PROTOCOL.md §3, [open]).
 KEY_TYPE_CODE = -4056
 MAX_RECV_WINDOW = 60_000
@@ -123,12 +108,25 @@ class Fetched(Generic[T]):
 
 
 @dataclass
+class _Pending:
+    """A request sent and not yet answered: what it was, and the weight booked for it."""
+
+    future: asyncio.Future[dict[str, Any]]
+    method: str
+    booking: int  # in the ledger
+    booked: int  # the weight booked
+
+
+@dataclass
 class _Link:
     """One open connection and the requests waiting on it."""
 
     ws: ClientConnection
     opened_at: float
-    pending: dict[str, asyncio.Future[dict[str, Any]]] = field(default_factory=dict)
+    pending: dict[str, _Pending] = field(default_factory=dict)
+    # The last reply's count on this connection and the window it was in: the next reply's count differs from it
+    # by what the next request cost (and whatever else the IP spent between), which is how weights are learned.
+    last_count: tuple[int, int] | None = None
     reader: asyncio.Task[None] | None = None
     session: bool = False
     expiring: bool = False
@@ -185,6 +183,7 @@ class WsApiClient:
         self._next_connect_at = 0.0
         self._ids = itertools.count(1)
         self._ledger = WeightLedger()
+        self.weights = WeightTable()  # what each method costs, learned from the exchange's counts
         self._session_refused = False
         self._closed = False
         self._retiring: set[asyncio.Task[None]] = set()
@@ -212,10 +211,8 @@ class WsApiClient:
         return self._ledger.window_end_ms(self.server_time_ms())
 
     def _book(self, weight: int) -> int:
-        """Book weight about to be spent; returns this client's own weight in the window, this request included."""
-        now = self.server_time_ms()
-        self._ledger.book(now, weight, uncertainty_ms=self.clock_uncertainty_ms)
-        return self._ledger.own(now)
+        """Book weight about to be spent; returns the booking (the ledger keeps it, to be corrected)."""
+        return self._ledger.book(self.server_time_ms(), weight, uncertainty_ms=self.clock_uncertainty_ms)
 
     # -- connection -------------------------------------------------------------------------------------------
 
@@ -330,7 +327,8 @@ class WsApiClient:
         async def drain() -> None:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(
-                    asyncio.gather(*link.pending.values(), return_exceptions=True), self.request_timeout
+                    asyncio.gather(*(e.future for e in link.pending.values()), return_exceptions=True),
+                    self.request_timeout,
                 )
             await self._shut(link, NetworkError("connection rolled over"))
 
@@ -371,7 +369,16 @@ class WsApiClient:
             message = json.loads(frame, parse_float=Decimal)
         except ValueError:
             # Which request it answered is unknowable: fail them all rather than let them time out.
-            self._fail_pending(link, ProtocolError("the exchange sent a frame that is not JSON"))
+            # Which request it answered is readable when the frame begins as replies do ({"id": 7, ...): that one
+            # fails, and the others' replies still count. Otherwise every request waiting on the connection fails,
+            # rather than time out.
+            error = ProtocolError("the exchange sent a frame that is not JSON")
+            spoiled = _FRAME_ID.match(frame if isinstance(frame, str) else frame.decode("utf-8", "replace"))
+            entry = link.pending.pop(spoiled.group(1).strip('"'), None) if spoiled else None
+            if entry is None:
+                self._fail_pending(link, error)
+            elif not entry.future.done():
+                entry.future.set_exception(error)
             return
         if not isinstance(message, dict):
             self._fail_pending(link, ProtocolError("the exchange sent JSON that is not an object"))
@@ -388,18 +395,37 @@ class WsApiClient:
             # An error nobody asked for, e.g. -2015 after the key was revoked: it concerns every request.
             self._fail_pending(link, self._classify_error(message, method="(any)"))
             return
-        future = link.pending.pop(str(message["id"]), None)
-        if future is None:
+        entry = link.pending.pop(str(message["id"]), None)
+        if entry is None:
             log.warning("dropped a reply to an unknown id %r", message["id"])
-        elif not future.done():
-            future.set_result(message)
+            return
+        self._learn_weight(link, entry, message)  # here, in the order the exchange answered
+        if not entry.future.done():
+            entry.future.set_result(message)
+
+    def _learn_weight(self, link: _Link, entry: _Pending, message: Mapping[str, Any]) -> None:
+        """What the request cost, from this reply's count beside the last one's on this connection; the ledger's
+        booking of it corrected to what the method is now known to cost."""
+        limit = _request_weight(message)
+        if limit is None:
+            return
+        now, slack = self.server_time_ms(), self.clock_uncertainty_ms
+        window = window_of(now - slack, limit.window_ms)
+        sure = window == window_of(now + slack, limit.window_ms)  # not within the clock's doubt of an edge
+        last, link.last_count = link.last_count, (window, limit.count) if sure else None
+        if sure and last is not None and last[0] == window and limit.count >= last[1]:
+            self.weights.observe(entry.method, limit.count - last[1])
+        cost = self.weights.of(entry.method)
+        if cost != entry.booked:
+            self._ledger.correct(entry.booking, cost)
+            entry.booked = cost
 
     @staticmethod
     def _fail_pending(link: _Link, error: ExchangeError) -> None:
         pending, link.pending = link.pending, {}
-        for future in pending.values():
-            if not future.done():
-                future.set_exception(error)
+        for entry in pending.values():
+            if not entry.future.done():
+                entry.future.set_exception(error)
 
     # -- requests ---------------------------------------------------------------------------------------------
 
@@ -467,12 +493,13 @@ class WsApiClient:
     async def _send(self, link: _Link, method: str, params: dict[str, ParamValue]) -> Reply:
         request_id = next(self._ids)
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        link.pending[str(request_id)] = future
         frame = json.dumps({"id": request_id, "method": method, "params": params}, separators=(",", ":"))
         # RTT on the loop's own clock: it is about the network, not about the (injectable) wall clock.
         started = asyncio.get_running_loop().time()
         # Booked before it goes out: a budget check that runs while this request is in flight must see it.
-        own = self._book(METHOD_WEIGHTS.get(method, 1))
+        weight = self.weights.of(method)
+        entry = _Pending(future, method, self._book(weight), weight)
+        link.pending[str(request_id)] = entry
         try:
             await link.ws.send(frame)
         except ConnectionClosed as exc:
@@ -492,36 +519,29 @@ class WsApiClient:
                 f"no reply to {method} within {self.request_timeout:g} s", retry_in=self.backoff.base
             ) from None
         rtt_ms = round((asyncio.get_running_loop().time() - started) * 1000)
-        weight = self._read_weight(message, own)
+        weight_reading = self._read_weight(message, entry)
         status = message.get("status")
         if status == 200 and "result" in message:
-            return Reply(method=method, result=message["result"], weight=weight, rtt_ms=rtt_ms)
+            return Reply(method=method, result=message["result"], weight=weight_reading, rtt_ms=rtt_ms)
         raise self._classify_error(message, method=method)
 
-    def _read_weight(self, message: Mapping[str, Any], own: int) -> WeightReading | None:
-        """The reply's weight reading, beside what this client had spent in the window when it sent the request."""
-        limits = message.get("rateLimits")
-        if not isinstance(limits, list):
+    def _read_weight(self, message: Mapping[str, Any], entry: _Pending) -> WeightReading | None:
+        """The reply's weight reading, beside what this client had spent in the window up to this request (as the
+        exchange's counts have corrected it)."""
+        limit = _request_weight(message)
+        if limit is None:
             return None
-        for entry in limits:
-            try:
-                limit = RateLimit.model_validate(entry)
-            except ValidationError:
-                continue
-            if limit.rate_limit_type != "REQUEST_WEIGHT":
-                continue
-            now = self.server_time_ms()
-            self._ledger.window_ms = limit.window_ms
-            # The exchange's count includes this request; ours cannot exceed it (an edge of the window, a request
-            # booked in both windows): "this app 13, IP 12" would be a meter contradicting itself.
-            return WeightReading(
-                count=limit.count,
-                limit=limit.limit,
-                own=min(own, limit.count),
-                resets_at_ms=limit.resets_at_ms(now),
-                server_time_ms=now,
-            )
-        return None
+        now = self.server_time_ms()
+        self._ledger.window_ms = limit.window_ms
+        # The exchange's count includes this request; ours cannot exceed it (an edge of the window, a request
+        # booked in both windows): "this app 13, IP 12" would be a meter contradicting itself.
+        return WeightReading(
+            count=limit.count,
+            limit=limit.limit,
+            own=min(self._ledger.own_upto(entry.booking, now), limit.count),
+            resets_at_ms=limit.resets_at_ms(now),
+            server_time_ms=now,
+        )
 
     def _classify_error(self, message: Mapping[str, Any], *, method: str) -> ExchangeError:
         status = message.get("status")
@@ -655,6 +675,25 @@ class WsApiClient:
 
     async def user_data_stream_stop(self) -> None:
         await self.request("userDataStream.stop", security="api_key")
+
+
+def _request_weight(message: Mapping[str, Any]) -> RateLimit | None:
+    """The REQUEST_WEIGHT entry of a reply's ``rateLimits`` (None when the reply carries none)."""
+    limits = message.get("rateLimits")
+    if not isinstance(limits, list):
+        return None
+    for entry in limits:
+        try:
+            limit = RateLimit.model_validate(entry)
+        except ValidationError:
+            continue
+        if limit.rate_limit_type == "REQUEST_WEIGHT":
+            return limit
+    return None
+
+
+#: The id at the start of a reply that is not JSON (a frame cut short): which request it answered.
+_FRAME_ID = re.compile(r'\s*\{\s*"id"\s*:\s*(-?\d+|"[^"]*")\s*,')
 
 
 def _validate_list(model: type[BalanceRow], result: Any, method: str) -> list[BalanceRow]:

@@ -23,8 +23,11 @@ from services.errors import (
 )
 from services.signing import HmacSigner
 from services.simulator import ExchangeSimulator
+from services.weight import WeightLedger, WeightTable
 from services.wsapi import Credentials, WsApiClient
 from tests.helpers import TEST_API_KEY, TEST_SECRET, drive, until
+
+T0 = 1_800_000_000_000
 
 
 def make_client(
@@ -526,3 +529,57 @@ async def test_errors_never_leak_websockets_exceptions(clock: VirtualClock, hmac
     bad = WsApiClient("not a url", hmac_credentials, clock=clock)
     with pytest.raises(NetworkError):
         await bad.account_balance()
+
+
+# -- weights as the exchange counts them (PROTOCOL.md §4: the v1 weights are contested) ---------------------------
+
+
+@pytest.mark.parametrize("charged", [10, 5])
+async def test_the_client_learns_what_each_method_costs_and_books_it(
+    sim: ExchangeSimulator, client: WsApiClient, charged: int
+) -> None:
+    sim.set_v1_weight(charged)
+    for _ in range(3):
+        await asyncio.gather(client.fetch_account_status(), client.fetch_account_balance(v2=False))
+        fetched = await client.fetch_account_status(v2=True)
+    assert client.weights.of("account.status") == charged
+    assert client.weights.of("account.balance") == charged
+    assert client.weights.of("v2/account.status") == 5
+    assert client.weights.of("session.status") == 2
+    # Nobody else spends on this IP: what the meter calls this app's is exactly what the exchange counted.
+    reading = fetched.weight
+    assert reading is not None and reading.own == reading.count == sim.weight_count()
+    assert client.own_weight() == sim.own_weight()
+
+
+async def test_other_programs_spending_between_two_replies_is_not_a_methods_weight(
+    sim: ExchangeSimulator, client: WsApiClient
+) -> None:
+    await client.fetch_account_status(v2=True)
+    sim.spend_weight(40)  # a bot on the same IP, between two of our requests
+    await client.fetch_account_status(v2=True)
+    assert client.weights.of("v2/account.status") == 5
+    sim.spend_weight(3)  # a small one: the difference is 8, but 5 was seen already, the smallest stands
+    await client.fetch_account_status(v2=True)
+    assert client.weights.of("v2/account.status") == 5
+
+
+def test_a_weight_table_keeps_the_smallest_plausible_difference() -> None:
+    table = WeightTable()
+    assert table.of("account.status") == 10  # contested: the higher is assumed until the exchange says
+    assert table.observe("account.status", 12) and table.of("account.status") == 12
+    assert table.observe("account.status", 5) and table.of("account.status") == 5
+    assert not table.observe("account.status", 10)  # larger than seen: someone else spent between
+    assert not table.observe("v2/account.status", 400)  # far past the documented 5: not the method's
+    assert not table.observe("v2/account.status", 0)  # the count did not move with it
+    assert table.of("v2/account.status") == 5
+
+
+def test_the_ledger_corrects_a_booking_and_counts_only_what_was_sent_before() -> None:
+    ledger = WeightLedger()
+    first = ledger.book(T0, 10)
+    second = ledger.book(T0 + 1, 5)
+    ledger.correct(first, 5)  # it cost 5 as the exchange counted it
+    assert ledger.own(T0 + 2) == 10
+    assert ledger.own_upto(first, T0 + 2) == 5  # the reply to the first counts the first alone
+    assert ledger.own_upto(second, T0 + 2) == 10

@@ -221,3 +221,20 @@ async def test_a_day_and_a_half_of_polling_rolls_connections_over(
         assert LinkState.RECONNECTING not in rec.states  # rolled over before the server's 24 h cut
         await rec.stop()
         await client.close()
+
+
+async def test_against_an_exchange_charging_10_for_v1_the_meter_and_the_budget_are_true(
+    recorder: Recorder, feed: AccountFeed, sim: ExchangeSimulator, clock: VirtualClock
+) -> None:
+    """The change log raised account.status/account.balance to 10, their pages say 5: the meter said "this app 28"
+    with the IP's count at 38 and nobody else on it, and the budget spent a third more than it thought."""
+    sim.set_v1_weight(10)
+    first = sim.server_time_ms() // 60_000 + 1
+    await until(lambda: clock.monotonic() >= 300, clock=clock, step=1.0, limit=310)  # five minutes of polling
+    readings = [s.weight for s in recorder.snapshots if s.weight is not None]
+    assert readings and all(r.own == r.count for r in readings), [
+        (r.own, r.count) for r in readings if r.own != r.count
+    ]
+    spent = [sim.own_weight(w) for w in range(first, sim.server_time_ms() // 60_000)]
+    assert spent and max(spent) <= feed.allowance() == 240, spent
+    assert feed.client.weights.of("account.status") == 10

@@ -12,7 +12,8 @@ from pydantic import SecretStr
 from services.settings import Settings
 from services.signing import HmacSigner, load_private_key
 from services.simulator import ExchangeSimulator
-from services.wsapi import METHOD_WEIGHTS, Credentials
+from services.weight import DOCUMENTED_WEIGHTS
+from services.wsapi import Credentials
 from tests.helpers import TEST_API_KEY, TEST_SECRET, Watch, clean_env, pem, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,7 +52,7 @@ def test_reprs_and_dumps_hide_secrets(tmp_path: Path) -> None:
 
 
 def test_the_client_only_knows_read_only_methods() -> None:
-    assert set(METHOD_WEIGHTS) == READ_ONLY_METHODS
+    assert set(DOCUMENTED_WEIGHTS) == READ_ONLY_METHODS
     source = (ROOT / "services" / "wsapi.py").read_text()
     strings = {
         node.value

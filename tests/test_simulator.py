@@ -92,12 +92,14 @@ async def test_missing_params_and_unknown_methods(doc_sim: ExchangeSimulator) ->
     assert [r["error"]["code"] for r in replies] == [-1102, -1102, -1100]
 
 
-async def test_weights_and_rate_limit_entries(doc_sim: ExchangeSimulator) -> None:
+@pytest.mark.parametrize("v1", [10, 5], ids=["v1 at the change log's 10", "v1 at its page's 5"])
+async def test_weights_and_rate_limit_entries(doc_sim: ExchangeSimulator, v1: int) -> None:
+    doc_sim.set_v1_weight(v1)  # the contested weight of account.balance (PROTOCOL.md §4): either, as asked
     replies = await ask(doc_sim.ws_url, signed(doc_sim), {"id": 2, "method": "session.status", "params": {}})
     counts = [r["rateLimits"][0]["count"] for r in replies]
-    assert counts == [5 + 5, 5 + 5 + 2]
+    assert counts == [5 + v1, 5 + v1 + 2]  # the handshake, account.balance, session.status
     assert replies[0]["rateLimits"][0] == {
-        "rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400, "count": 10,
+        "rateLimitType": "REQUEST_WEIGHT", "interval": "MINUTE", "intervalNum": 1, "limit": 2400, "count": 5 + v1,
     }  # fmt: skip
 
 

@@ -213,6 +213,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--weight-limit", type=int, default=2400, help="request weight per minute before 429 (default 2400)"
     )
     sim.add_argument(
+        "--v1-weight",
+        type=int,
+        choices=(5, 10),
+        default=10,
+        help="what account.status/account.balance cost: 10 as Binance's change log says (default), 5 as their pages",
+    )
+    sim.add_argument(
         "--still", action="store_true", help="an account that does not move (no positions, no marks, no pushes)"
     )
     sim.add_argument(
@@ -541,6 +548,7 @@ async def run_sim(args: argparse.Namespace, out: Writer) -> int:
         port=args.port,
         account=SimulatedAccount(multi_assets=args.multi_assets, positions=not args.still),
         weight_limit=args.weight_limit,
+        v1_weight=args.v1_weight,
     )
     for spec in args.hmac:
         api_key, _, secret = spec.partition("=")

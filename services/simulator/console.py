@@ -63,6 +63,9 @@ class Console(Market):
             if name == "unban":
                 self.banned_until_ms = 0
                 return "ban lifted"
+            if name == "v1-weight":
+                self.set_v1_weight(int(args[0]))
+                return f"account.status, account.balance, account.position now cost {args[0]}"
             if name == "limit":
                 self.weight_limit = int(args[0])
                 return f"weight limit {self.weight_limit}/min"
@@ -124,6 +127,7 @@ shutdown [N]                  send a serverShutdown notice before the next N rep
 skew MS                       run the server clock MS milliseconds ahead (negative: behind)
 ban [SECONDS] | unban         418 on everything (default 120 s)
 limit N | others N | spend N  weight limit; weight other programs spend each minute; spend some now
+v1-weight 5|10                what the v1 account methods cost (the change log says 10, their pages 5)
 revoke | restore              revoke every key (-2015 with id null) / undo
 expire-keys | drop-all        expire listen keys / drop every connection
 drop-streams                  drop the user-data streams only

@@ -23,13 +23,16 @@ from services.simulator.faults import Faults
 log = logging.getLogger("balance_tui.simulator")
 
 #: The exchange's request weights (PROTOCOL.md §4–§6), kept here on the exchange's side: the simulator charges what
-#: Binance charges, whatever the client believes.
+#: Binance charges, whatever the client believes. The v1 account methods are contested (the change log says 10, their
+#: pages 5): the simulator charges the change log's 10 unless told ``v1_weight=5``.
+V1_METHODS = ("account.balance", "account.status", "account.position")
+V1_WEIGHT = 10
 WEIGHTS: Mapping[str, int] = {
-    "account.balance": 5,
+    "account.balance": V1_WEIGHT,
     "v2/account.balance": 5,
-    "account.status": 5,
+    "account.status": V1_WEIGHT,
     "v2/account.status": 5,
-    "account.position": 5,
+    "account.position": V1_WEIGHT,
     "v2/account.position": 5,
     "session.logon": 2,
     "session.status": 2,
@@ -87,6 +90,7 @@ class Core:
         self.weight_limit = weight_limit
         self.max_connection_age = max_connection_age
         self.faults = Faults()
+        self.weights = dict(WEIGHTS)  # what each method is charged: set_v1_weight() for the contested ones
         self.last_params: dict[str, Any] = {}  # params of the last request, signature and all (keys are test keys)
         # (server time, method) of the requests received, the latest 50,000: a demo left open all day stays small.
         self.requests: deque[tuple[int, str]] = deque(maxlen=50_000)
@@ -95,6 +99,11 @@ class Core:
 
     def server_time_ms(self) -> int:
         return self.clock.time_ms() + self.faults.clock_skew_ms
+
+    def set_v1_weight(self, weight: int) -> None:
+        """Charge the v1 account methods this (10 as the change log says, or 5 as their pages do)."""
+        for method in V1_METHODS:
+            self.weights[method] = weight
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)

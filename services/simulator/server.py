@@ -19,7 +19,7 @@ from services.simulator.console import Console
 from services.simulator.core import (
     HANDSHAKE_WEIGHT,
     SIGNED_METHODS,
-    WEIGHTS,
+    V1_WEIGHT,
     ApiConnection,
     Refusal,
     json_default,
@@ -49,6 +49,7 @@ class ExchangeSimulator(Console):
         max_connection_age: float = 24 * 3600.0,
         ban_after_429s: int = 3,
         max_frame_size: int = 1024 * 1024,
+        v1_weight: int = V1_WEIGHT,
     ) -> None:
         super().__init__(
             clock=clock,
@@ -57,6 +58,7 @@ class ExchangeSimulator(Console):
             max_connection_age=max_connection_age,
         )
         self._init_weights(ban_after_429s)
+        self.set_v1_weight(v1_weight)
         self._init_keys()
         self._init_user_data()
         self._init_market()
@@ -193,7 +195,7 @@ class ExchangeSimulator(Console):
         if faults.shutdown_notice_next:
             faults.shutdown_notice_next -= 1
             await conn.ws.send(json.dumps({"event": {"e": "serverShutdown", "E": self.server_time_ms()}}))
-        count = self._charge(WEIGHTS.get(str(method), 1))
+        count = self._charge(self.weights.get(str(method), 1))
         try:
             self._check_rate(count)
             if not isinstance(method, str) or not isinstance(params, dict):
