@@ -1,4 +1,5 @@
-"""The account book: polled balances, positions and mark prices in, one immutable snapshot out. No I/O, no clock.
+"""The positions and their mark prices: what the exchange said of each position, and what the marks make of it now.
+Pure: no I/O, no clock; owned by the account core (services/account.py), which gives it the balances to carry.
 
 uPnL of a USDⓈ-M position is ``positionAmt × (mark − entry)``, booked in its margin asset (PROTOCOL.md §6b). Between
 polls the book computes each cross position's uPnL from the latest mark, sums them per asset, and carries the totals
@@ -12,7 +13,6 @@ look stale, or a poll look newer than the marks that came after it.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 
@@ -20,8 +20,6 @@ from services.formatting import cut
 from services.freshness import MARK_MAX_AGE_MS, mark_is_fresh
 from services.models import AccountSnapshot, AssetBalance
 from services.positions import LivePosition, Position, PositionUpdate, Source, margin_asset_of
-
-log = logging.getLogger("balance_tui.book")
 
 ZERO = Decimal(0)
 PLACES = 8  # the exchange's: an estimate has no more digits than the figures it stands in for
@@ -57,7 +55,7 @@ def _counted(base: AccountSnapshot, asset: str) -> bool:
 
 
 @dataclass(frozen=True)
-class _Sums:
+class Sums:
     """What the totals are moved by, summed over what they count: wallets (pushes move them), uPnL, maintenance."""
 
     wallet: Decimal
@@ -66,7 +64,7 @@ class _Sums:
     maint_margin: Decimal
 
     @classmethod
-    def of(cls, base: AccountSnapshot, balances: dict[str, AssetBalance], positions: list[LivePosition]) -> _Sums:
+    def of(cls, base: AccountSnapshot, balances: dict[str, AssetBalance], positions: list[LivePosition]) -> Sums:
         counted = [p for p in positions if _counted(base, p.margin_asset)]
         # Wallets in USD only where the unit is USD already: USDT in single-asset mode, the stablecoins at 1 in
         # Multi-Assets mode (a BTC wallet pushed between polls waits for the poll to be valued).
@@ -89,25 +87,15 @@ class _Mark:
     time_ms: int
 
 
-class AccountBook:
-    """The state of the account between polls; :meth:`snapshot` gives what the screen should show now."""
+class PositionBook:
+    """The positions held and the marks of their symbols; :meth:`carry` moves an account's figures by the marks."""
 
     def __init__(self) -> None:
-        self._base: AccountSnapshot | None = None
         self._held: dict[tuple[str, str], _Held] = {}
         self._marks: dict[str, _Mark] = {}
         self._had_positions: set[str] = set()  # margin assets with positions at the last poll
-        self._at_poll: _Sums | None = None  # what the book estimated when the exchange's totals were polled
 
     # -- in -----------------------------------------------------------------------------------------------------
-
-    def balances(self, snapshot: AccountSnapshot, *, polled: bool) -> None:
-        """The latest balances (a poll, or a poll with pushes applied); a poll's figures are the exchange's."""
-        if polled and self._base is not None:
-            self._log_drift(snapshot)
-        self._base = snapshot
-        if polled:
-            self._rebase(snapshot.server_time_ms)
 
     def positions_polled(self, positions: list[Position], at_ms: int) -> None:
         """Every open position, from ``v2/account.position``: replaces what the book held."""
@@ -131,7 +119,6 @@ class AccountBook:
                 time_ms=max(p.update_time, at_ms),
             )
         self._had_positions = {h.margin_asset for h in self._held.values() if not h.isolated}
-        self._rebase(at_ms)
 
     def positions_pushed(self, updates: tuple[PositionUpdate, ...], event_time_ms: int) -> None:
         """``ACCOUNT_UPDATE`` ``a.P[]``: upsert the positions that changed; ``pa`` 0 closes one."""
@@ -241,11 +228,9 @@ class AccountBook:
             )
         return out
 
-    def snapshot(self, now_ms: int, *, cause: str | None = None) -> AccountSnapshot | None:
-        """What the screen should show at ``now_ms``: the exchange's figures, uPnL and totals carried by marks."""
-        base = self._base
-        if base is None:
-            return None
+    def carry(self, base: AccountSnapshot, now_ms: int, at_poll: Sums | None) -> AccountSnapshot:
+        """``base`` (the exchange's figures) as they stand at ``now_ms``: uPnL and totals carried by the marks, the
+        totals moved from what was estimated when they were polled (``at_poll``)."""
         positions = self.live_positions(now_ms)
         balances = dict(base.balances)
         for asset, row in base.balances.items():
@@ -256,10 +241,12 @@ class AccountBook:
             # Stale once marks had been flowing and stopped; before the first mark the poll's figures are current.
             "marks_stale": bool(positions) and self.has_marks() and not self.marks_fresh(now_ms),
         }
-        if cause is not None:
-            update["cause"] = cause
-        update.update(self._totals(base, balances, positions))
+        update.update(self._totals(base, balances, positions, at_poll))
         return base.model_copy(update=update)
+
+    def sums(self, base: AccountSnapshot, now_ms: int) -> Sums:
+        """What the totals are moved by, as the book estimates it at ``now_ms``."""
+        return Sums.of(base, dict(base.balances), self.live_positions(now_ms))
 
     def _asset(self, row: AssetBalance, cross: list[LivePosition]) -> AssetBalance:
         if cross and all(p.source == "mark" for p in cross):
@@ -275,19 +262,20 @@ class AccountBook:
             return row.model_copy(update={"cross_un_pnl": ZERO, "upnl_source": "push"})
         return row
 
+    @staticmethod
     def _totals(
-        self, base: AccountSnapshot, balances: dict[str, AssetBalance], positions: list[LivePosition]
+        base: AccountSnapshot, balances: dict[str, AssetBalance], positions: list[LivePosition], then: Sums | None
     ) -> dict[str, object]:
         """The exchange's totals moved by what changed since its poll: each is its last figure plus the change the
         marks (and pushes) made since, never recomputed from the rows (an exchange whose single-asset totals are not
         the USDT row's would see its wallet and ratio jump with the first mark)."""
-        totals, then = base.totals, self._at_poll
+        totals = base.totals
         if totals is None or then is None or not positions:
             return {}
         counted = [p for p in positions if _counted(base, p.margin_asset)]
         if not counted or not all(p.source == "mark" for p in counted):
             return {}
-        now = _Sums.of(base, balances, positions)
+        now = Sums.of(base, balances, positions)
         wallet = now.wallet - then.wallet
         upnl = now.unrealized - then.unrealized
         live = totals.model_copy(
@@ -300,26 +288,3 @@ class AccountBook:
             }
         )
         return {"totals": live, "totals_source": "mark", "totals_time_ms": min(p.time_ms for p in counted)}
-
-    def _rebase(self, now_ms: int) -> None:
-        """The exchange's totals are of now: what the book estimates now is what later changes are measured from."""
-        base = self._base
-        if base is not None:
-            positions = self.live_positions(now_ms)
-            self._at_poll = _Sums.of(base, dict(base.balances), positions)
-
-    def _log_drift(self, polled: AccountSnapshot) -> None:
-        """The exchange's new figures beside what the book computed from marks: how far the estimate had drifted."""
-        shown = self.snapshot(max((m.time_ms for m in self._marks.values()), default=0))
-        if shown is None:
-            return
-        for asset, row in shown.balances.items():
-            exchange = polled.balances.get(asset)
-            if row.upnl_source == "mark" and exchange is not None and exchange.cross_un_pnl != row.cross_un_pnl:
-                log.info(
-                    "drift %s cross uPnL: computed %s, exchange %s (%+f)",
-                    asset,
-                    row.cross_un_pnl,
-                    exchange.cross_un_pnl,
-                    exchange.cross_un_pnl - row.cross_un_pnl,
-                )

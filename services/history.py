@@ -12,11 +12,11 @@ import contextlib
 import os
 import sqlite3
 import time
-from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
 from services.files import private_opener
+from services.models import Change
 from services.shapes import decimal_text
 
 SCHEMA = 2
@@ -93,32 +93,6 @@ BUSY_TIMEOUT = 10.0
 
 class HistoryError(Exception):
     """The store cannot be used: said in one line (corrupt, unreadable, newer schema, disk full)."""
-
-
-@dataclass(frozen=True)
-class Change:
-    """One balance change of one asset: what the wallet was, what it became, and why."""
-
-    at_ms: int
-    asset: str
-    old_wallet: Decimal | None
-    new_wallet: Decimal
-    delta: Decimal | None  # None: the old balance was not known (the first word on an asset was a push)
-    reason: str
-    symbol: str | None
-    source: str  # push or poll
-
-    def json_dict(self) -> dict[str, object]:
-        return {
-            "at_ms": self.at_ms,
-            "asset": self.asset,
-            "old_wallet": None if self.old_wallet is None else decimal_text(self.old_wallet),
-            "new_wallet": decimal_text(self.new_wallet),
-            "delta": None if self.delta is None else decimal_text(self.delta),
-            "reason": self.reason,
-            "symbol": self.symbol,
-            "source": self.source,
-        }
 
 
 class HistoryStore:

@@ -7,6 +7,7 @@ into ``"0E-8"``. A malformed amount is a validation error, never a silent zero.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 from enum import StrEnum
 from typing import Any, Literal
@@ -354,3 +355,29 @@ class ConnectionStatus(BaseModel):
     # delivered, or a reconcile found nothing it missed), silent (a poll found a change it never delivered).
     stream: str = "off"
     stream_detail: str = ""  # why the stream is in that state, in plain words (silent: what it missed)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One balance change of one asset: what the wallet was, what it became, and why."""
+
+    at_ms: int
+    asset: str
+    old_wallet: Decimal | None
+    new_wallet: Decimal
+    delta: Decimal | None  # None: the old balance was not known (the first word on an asset was a push)
+    reason: str
+    symbol: str | None
+    source: str  # push or poll
+
+    def json_dict(self) -> dict[str, object]:
+        return {
+            "at_ms": self.at_ms,
+            "asset": self.asset,
+            "old_wallet": None if self.old_wallet is None else decimal_text(self.old_wallet),
+            "new_wallet": decimal_text(self.new_wallet),
+            "delta": None if self.delta is None else decimal_text(self.delta),
+            "reason": self.reason,
+            "symbol": self.symbol,
+            "source": self.source,
+        }

@@ -7,12 +7,88 @@ from decimal import Decimal
 
 import pytest
 
-from services.book import AccountBook
-from services.models import AccountSnapshot, AccountTotals, AssetBalance
-from services.positions import Position, PositionUpdate
+from services.account import AccountState, Reply
+from services.models import AccountSnapshot, AccountStatus, AccountTotals, AccountUpdate, AssetBalance, BalanceRow
+from services.positions import MarkPrice, Position, PositionUpdate
 
 D = Decimal
 T0 = 1_800_000_000_000
+
+
+class AccountBook:
+    """The account core seen as these tests knew the book: balances and positions polled, pushes, marks — each
+    given to :class:`AccountState` as the event it is, through its public calls."""
+
+    def __init__(self) -> None:
+        self.account = AccountState()
+        self._pushes = 0
+
+    def balances(self, snapshot: AccountSnapshot, *, polled: bool) -> None:
+        at = snapshot.server_time_ms or snapshot.received_at_ms
+        reply = Reply("poll", asked_at_ms=at, answered_at_ms=at, received_at_ms=snapshot.received_at_ms)
+        if not polled:  # the wallets that moved, pushed
+            moved = [r for r in snapshot.balances.values() if self._wallet(r.asset) != r.wallet_balance]
+            self._push([{"a": r.asset, "wb": str(r.wallet_balance), "cw": str(r.cross_wallet_balance)} for r in moved])
+        elif snapshot.totals is None:
+            self.account.balance_polled([_balance_row(r) for r in snapshot.balances.values()], reply)
+        else:
+            status = {**snapshot.totals.model_dump(mode="json", by_alias=True),
+                      "multiAssetsMargin": snapshot.multi_assets_margin,
+                      "assets": [_status_row(r) for r in snapshot.balances.values()]}  # fmt: skip
+            self.account.status_polled(AccountStatus.model_validate(status), reply)
+
+    def _wallet(self, asset: str) -> Decimal | None:
+        shown = self.account.snapshot(0)
+        row = shown.balances.get(asset) if shown is not None else None
+        return row.wallet_balance if row is not None else None
+
+    def _push(self, balances: list[dict[str, str]], positions: tuple[PositionUpdate, ...] = (), at: int = 0) -> None:
+        self._pushes += 1
+        event = AccountUpdate.model_validate(
+            {"e": "ACCOUNT_UPDATE", "E": at or T0 + self._pushes, "T": at or T0 + self._pushes,
+             "a": {"m": "ORDER", "B": balances, "P": [p.model_dump(by_alias=True, mode="json") for p in positions]}}
+        )  # fmt: skip
+        self.account.account_update(event, received_at_ms=at)
+
+    def positions_polled(self, positions: list[Position], at_ms: int) -> None:
+        self.account.positions_polled(positions, Reply("v2/account.position", at_ms, at_ms, at_ms))
+
+    def positions_pushed(self, updates: tuple[PositionUpdate, ...], event_time_ms: int) -> None:
+        self._push([], updates, event_time_ms)
+
+    def mark(self, symbol: str, price: Decimal, time_ms: int) -> None:
+        self.account.mark(
+            MarkPrice.model_validate({"e": "markPriceUpdate", "E": time_ms, "s": symbol, "p": str(price)})
+        )
+
+    def snapshot(self, now_ms: int) -> AccountSnapshot | None:
+        return self.account.snapshot(now_ms)
+
+    def held_symbols(self) -> set[str]:
+        return self.account.positions.held_symbols()
+
+    def marks_fresh_until(self) -> int | None:
+        return self.account.positions.marks_fresh_until()
+
+    def marks_fresh(self, now_ms: int) -> bool:
+        return self.account.positions.marks_fresh(now_ms)
+
+
+def _balance_row(r: AssetBalance) -> BalanceRow:
+    return BalanceRow.model_validate(
+        {"asset": r.asset, "balance": str(r.wallet_balance), "crossWalletBalance": str(r.cross_wallet_balance),
+         "crossUnPnl": str(r.cross_un_pnl), "availableBalance": str(r.available_balance),
+         "maxWithdrawAmount": str(r.max_withdraw_amount), "updateTime": r.update_time_ms}
+    )  # fmt: skip
+
+
+def _status_row(r: AssetBalance) -> dict[str, object]:
+    z = "0"
+    return {"asset": r.asset, "walletBalance": str(r.wallet_balance), "unrealizedProfit": str(r.cross_un_pnl),
+            "marginBalance": str(r.wallet_balance + r.cross_un_pnl), "maintMargin": z, "initialMargin": z,
+            "positionInitialMargin": z, "openOrderInitialMargin": z, "crossWalletBalance": str(r.cross_wallet_balance),
+            "crossUnPnl": str(r.cross_un_pnl), "availableBalance": str(r.available_balance),
+            "maxWithdrawAmount": str(r.max_withdraw_amount), "updateTime": r.update_time_ms}  # fmt: skip
 
 
 def row(asset: str, wallet: str, upnl: str = "0") -> AssetBalance:
@@ -138,7 +214,7 @@ def test_a_poll_replaces_the_estimate_and_logs_the_drift(caplog: pytest.LogCaptu
     book = book_with_positions()
     for symbol in ("BTCUSDT", "ETHUSDT", "SOLUSDC"):
         book.mark(symbol, D("3400"), T0 + 10)
-    caplog.set_level(logging.INFO, logger="balance_tui.book")
+    caplog.set_level(logging.INFO, logger="balance_tui.account")
     polled = AccountSnapshot(balances={"USDT": row("USDT", "1000", "123.45")}, received_at_ms=T0 + 20)
     book.balances(polled, polled=True)
     assert any("drift USDT" in r.getMessage() for r in caplog.records)

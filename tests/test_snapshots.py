@@ -13,19 +13,18 @@ from typing import Any
 import pytest
 from textual.pilot import Pilot
 
-from services.book import AccountBook
+from services.account import AccountState, Reply
 from services.clock import VirtualClock
 from services.history import Change
 from services.models import (
     AccountSnapshot,
     AccountStatus,
-    AssetBalance,
     BalanceRow,
     ConnectionStatus,
     LinkState,
     WeightReading,
 )
-from services.positions import Position
+from services.positions import MarkPrice, Position
 from services.settings import Settings
 from services.simulator import SimulatedAccount
 from tui.app import BalanceApp, ChangeReceived, SnapshotReceived, StatusChanged
@@ -44,36 +43,28 @@ def account_snapshot(
     account.add_assets(extra_assets)
     account.set_time(NOW - 95_000)
     account.assets["USDT"].update_time = NOW - 2_000
-    status = AccountStatus.model_validate(account.status(v2=False))
-    # As a full refresh does: account.balance says each asset's margin flag when account.status does not.
-    flags = {row.asset: row.margin_available for row in map(BalanceRow.model_validate, account.balance_rows())}
     received = NOW - age_ms
-    polled = AccountSnapshot(
-        balances={
-            row.asset: AssetBalance.from_status(
-                row, method="account.status + account.balance", received_at_ms=received
-            ).flagged(margin_flag=flags[row.asset], multi_assets=status.multi_assets_margin)
-            for row in status.assets
-        },
-        totals=status.totals(),
-        multi_assets_margin=status.multi_assets_margin,
-        weight=WeightReading(count=312, limit=2400, own=45, resets_at_ms=NOW + 23_000, server_time_ms=NOW),
-        server_time_ms=received,
-        received_at_ms=received,
-        rtt_ms=38,
-        clock_offset_ms=12,
-    )
-    # Through the account book, as the feed does: the positions polled, and (when marks flow) one fixed mark each,
-    # a little off the poll's, so that the pictures show figures computed from marks.
-    book = AccountBook()
-    book.balances(polled, polled=True)
-    book.positions_polled([Position.model_validate(r) for r in account.position_rows(v2=True)], received)
+    weight = WeightReading(count=312, limit=2400, own=45, resets_at_ms=NOW + 23_000, server_time_ms=NOW)
+    # Through the account core, as the feed does: a full refresh's replies (account.status, then account.balance with
+    # each asset's margin flag, then the positions), and (when marks flow) one fixed mark a symbol, a little off the
+    # poll's, so that the pictures show figures computed from marks.
+    state = AccountState()
+    for method in ("account.status", "account.balance", "v2/account.position"):
+        reply = Reply(method, asked_at_ms=received, answered_at_ms=received, received_at_ms=received,
+                      weight=weight, rtt_ms=38)  # fmt: skip
+        if method == "account.status":
+            state.status_polled(AccountStatus.model_validate(account.status(v2=False)), reply)
+        elif method == "account.balance":
+            state.balance_polled([BalanceRow.model_validate(r) for r in account.balance_rows()], reply)
+        else:
+            state.positions_polled([Position.model_validate(r) for r in account.position_rows(v2=True)], reply)
     if marks:
         for symbol, price in account.marks.items():
-            book.mark(symbol, price + account.ticks[symbol] * 7, NOW - 200)
-    shown = book.snapshot(NOW)
+            mark = {"e": "markPriceUpdate", "E": NOW - 200, "s": symbol, "p": str(price + account.ticks[symbol] * 7)}
+            state.mark(MarkPrice.model_validate(mark))
+    shown = state.snapshot(NOW, cause="poll", clock_offset_ms=12)
     assert shown is not None
-    return shown
+    return shown.model_copy(update={"received_at_ms": received})
 
 
 def status(state: LinkState, **fields: Any) -> ConnectionStatus:

@@ -196,11 +196,12 @@ async def test_older_events_are_ignored_and_a_stale_poll_cannot_undo_a_push(
              "a": {"m": "ORDER", "B": [{"a": "BTC", "wb": wallet, "cw": wallet, "bc": "0"}]}}
         )  # fmt: skip
 
-    assert account_feed.apply_account_update(update(now + 60_000, "9.00000000")) is not None
-    assert account_feed.apply_account_update(update(now + 30_000, "1.00000000")) is None  # older: ignored
-    assert account_feed.apply_account_update(update(now + 60_000, "9.50000000")) is not None  # same time: later word
-    assert account_feed.last_snapshot is not None
-    assert account_feed.last_snapshot.balances["BTC"].wallet_balance == Decimal("9.50000000")
+    account = account_feed.account  # the account core the feed moves events into
+    assert account.account_update(update(now + 60_000, "9.00000000"), received_at_ms=now).changed
+    assert not account.account_update(update(now + 30_000, "1.00000000"), received_at_ms=now).changed  # older
+    assert account.account_update(update(now + 60_000, "9.50000000"), received_at_ms=now).changed  # later word
+    shown = account_feed.snapshot()
+    assert shown is not None and shown.balances["BTC"].wallet_balance == Decimal("9.50000000")
     # the exchange's own row is older than that push: the poll keeps the pushed wallet
     fresh = await account_feed.refresh()
     assert fresh.balances["BTC"].wallet_balance == Decimal("9.50000000")

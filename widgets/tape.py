@@ -14,7 +14,7 @@ from textual.widget import Widget
 from textual.widgets import Sparkline, Static
 
 from services.formatting import format_amount
-from services.history import Change
+from services.models import Change
 
 
 class ChangeTape(Widget):
