@@ -20,7 +20,7 @@ from services.account import AccountState, Outcome, Reply
 from services.backoff import Backoff
 from services.book import PositionBook
 from services.clock import Clock
-from services.errors import CredentialsRejected, ExchangeError
+from services.errors import CredentialsRejected, ExchangeError, RateLimited
 from services.linkstate import LinkStatus, classify, worst
 from services.marks import MarkPriceStream, MarkState
 from services.models import (
@@ -108,6 +108,7 @@ class AccountFeed:
             budget=budget or WeightBudget(),
         )
         self.paused = False
+        self.applied = 0  # replies the last refresh applied (before whatever failed)
         self._queue: asyncio.Queue[FeedEvent | BaseException] = asyncio.Queue()
         self.link = LinkStatus(self.clock, client.url, lambda status: self._emit(StatusEvent(status)))
         self.link.update(quietly=True, interval_ms=self._interval_ms(), stream=self.account.trust.state)
@@ -199,26 +200,29 @@ class AccountFeed:
         """Poll once: each reply applied (and told) the moment it arrives; raises the worst of the client's typed
         errors if a call failed, after what the others brought is in."""
         client = self.client
+        self.applied = 0
         if not client.connected:
             await client.connect()
         connection = client.connections_opened
         started = self.clock.monotonic()
         asked = client.server_time_ms()
-        pending = {asyncio.ensure_future(self._fetch(method)) for method in self.pacing.calls(started, connection)}
+        calls = {asyncio.ensure_future(self._fetch(m)): m for m in self.pacing.calls(started, connection)}
+        pending = set(calls)
         errors: list[ExchangeError] = []
         try:
             while pending:
                 done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                applied = False
+                applied = self.applied
                 for task in done:  # replies that came together are told together
                     try:
-                        method, fetched = task.result()
+                        fetched = task.result()
                     except ExchangeError as exc:
                         errors.append(exc)
+                        self.pacing.failed(calls[task])
                         continue
-                    self._apply(method, fetched, asked, connection, started)
-                    applied = True
-                if applied and (snapshot := self.snapshot("poll")) is not None:
+                    self._apply(calls[task], fetched, asked, connection, started)
+                    self.applied += 1
+                if self.applied > applied and (snapshot := self.snapshot("poll")) is not None:
                     self._emit(SnapshotEvent(snapshot))
         finally:
             await cancel_and_wait(pending)
@@ -228,7 +232,7 @@ class AccountFeed:
         assert snapshot is not None  # every call answered: the balances among them
         return snapshot
 
-    async def _fetch(self, method: str) -> tuple[str, Fetched[Any]]:
+    async def _fetch(self, method: str) -> Fetched[Any]:
         client = self.client
         call: Awaitable[Fetched[Any]]
         if method == POSITIONS:
@@ -237,7 +241,7 @@ class AccountFeed:
             call = client.fetch_account_balance(v2=False)
         else:
             call = client.fetch_account_status(v2=method == STATUS)
-        return method, await call
+        return await call
 
     def _apply(self, method: str, fetched: Fetched[Any], asked: int, connection: int, started: float) -> None:
         """One reply into the account: a fact on its own, whatever became of the rest of its poll."""
@@ -319,9 +323,16 @@ class AccountFeed:
             await self._within_budget()
             try:
                 await self.refresh()
-            except ExchangeError as exc:
-                await self._failed(exc)
+            except (CredentialsRejected, RateLimited) as exc:
+                await self._failed(exc)  # a person must act, or the exchange said wait: whatever else came
                 continue
+            except ExchangeError as exc:
+                if not self.applied:
+                    await self._failed(exc)
+                    continue
+                # Numbers came, and the rest is asked again with the next poll, at the usual pace: a poor link that
+                # answers some of each refresh is a link that works (the client paces its reconnects itself).
+                log.warning("part of a refresh failed (asked again with the next): %s", exc)
             self.backoff.reset()
             self._failures = 0
             self._force = False

@@ -49,6 +49,7 @@ class Pacing:
     _positions_connection: int = -1
     _reconcile_at: float | None = None
     _reconcile_asked_at: float | None = None
+    _failed: set[str] = field(default_factory=set)  # calls whose last try failed: asked first next time
 
     # -- what a refresh asks for --------------------------------------------------------------------------------
 
@@ -65,10 +66,18 @@ class Pacing:
     def calls(self, now: float, connection: int, *, positions: bool = True) -> tuple[str, ...]:
         """The methods the next refresh asks, in the order they are sent."""
         wanted = (STATUS_V1, BALANCE) if self.full_due(now) else (STATUS,)
-        return (*wanted, POSITIONS) if positions and self.positions_due(now, connection) else wanted
+        calls = (*wanted, POSITIONS) if positions and self.positions_due(now, connection) else wanted
+        # What failed last time goes first: a link that spoils every other reply would otherwise spoil the same
+        # call of every refresh.
+        return tuple(sorted(calls, key=lambda method: method not in self._failed))
+
+    def failed(self, method: str) -> None:
+        """A call's reply did not come (or made no sense): asked again with the next refresh, first."""
+        self._failed.add(method)
 
     def answered(self, method: str, now: float, connection: int) -> None:
         """A call's reply was applied: it is not asked again until due."""
+        self._failed.discard(method)
         if method == BALANCE:
             self._full_at, self._full_wanted = now, False
         elif method == POSITIONS:

@@ -59,6 +59,8 @@ KEY_TYPE_CODE = -4056
 MAX_RECV_WINDOW = 60_000
 #: Binance closes a connection after 24 h; roll over an hour before, as the SDK does.
 DEFAULT_MAX_AGE = 23 * 3600.0
+#: The clock's offset is measured again this often (and after every -1021), not on every connection.
+CLOCK_RESYNC = 3600.0
 #: A full ``account.status`` lists every symbol of the market: generous, but bounded.
 DEFAULT_MAX_FRAME = 8 * 1024 * 1024
 
@@ -175,6 +177,7 @@ class WsApiClient:
         self.clock_offset_ms = 0
         # How far off the offset may be: half the round trip of the probe that measured it.
         self.clock_uncertainty_ms = 0
+        self._clock_measured_at: float | None = None  # monotonic; None: to be measured on the next connection
         self.blocked_until_ms = 0
         self._banned = False
         self.connections_opened = 0
@@ -298,8 +301,13 @@ class WsApiClient:
         return NetworkError(f"the exchange refused the connection (HTTP {status})", retry_in=delay)
 
     async def _prepare(self, link: _Link) -> None:
-        """Measure the clock on the new connection, then log an Ed25519 key on for the session."""
-        await self._sync_clock(link)
+        """Measure the clock if it is due, then log an Ed25519 key on for the session.
+
+        The clock's offset does not change with the connection: it is measured on the first, after -1021 and once an
+        hour, not on every new one (on a link that drops after every few requests, a probe on each connection was one
+        of the few requests it answered)."""
+        if self._clock_measured_at is None or self.clock.monotonic() - self._clock_measured_at >= CLOCK_RESYNC:
+            await self._sync_clock(link)
         creds = self.credentials
         if creds is None or not self.use_session or self._session_refused:
             return
@@ -581,8 +589,9 @@ class WsApiClient:
 
     async def sync_clock(self) -> int:
         """Re-measure the offset between this machine's clock and the exchange's; returns it in ms."""
+        self._clock_measured_at = None
         if self._link is None:
-            await self.connect()  # a new connection measures on its own
+            await self.connect()  # a new connection measures it, being due
             return self.clock_offset_ms
         await self._sync_clock(self._link)
         return self.clock_offset_ms
@@ -595,6 +604,7 @@ class WsApiClient:
         except RequestRejected:
             server_time = None
         received = self.clock.time_ms()
+        self._clock_measured_at = self.clock.monotonic()  # tried: not again before it is due
         if not isinstance(server_time, int) and self.time_url is not None:
             sent = self.clock.time_ms()
             server_time = await asyncio.to_thread(_http_server_time, self.time_url, self.connect_timeout)

@@ -583,3 +583,19 @@ def test_the_ledger_corrects_a_booking_and_counts_only_what_was_sent_before() ->
     assert ledger.own(T0 + 2) == 10
     assert ledger.own_upto(first, T0 + 2) == 5  # the reply to the first counts the first alone
     assert ledger.own_upto(second, T0 + 2) == 10
+
+
+async def test_an_hmac_key_probes_the_clock_once_not_on_every_connection(
+    sim: ExchangeSimulator, client: WsApiClient, clock: VirtualClock
+) -> None:
+    """It cannot hold a session, so session.status told it only the time: on a link that drops after every few
+    requests, that probe was one of the few each connection answered."""
+    for _ in range(4):
+        await drive(clock, client.fetch_account_status(v2=True))  # a reconnect waits its second of backoff
+        await sim.drop_connections()
+        await until(lambda: not client.connected)
+    assert client.connections_opened == 4
+    assert [m for _, m in sim.requests].count("session.status") == 1
+    await clock.advance(3601)  # an hour on: the offset is measured again
+    await drive(clock, client.fetch_account_status(v2=True))
+    assert [m for _, m in sim.requests].count("session.status") == 2

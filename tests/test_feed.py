@@ -13,7 +13,7 @@ from services.backoff import Backoff
 from services.clock import VirtualClock
 from services.feed import AccountFeed, StatusEvent
 from services.models import LinkState
-from services.simulator import ExchangeSimulator
+from services.simulator import ExchangeSimulator, amount
 from services.wsapi import Credentials, WsApiClient
 from tests.helpers import TEST_API_KEY, TEST_SECRET, Recorder, until
 
@@ -225,3 +225,39 @@ async def test_against_an_exchange_charging_10_for_v1_the_meter_and_the_budget_a
     spent = [sim.own_weight(w) for w in range(first, sim.server_time_ms() // 60_000)]
     assert spent and max(spent) <= feed.allowance() == 240, spent
     assert feed.client.weights.of("account.status") == 10
+
+
+@pytest.mark.parametrize("n", [2, 3])
+@pytest.mark.parametrize("fault", ["drop_after", "malformed_every", "silent_after"])
+async def test_a_poor_link_still_shows_the_balances_within_seconds(
+    recorder: Recorder, sim: ExchangeSimulator, clock: VirtualClock, fault: str, n: int
+) -> None:
+    """Each reply is a fact on its own: on a link that drops after every n requests, answers nothing more after n,
+    or spoils every nth reply, the replies that do come show at once (a refresh was once thrown away unless all of
+    its four calls succeeded, and the trader saw nothing but RECONNECTING while good numbers were arriving)."""
+    setattr(sim.faults, fault, n)
+    # A request the exchange leaves unanswered times out on the loop's own clock (it is about the network): short
+    # here, so that the calls a silent connection did not answer are asked again on the next within the test.
+    recorder.feed.client.request_timeout = 0.3
+    exact = {asset: amount(a.wallet) for asset, a in sim.account.assets.items()}
+
+    def shown() -> bool:
+        snapshots = recorder.snapshots
+        return (
+            bool(snapshots) and {a: format(r.wallet_balance, "f") for a, r in snapshots[-1].balances.items()} == exact
+        )
+
+    await until(shown, clock=clock, step=0.25, limit=5)
+    assert clock.monotonic() <= 5
+    # and it goes on: every call of a full refresh is answered in time, across connections
+    await until(lambda: feed_has_everything(recorder), clock=clock, step=0.25, limit=120)
+
+
+def feed_has_everything(recorder: Recorder) -> bool:
+    last = recorder.snapshots[-1] if recorder.snapshots else None
+    return (
+        last is not None
+        and last.totals is not None
+        and all(r.margin_available is not None for r in last.balances.values())
+        and bool(last.positions)
+    )

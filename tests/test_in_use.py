@@ -4,6 +4,7 @@ no traceback (suspend and resume, ctrl+c, kill -INT, a full disk, a whale's bala
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import signal
 from collections.abc import AsyncIterator
@@ -12,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from services.simulator import ExchangeSimulator
-from tests.helpers import CLI, TEST_API_KEY, TEST_SECRET, Terminal, clean_env, run_cli, until
+from services.simulator import ExchangeSimulator, amount
+from tests.helpers import CLI, TEST_API_KEY, TEST_SECRET, Terminal, Watch, clean_env, run_cli, until
 from tui import exits
 
 RESTORE = (b"\x1b[?1049l", b"\x1b[?25h")  # alternate screen left, cursor shown
@@ -135,3 +136,42 @@ async def test_version_and_every_exit_code_in_help(tmp_path: Path) -> None:
     assert code == 0
     for number, meaning in exits.MEANINGS:
         assert f"{number} {meaning}" in text, (number, meaning)
+
+
+@pytest.mark.parametrize(("fault", "n"), [("drop_after", 2), ("malformed_every", 3)])
+async def test_watch_on_a_poor_link_prints_the_exact_balances_within_5_s(
+    live_sim: ExchangeSimulator, env: dict[str, str], fault: str, n: int
+) -> None:
+    """A link that drops after every two requests, or spoils every third reply: watch printed no balance at all
+    while the exchange answered thirty requests in 25 s."""
+    setattr(live_sim.faults, fault, n)
+    exact = {asset: amount(a.wallet) for asset, a in live_sim.account.assets.items()}
+    watch = await Watch.start("--ws-url", live_sim.ws_url, "--no-stream", "--no-history", env=env)
+    try:
+        await watch.until(lambda: bool(watch.lines))  # started (a slow start on a busy machine is not the link's)
+        started = asyncio.get_running_loop().time()
+        await watch.until(
+            lambda: any(
+                {a: r["wallet_balance"] for a, r in line["balances"].items()} == exact
+                for line in watch.of_type("snapshot")
+            )
+        )
+        took = asyncio.get_running_loop().time() - started
+    finally:
+        code, err = await watch.stop()
+    assert took < 5, took
+    assert code == exits.TERMINATED and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize(("fault", "n"), [("drop_after", 2), ("malformed_every", 2), ("silent_after", 3)])
+async def test_snapshot_on_a_poor_link_gathers_what_each_connection_answers(
+    live_sim: ExchangeSimulator, env: dict[str, str], fault: str, n: int
+) -> None:
+    setattr(live_sim.faults, fault, n)
+    code, out, err = await run_cli("snapshot", "--json", "--ws-url", live_sim.ws_url, env=env, timeout=90)
+    assert code == 0, err
+    balances = json.loads(out)["balances"]
+    assert {a: r["wallet_balance"] for a, r in balances.items()} == {
+        asset: amount(a.wallet) for asset, a in live_sim.account.assets.items()
+    }
+    assert all(r["margin_available"] is not None for r in balances.values())

@@ -277,11 +277,13 @@ def settings_from(args: argparse.Namespace) -> Settings:
 # -- snapshot -----------------------------------------------------------------------------------------------------
 
 
-SNAPSHOT_ATTEMPTS = 3
+SNAPSHOT_ATTEMPTS = 5
 
 
 async def fetch_once(feed: AccountFeed, attempts: int = SNAPSHOT_ATTEMPTS) -> AccountSnapshot:
-    """One snapshot, retrying what can be retried a few times; raises CommandError with the exit code."""
+    """One snapshot with every call of a full refresh answered, retrying what can be retried a few times; raises
+    CommandError with the exit code. What an attempt brought is kept (the account core holds it): the next asks only
+    for what is missing, at once when the last brought something (a poor link answering part of each)."""
     last: ExchangeError | None = None
     for attempt in range(1, attempts + 1):
         try:
@@ -294,7 +296,8 @@ async def fetch_once(feed: AccountFeed, attempts: int = SNAPSHOT_ATTEMPTS) -> Ac
             last = exc
             if not exc.retryable or attempt == attempts:
                 break
-            await asyncio.sleep(getattr(exc, "retry_in", 0.0) or feed.backoff.next_delay())
+            if not feed.applied:
+                await asyncio.sleep(getattr(exc, "retry_in", 0.0) or feed.backoff.next_delay())
     raise CommandError(because("could not fetch balances", last), EXIT_NETWORK)
 
 

@@ -35,6 +35,10 @@ class Console(Market):
                 }[name]  # fmt: skip
                 setattr(faults, attribute, count())
                 return f"{name}: the next {count()} request(s)"
+            if name in ("drop-after", "silent-after", "malformed-every"):
+                attribute = name.replace("-", "_")
+                setattr(faults, attribute, int(args[0]) if args else 0)
+                return f"{name} {getattr(faults, attribute)} (0: off)"
             if name == "silent":
                 faults.silent = switch()
                 return f"silent {'on' if faults.silent else 'off'}"
@@ -118,6 +122,8 @@ class Console(Market):
 CONSOLE_HELP = """\
 drop [N] | close [N]          abort / close (1001) the connection on the next N requests
 silent on|off                 read requests, answer nothing
+drop-after N | silent-after N  each connection takes N requests, then drops / answers nothing more (0: off)
+malformed-every N             every Nth reply is not JSON (0: off)
 mute on|off                   user-data streams stay open but deliver nothing (balances still change)
 marks stop|go | drop-market   stop / restart mark prices; drop the /market connections
 mark SYMBOL PRICE             set a mark price now (pushed at once)

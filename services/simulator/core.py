@@ -67,6 +67,7 @@ class ApiConnection:
     return_rate_limits: bool = True
     session_key: str | None = None
     authorized_since: int | None = None
+    requests: int = 0  # received on this connection (for the faults that act after so many)
 
 
 class Refusal(Exception):

@@ -25,6 +25,12 @@ class Faults:
     retry_after_in_errors: bool = True  # 429/418 replies carry error.data.retryAfter [open: spot does]
     close_on_ban: bool = True  # a 418 also closes the socket [open: spot does]
     logon_skew_next: int = 0  # refuse the next N session.logon with -1021, as a clock not yet measured would get
+    # A poor link, as seen in use (a train, a hotspot): each connection takes so many requests, then drops, or goes
+    # silent; or every so many replies, across connections, come out malformed. 0: off.
+    drop_after: int = 0  # abort a connection on the request after this many on it
+    silent_after: int = 0  # answer this many requests on a connection, then nothing more on it
+    malformed_every: int = 0  # every Nth reply is text that is not JSON
+    replies: int = 0  # replies sent, for malformed_every
     stream_mute: bool = False
     marks_stop: bool = False  # /market connections stay open, and no mark price is sent  # user-data streams stay open and deliver nothing, while balances still change
 
@@ -40,8 +46,10 @@ def spoil_amount(result: Any) -> Any:
 
 def spoiled_reply(faults: Faults, reply: dict[str, Any], json_default: Any) -> str:
     """The reply's text, spoiled as the faults switched on say (each counter wears off as it is used)."""
-    if faults.malformed_next:
-        faults.malformed_next -= 1
+    faults.replies += 1
+    every = faults.malformed_every and faults.replies % faults.malformed_every == 0
+    if faults.malformed_next or every:
+        faults.malformed_next -= 0 if every else 1
         return '{"id": ' + json.dumps(reply["id"]) + ', "status": 200, "result": [{"asset": "USDT", "bal'
     if faults.wrong_shape_next:
         faults.wrong_shape_next -= 1

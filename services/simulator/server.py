@@ -182,10 +182,13 @@ class ExchangeSimulator(Console):
         params = message.get("params") or {}
         self.requests.append((self.server_time_ms(), str(method)))
         self.last_params = dict(params) if isinstance(params, dict) else {}
-        if faults.drop_next:
-            faults.drop_next -= 1
+        conn.requests += 1
+        if faults.drop_next or (faults.drop_after and conn.requests > faults.drop_after):
+            faults.drop_next = max(0, faults.drop_next - 1)
             conn.ws.transport.abort()
             return False
+        if faults.silent_after and conn.requests > faults.silent_after:
+            return True  # read, never answered: this connection has gone quiet
         if faults.close_next:
             faults.close_next -= 1
             await conn.ws.close(faults.close_code, "going away")
