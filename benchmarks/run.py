@@ -132,8 +132,9 @@ Call = Callable[[], Awaitable[Any]]
 
 
 async def ours(url: str) -> tuple[Call, Callable[[], Awaitable[None]]]:
+    from services.client import WsApiClient
+    from services.endpoints import Credentials
     from services.signing import HmacSigner
-    from services.wsapi import Credentials, WsApiClient
 
     client = WsApiClient(url, Credentials(API_KEY, HmacSigner(SECRET)))
     await client.connect()
@@ -242,10 +243,10 @@ async def client_latency(plan: Plan) -> dict[str, Any]:
 
 
 async def push_to_paint(plan: Plan) -> dict[str, Any]:
+    from services.endpoints import Credentials
     from services.settings import Settings
     from services.signing import HmacSigner
     from services.simulator import ExchangeSimulator
-    from services.wsapi import Credentials
     from tui.app import BalanceApp
     from tui.wiring import Exchange
     from widgets.balance_table import BalanceTable
@@ -486,12 +487,13 @@ async def drain(feed: Any) -> None:
 
 
 async def weight(plan: Plan) -> dict[str, Any]:
+    from services.client import WsApiClient
     from services.clock import VirtualClock
+    from services.endpoints import Credentials
     from services.feed import AccountFeed
     from services.signing import HmacSigner
     from services.simulator import ExchangeSimulator
     from services.stream import UserDataStream
-    from services.wsapi import Credentials, WsApiClient
 
     results: dict[str, Any] = {}
     raw: dict[str, Any] = {}

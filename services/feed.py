@@ -19,6 +19,7 @@ from typing import Any
 from services.account import AccountState, Outcome, Reply
 from services.backoff import Backoff
 from services.book import PositionBook
+from services.client import Fetched, WsApiClient
 from services.clock import Clock
 from services.errors import CredentialsRejected, ExchangeError, RateLimited
 from services.linkstate import LinkStatus, classify, worst
@@ -37,7 +38,6 @@ from services.positions import MarkPrice
 from services.stream import StreamState, UserDataStream
 from services.tasks import cancel_and_wait
 from services.weight import DEFAULT_LIMIT, WeightBudget
-from services.wsapi import Fetched, WsApiClient
 
 log = logging.getLogger("balance_tui.feed")
 
@@ -110,7 +110,7 @@ class AccountFeed:
         self.paused = False
         self.applied = 0  # replies the last refresh applied (before whatever failed)
         self._queue: asyncio.Queue[FeedEvent | BaseException] = asyncio.Queue()
-        self.link = LinkStatus(self.clock, client.url, lambda status: self._emit(StatusEvent(status)))
+        self.link = LinkStatus(self.clock.time_ms, client.url, lambda status: self._emit(StatusEvent(status)))
         self.link.update(quietly=True, interval_ms=self._interval_ms(), stream=self.account.trust.state)
         self._wake = asyncio.Event()
         self._force = False

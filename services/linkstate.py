@@ -8,7 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from services.clock import Clock
 from services.errors import CredentialsRejected, ExchangeError, NetworkError, RateLimited, RequestRejected, because
 from services.models import ConnectionStatus, LinkState
 
@@ -64,12 +63,12 @@ def classify(exc: ExchangeError, *, backoff: Callable[[], float], interval: floa
 class LinkStatus:
     """The current :class:`ConnectionStatus` and what has been told of it: each change of state is told once."""
 
-    def __init__(self, clock: Clock, endpoint: str, emit: Callable[[ConnectionStatus], None]) -> None:
-        self.clock = clock
+    def __init__(self, now_ms: Callable[[], int], endpoint: str, emit: Callable[[ConnectionStatus], None]) -> None:
+        self.now_ms = now_ms
         self.endpoint = endpoint
         self._emit = emit
         self.status = ConnectionStatus(
-            state=LinkState.CONNECTING, endpoint=endpoint, since_ms=clock.time_ms(), detail=f"connecting to {endpoint}"
+            state=LinkState.CONNECTING, endpoint=endpoint, since_ms=now_ms(), detail=f"connecting to {endpoint}"
         )
         self._told: ConnectionStatus | None = None
 
@@ -79,7 +78,7 @@ class LinkStatus:
         fields.setdefault("interval_ms", self.status.interval_ms)
         fields.setdefault("stream", self.status.stream)
         fields.setdefault("stream_detail", self.status.stream_detail)
-        self.status = ConnectionStatus(state=state, endpoint=self.endpoint, since_ms=self.clock.time_ms(), **fields)
+        self.status = ConnectionStatus(state=state, endpoint=self.endpoint, since_ms=self.now_ms(), **fields)
         log.info("state %s %s", state.value, self.status.detail)
         self.publish()
 

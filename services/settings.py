@@ -21,13 +21,16 @@ from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, ValidationErro
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
+from services.endpoints import (
+    MAX_RECV_WINDOW,
+    PRODUCTION_STREAM_URL,
+    PRODUCTION_URL,
+    TESTNET_STREAM_URL,
+    TESTNET_URL,
+    Credentials,
+)
 from services.files import NotPrivate, require_private
 from services.signing import HmacSigner, KeyFileError, load_private_key_file
-from services.wsapi import MAX_RECV_WINDOW, PRODUCTION_URL, TESTNET_URL, Credentials
-
-PRODUCTION_STREAM_URL = "wss://fstream.binance.com"
-#: [open] testnet stream host: the SDK's choice, with the documented /private paths (PROTOCOL.md §1).
-TESTNET_STREAM_URL = "wss://fstream.binancefuture.com"
 
 SECRET_FIELDS = ("api_secret", "private_key_passphrase")
 

@@ -25,10 +25,10 @@ from pydantic import ValidationError
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus, InvalidURI
 
 from services.backoff import Backoff
+from services.client import WsApiClient
 from services.errors import CredentialsRejected, ExchangeError, NetworkError, RequestRejected, because
 from services.models import ListenKeyExpired, UserDataEvent, parse_user_data_event
 from services.tasks import cancel_and_wait
-from services.wsapi import WsApiClient
 
 log = logging.getLogger("balance_tui.stream")
 

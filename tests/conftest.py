@@ -13,10 +13,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from services.backoff import Backoff
+from services.client import WsApiClient
 from services.clock import VirtualClock
+from services.endpoints import Credentials
 from services.signing import Ed25519Signer, HmacSigner, RsaSigner
 from services.simulator import ExchangeSimulator
-from services.wsapi import Credentials, WsApiClient
 from tests.helpers import TEST_API_KEY, TEST_SECRET
 
 

@@ -22,9 +22,9 @@ from services.models import AccountSnapshot, LinkState
 if TYPE_CHECKING:
     from textual.pilot import Pilot
 
+    from services.endpoints import Credentials
     from services.settings import Settings
     from services.simulator import ExchangeSimulator
-    from services.wsapi import Credentials
     from tui.app import BalanceApp, DashboardScreen
     from tui.wiring import Exchange
     from widgets.balance_table import BalanceTable

@@ -9,10 +9,10 @@ import pytest
 
 from services.alerts import AlertRuleError, Alerts, parse_rule
 from services.clock import VirtualClock
+from services.endpoints import Credentials
 from services.models import AccountSnapshot, AccountTotals, AssetBalance, ConnectionStatus, LinkState
 from services.settings import Settings
 from services.simulator import ExchangeSimulator
-from services.wsapi import Credentials
 from tests.helpers import (
     TEST_API_KEY,
     TEST_SECRET,

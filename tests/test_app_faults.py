@@ -14,10 +14,10 @@ import pytest
 from textual.pilot import Pilot
 
 from services.clock import VirtualClock
+from services.endpoints import Credentials
 from services.models import LinkState
 from services.settings import Settings
 from services.simulator import ExchangeSimulator
-from services.wsapi import Credentials
 from tests.helpers import TEST_API_KEY, TEST_SECRET, dashboard, factory, started, table, until
 from tui.app import BalanceApp
 from widgets.status_line import StatusLine

@@ -12,7 +12,9 @@ import pytest
 import websockets
 
 from services.backoff import Backoff
+from services.client import Offset, WsApiClient, clocksync
 from services.clock import VirtualClock
+from services.endpoints import Credentials
 from services.errors import (
     ClockSkew,
     CredentialsRejected,
@@ -24,7 +26,6 @@ from services.errors import (
 from services.signing import HmacSigner
 from services.simulator import ExchangeSimulator
 from services.weight import WeightLedger, WeightTable
-from services.wsapi import Credentials, WsApiClient
 from tests.helpers import TEST_API_KEY, TEST_SECRET, drive, until
 
 T0 = 1_800_000_000_000
@@ -262,13 +263,13 @@ async def test_clock_skew_that_cannot_be_fixed_is_reported(
 ) -> None:
     async with make_client(sim, clock, hmac_credentials) as client:
         await client.account_balance()
-        client.clock_offset_ms = 0
+        client.offset = Offset(0, 0)
         sim.faults.clock_skew_ms = 30_000
         # the exchange says its time is 30 s ahead only when asked, so the retry fixes it
         assert await client.account_balance()
         # a session.status that lies leaves a skew the client can only report
         sim.faults.clock_skew_ms = 0
-        client.clock_offset_ms = 20_000
+        client.offset = Offset(20_000, 0)
         original = client._sync_clock
 
         async def stuck(link: object) -> None:
@@ -599,3 +600,17 @@ async def test_an_hmac_key_probes_the_clock_once_not_on_every_connection(
     await clock.advance(3601)  # an hour on: the offset is measured again
     await drive(clock, client.fetch_account_status(v2=True))
     assert [m for _, m in sim.requests].count("session.status") == 2
+
+
+async def test_without_a_server_time_on_the_connection_the_rest_endpoint_measures_the_clock(
+    sim: ExchangeSimulator, clock: VirtualClock
+) -> None:
+    sim.faults.clock_skew_ms = 4_000
+
+    async def refused() -> object:
+        raise RequestRejected("session.status rejected", status=400, code=-1100)
+
+    measured = await clocksync.measure(clock, refused, time_url=sim.time_url, timeout=5)
+    assert measured is not None and measured.ms == 4_000  # the virtual clock stands still: no round trip to halve
+    assert await clocksync.measure(clock, refused, time_url=None, timeout=5) is None
+    assert await clocksync.measure(clock, refused, time_url="http://127.0.0.1:9/none", timeout=1) is None

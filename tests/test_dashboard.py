@@ -11,11 +11,11 @@ import pytest
 from textual.widgets.data_table import ColumnKey
 
 from services.clock import VirtualClock
+from services.endpoints import Credentials
 from services.formatting import format_amount
 from services.models import LinkState
 from services.settings import Settings
 from services.simulator import ExchangeSimulator
-from services.wsapi import Credentials
 from tests.helpers import TEST_API_KEY, TEST_SECRET, dashboard, factory, started, table, until
 from tui.app import BalanceApp, DashboardScreen, HelpScreen
 from tui.wiring import Exchange

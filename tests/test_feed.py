@@ -10,11 +10,12 @@ from collections.abc import AsyncIterator
 import pytest
 
 from services.backoff import Backoff
+from services.client import WsApiClient
 from services.clock import VirtualClock
+from services.endpoints import Credentials
 from services.feed import AccountFeed, StatusEvent
 from services.models import LinkState
 from services.simulator import ExchangeSimulator, amount
-from services.wsapi import Credentials, WsApiClient
 from tests.helpers import TEST_API_KEY, TEST_SECRET, Recorder, until
 
 

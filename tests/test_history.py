@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from services.clock import VirtualClock
+from services.endpoints import Credentials
 from services.history import Change, HistoryError, HistoryStore, summarize
 from services.settings import Settings
 from services.simulator import ExchangeSimulator
-from services.wsapi import Credentials
 from tests.helpers import TEST_API_KEY, TEST_SECRET, Watch, clean_env, dashboard, factory, run_cli, started, until
 from tui.app import BalanceApp
 from widgets.tape import ChangeTape, HistoryPanel

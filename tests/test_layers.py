@@ -28,7 +28,7 @@ def test_services_import_no_textual_or_rich() -> None:
 def test_the_dashboard_loads_no_simulator_nor_cryptography_until_asked() -> None:
     """Start-up and memory: the simulator is for the demo, cryptography (≈ 10 MB resident) for key files."""
     code = (
-        "import sys, tui.cli, tui.app, tui.wiring, services.wsapi, services.signing\n"
+        "import sys, tui.cli, tui.app, tui.wiring, services.client, services.signing\n"
         "services.signing.HmacSigner('s').sign('a=1')\n"
         "print(','.join(sorted({n.split('.')[0] for n in sys.modules} & {'cryptography'}"
         " | {n for n in sys.modules if n.startswith('services.simulator')})))\n"

@@ -12,6 +12,7 @@ import pytest
 import websockets
 
 from services.backoff import Backoff
+from services.client import WsApiClient
 from services.clock import VirtualClock
 from services.feed import AccountFeed, SnapshotEvent
 from services.marks import MarkPriceStream, MarkState
@@ -19,7 +20,6 @@ from services.models import AccountSnapshot
 from services.positions import MarkPrice
 from services.simulator import ExchangeSimulator
 from services.stream import UserDataStream
-from services.wsapi import WsApiClient
 from tests.helpers import Collector, Recorder, until
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from services.endpoints import TESTNET_URL
 from services.settings import Settings
-from services.wsapi import TESTNET_URL
 from tests.helpers import TEST_API_KEY, TEST_SECRET
 from tui.cli import build_parser, settings_from
 

@@ -9,11 +9,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from pydantic import SecretStr
 
+from services.endpoints import Credentials
 from services.settings import Settings
 from services.signing import HmacSigner, load_private_key
 from services.simulator import ExchangeSimulator
 from services.weight import DOCUMENTED_WEIGHTS
-from services.wsapi import Credentials
 from tests.helpers import TEST_API_KEY, TEST_SECRET, Watch, clean_env, pem, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,9 +53,10 @@ def test_reprs_and_dumps_hide_secrets(tmp_path: Path) -> None:
 
 def test_the_client_only_knows_read_only_methods() -> None:
     assert set(DOCUMENTED_WEIGHTS) == READ_ONLY_METHODS
-    source = (ROOT / "services" / "wsapi.py").read_text()
+    sources = [path.read_text() for path in (ROOT / "services" / "client").glob("*.py")]
     strings = {
         node.value
+        for source in sources
         for node in ast.walk(ast.parse(source))
         if isinstance(node, ast.Constant) and isinstance(node.value, str)
     }

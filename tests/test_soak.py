@@ -12,12 +12,13 @@ import tracemalloc
 from decimal import Decimal
 
 from services.backoff import Backoff
+from services.client import WsApiClient
 from services.clock import VirtualClock
+from services.endpoints import Credentials
 from services.feed import AccountFeed, SnapshotEvent, StatusEvent
 from services.models import AccountSnapshot, LinkState
 from services.simulator import ExchangeSimulator
 from services.stream import UserDataStream
-from services.wsapi import Credentials, WsApiClient
 from tests.helpers import IO_TURN, TEST_API_KEY, TEST_SECRET
 
 # What the test harness keeps on purpose is not the client's: the leak watch's log lines, the simulator's

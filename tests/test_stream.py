@@ -10,13 +10,14 @@ from decimal import Decimal
 import pytest
 
 from services.backoff import Backoff
+from services.client import WsApiClient
 from services.clock import VirtualClock
+from services.endpoints import Credentials
 from services.feed import AccountFeed, BalanceChangeEvent, MarginCallEvent
 from services.models import AccountUpdate, LinkState
 from services.simulator import ExchangeSimulator, SimAsset
 from services.stream import StreamItem, StreamState, UserDataStream
 from services.weight import WeightBudget
-from services.wsapi import Credentials, WsApiClient
 from tests.helpers import Collector, Recorder, drive, until
 
 

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, TextIO
 from urllib.parse import urlsplit
 
 from services.alerts import BUILTINS, AlertRuleError, Alerts, parse_rules
+from services.client import WsApiClient
 from services.clock import SYSTEM_CLOCK, Clock
+from services.endpoints import Credentials
 from services.feed import AccountFeed
 from services.history import HistoryRecorder, HistoryStore, account_id
 from services.marks import MarkPriceStream
@@ -23,7 +25,6 @@ from services.settings import ConfigError, Settings
 from services.signing import HmacSigner
 from services.stream import UserDataStream
 from services.weight import WeightBudget
-from services.wsapi import Credentials, WsApiClient
 
 if TYPE_CHECKING:
     from services.simulator import ExchangeSimulator
