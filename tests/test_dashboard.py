@@ -501,11 +501,12 @@ async def test_marks_move_the_upnl_cells_totals_and_the_pane_positions(
 
 
 async def test_with_nothing_changing_the_screen_sleeps_until_the_next_visible_change() -> None:
-    from services.clock import SYSTEM_CLOCK
     from tui.app import SnapshotReceived, StatusChanged
 
-    now = SYSTEM_CLOCK.time_ms()
-    app = BalanceApp(Settings(history=False))
+    # The app's clock is the test's: how long the app took to start on a busy machine must not move "now".
+    clock = VirtualClock()
+    now = clock.time_ms()
+    app = BalanceApp(Settings(history=False), clock=clock)
     async with app.run_test(size=(120, 36)) as pilot:
         screen = dashboard(app)
         from services.models import AccountSnapshot, ConnectionStatus, WeightReading
@@ -520,7 +521,7 @@ async def test_with_nothing_changing_the_screen_sleeps_until_the_next_visible_ch
         )
         screen.post_message(SnapshotReceived(snapshot))
         await pilot.pause()
-        hard, soft = screen._next_change_ms(SYSTEM_CLOCK.time_ms())
+        hard, soft = screen.next_change_ms(clock.time_ms())
         # Not a fixed tick every second: the next step a glance needs ("updated <15s ago" turning "15s"; the meter
         # says when its window resets, a clock time that does not move).
         assert 14_000 < soft <= 15_000, soft

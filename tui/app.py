@@ -482,7 +482,7 @@ class DashboardScreen(Screen[None]):
         own. Turning stale, a per-second countdown and a timed alert are never late.
         """
         now = self.clock.time_ms()
-        hard, soft = self._next_change_ms(now)
+        hard, soft = self.next_change_ms(now)
         self._soft_due_ms = now + soft
         delay = min(hard, soft + SOFT_SLACK_MS) / 1000
         if self.clock is not SYSTEM_CLOCK:
@@ -495,7 +495,7 @@ class DashboardScreen(Screen[None]):
         self._tick_due = due
         self._tick_timer = self.set_timer(max(0.05, delay), self._tick, name="next change")
 
-    def _next_change_ms(self, now: int) -> tuple[int, int]:
+    def next_change_ms(self, now: int) -> tuple[int, int]:
         """In ms from now: the next change that must show on time (hard), and the next that may wait (soft)."""
         hard, soft = [MAX_QUIET_MS], [MAX_QUIET_MS]
         if (table_next := self.query_one(BalanceTable).next_change_ms(now)) is not None:
