@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncGenerator, Awaitable
 from dataclasses import dataclass
 from typing import Any
 
@@ -279,7 +279,7 @@ class AccountFeed:
 
     # -- the loops --------------------------------------------------------------------------------------------
 
-    async def events(self) -> AsyncIterator[FeedEvent]:
+    async def events(self) -> AsyncGenerator[FeedEvent, None]:
         """Poll (and listen) until cancelled, yielding each snapshot, each change of state, each margin call."""
         self._queue = asyncio.Queue()
         self.link.told()

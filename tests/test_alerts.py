@@ -185,7 +185,7 @@ async def test_the_dashboard_calls_the_trader(
     async with app.run_test(size=(120, 36)) as pilot:
         await started(pilot, app)
         await until(lambda: bool(dashboard(app).firing), pilot=pilot)
-        assert bells and any("ALERT available:USDT<200000" in n.message for n in app._notifications)
+        assert bells and any("ALERT available:USDT<200000" in text for _, text in app.said)
         assert "⚑ 1 ALERT" in str(dashboard(app).query_one(StatusLine).render())
         assert table(app).get_cell("USDT", "asset").plain.startswith("⚑")  # the row, by sign not colour alone
         await pilot.press("exclamation_mark")

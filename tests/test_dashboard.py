@@ -438,7 +438,7 @@ async def test_the_speed_toast_and_the_status_line_agree_on_the_interval(app: Ba
         await until(lambda: dashboard(app).feed is not None and dashboard(app).feed.streaming, clock=clock, pilot=pilot)  # type: ignore[union-attr]
         await pilot.press("plus")
         await pilot.pause()
-        toast = [n.message for n in app._notifications][-1]
+        toast = [text for _, text in app.said][-1]
         line = str(dashboard(app).query_one(StatusLine).render())
         shown = re.search(r"every (\S+) s", line)
         assert shown is not None and f"Refreshing every {shown.group(1)} s" in toast  # the same pace, said the same way

@@ -230,7 +230,7 @@ async def test_the_dashboard_runs_on_without_a_corrupt_store_and_shows_the_tape(
     )
     async with app.run_test(size=(120, 36)) as pilot:
         await started(pilot, app)
-        assert any("running without history" in n.message for n in app._notifications)
+        assert any("running without history" in text for _, text in app.said)
         await pilot.press("t")
         assert dashboard(app).query_one(HistoryPanel).display
         await until(lambda: bool(sim.listen_keys), pilot=pilot)

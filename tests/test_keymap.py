@@ -43,7 +43,7 @@ async def test_the_dashboard_shows_the_warnings_and_keeps_the_defaults() -> None
     app = BalanceApp(Settings(keymap={"refresh": "q", "nope": "x"}))
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.pause()
-        messages = [n.message for n in app._notifications]
+        messages = [text for _, text in app.said]
         assert any("already the key of quit" in m for m in messages)
         assert any("no binding called 'nope'" in m for m in messages)
         assert app.screen.active_bindings["q"].binding.id == "quit"  # q still quits

@@ -7,6 +7,7 @@ import contextlib
 import signal
 import sys
 import time
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import AbstractAsyncContextManager
 
@@ -16,6 +17,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.driver import Driver
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
@@ -28,8 +30,8 @@ from services.clock import SYSTEM_CLOCK, Clock
 from services.errors import because
 from services.feed import AccountFeed, BalanceChangeEvent, MarginCallEvent, SnapshotEvent
 from services.formatting import format_exact
-from services.history import SAMPLE_EVERY_MS, Change, HistoryError, HistoryRecorder
-from services.models import AccountSnapshot, ConnectionStatus, LinkState, MarginCall
+from services.history import SAMPLE_EVERY_MS, HistoryError, HistoryRecorder
+from services.models import AccountSnapshot, Change, ConnectionStatus, LinkState, MarginCall
 from services.settings import Settings
 from tui import crash, exits, terminal
 from tui.checks import checked_keymap, unknown_theme
@@ -667,6 +669,21 @@ class BalanceApp(App[int]):
         self.exchange_factory = exchange_factory
         if settings.theme and unknown_theme(settings.theme) is None:
             self.theme = settings.theme
+        #: What the app told the user in toasts this session, newest last: toasts vanish, this keeps their text (and
+        #: is how a test asks what was said).
+        self.said: deque[tuple[SeverityLevel, str]] = deque(maxlen=200)
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        self.said.append((severity, message))
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def on_mount(self) -> None:
         if self.handle_signals:
