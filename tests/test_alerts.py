@@ -262,3 +262,17 @@ async def test_the_dashboard_raises_no_stale_alert_on_a_quiet_account_with_a_liv
             assert not screen.stale
         assert [e.rule for e in screen.alert_log] == []
         assert sum(m.endswith("account.status") for _, m in sim.requests) >= 5  # it did reconcile meanwhile
+
+
+async def test_the_dashboard_takes_notify_too_and_says_in_a_toast_when_there_is_no_desktop(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """--notify was read by watch only: the dashboard showed its alerts in toasts and never on the desktop."""
+    for name in ("DISPLAY", "DBUS_SESSION_BUS_ADDRESS", "WAYLAND_DISPLAY"):
+        monkeypatch.delenv(name, raising=False)
+    app = BalanceApp(Settings(notify=True, history=False), clock=VirtualClock())
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        assert app.dashboard.notifier is not None
+        assert [text for _, text in app.said if "no desktop" in text] != []
+    assert "no desktop" not in capfd.readouterr().err  # stderr is the screen: nothing printed over it

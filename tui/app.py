@@ -35,6 +35,7 @@ from services.models import AccountSnapshot, Change, ConnectionStatus, LinkState
 from services.settings import Settings
 from tui import crash, exits, terminal
 from tui.checks import checked_keymap, unknown_theme
+from tui.notify import Notifier
 from tui.wiring import (
     TERMINATING_SIGNALS,
     Exchange,
@@ -227,6 +228,7 @@ class DashboardScreen(Screen[None]):
         self._tick_due = 0.0  # when the timer set fires (time.monotonic(), as Textual's timers)
         self._soft_due_ms = 0  # when an age on screen (or the quiet window's reset) next reads differently
         self.alert_log: list[AlertEvent] = []  # every firing and resolution of this session, for the alerts screen
+        self.notifier: Notifier | None = None  # --notify: each alert on the desktop too, as watch does
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="top"):
@@ -252,6 +254,9 @@ class DashboardScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.now_ms = self.clock.time_ms()
+        if self.settings.notify:
+            # Where there is no desktop, the one line watch prints on stderr is a toast here (stderr is the screen).
+            self.notifier = Notifier(True, err=_Toaster(self))
         self.query_one(BalanceTable).set_compact(self.size.width < COMPACT_BELOW)
         self._schedule_tick()
         if self.exchange_factory is not None:
@@ -448,6 +453,8 @@ class DashboardScreen(Screen[None]):
             self.alert_log.append(event)
             stale = " (on stale data)" if event.stale else ""
             value = f" at {format_exact(event.value)}" if event.value is not None else ""
+            if self.notifier is not None:
+                self.notifier.alert(event)
             if event.state == "firing":
                 self.app.bell()
                 self.notify(f"ALERT {event.rule}{value}{stale}", severity="error", timeout=20)
@@ -641,6 +648,21 @@ class DashboardScreen(Screen[None]):
         """After a suspend the loop stood still: fetch now rather than trust what is on screen."""
         if self.feed is not None:
             self.feed.refresh_now()
+
+
+class _Toaster:
+    """A file-like sink whose lines become warning toasts."""
+
+    def __init__(self, screen: Screen[object]) -> None:
+        self.screen = screen
+
+    def write(self, text: str) -> int:
+        if text.strip():
+            self.screen.notify(text.strip(), severity="warning", timeout=15)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
 
 
 class BalanceApp(App[int]):
