@@ -10,7 +10,10 @@ import asyncio
 import heapq
 import itertools
 import time
-from typing import Protocol
+from collections.abc import Awaitable
+from typing import Protocol, TypeVar
+
+T = TypeVar("T")
 
 
 class Clock(Protocol):
@@ -28,6 +31,10 @@ class Clock(Protocol):
         """Wait this many seconds of this clock's time."""
         ...
 
+    async def wait_for(self, awaitable: Awaitable[T], seconds: float) -> T:
+        """What ``awaitable`` gives, or :class:`TimeoutError` once ``seconds`` have passed (it is cancelled then)."""
+        ...
+
 
 class SystemClock:
     """The real clock."""
@@ -40,6 +47,9 @@ class SystemClock:
 
     async def sleep(self, seconds: float) -> None:
         await asyncio.sleep(max(0.0, seconds))
+
+    async def wait_for(self, awaitable: Awaitable[T], seconds: float) -> T:
+        return await asyncio.wait_for(awaitable, seconds)
 
 
 SYSTEM_CLOCK = SystemClock()
@@ -69,6 +79,26 @@ class VirtualClock:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         heapq.heappush(self._sleepers, (self._now + seconds, next(self._order), future))
         await future
+
+    async def wait_for(self, awaitable: Awaitable[T], seconds: float) -> T:
+        """Time out once ``seconds`` have passed on this clock *and* on the loop's.
+
+        What is awaited travels over a real socket: a loop held up by a busy machine while this clock stands
+        still is no silence from the other end (a reply sitting unread would be thrown away), and a peer that
+        really is silent is found as soon as the test moves this clock and the reply has had that long to come.
+        """
+        loop = asyncio.get_running_loop()
+        real_deadline = loop.time() + seconds
+        work = asyncio.ensure_future(awaitable)
+        timer = asyncio.ensure_future(self.sleep(seconds))
+        try:
+            await asyncio.wait({work, timer}, return_when=asyncio.FIRST_COMPLETED)
+            if not work.done():
+                return await asyncio.wait_for(work, max(0.0, real_deadline - loop.time()))
+            return work.result()
+        finally:
+            timer.cancel()
+            work.cancel()  # a no-op once it is done; what the caller's cancellation or the timeout leaves behind
 
     @property
     def sleepers(self) -> int:

@@ -41,6 +41,9 @@ DOC_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
 # The real-time pause that lets loopback I/O happen between steps of virtual time. It paces a loop that waits
 # for a condition; no result depends on its length.
 IO_TURN = 0.002
+SYNC_QUERY = b"\x1b[?2026$p"  # DECRQM: does the terminal support synchronized output?
+SYNC_SUPPORTED = b"\x1b[?2026;2$y"  # yes (reset for now)
+SYNC_START, SYNC_END = b"\x1b[?2026h", b"\x1b[?2026l"  # a frame begins, ends
 
 
 async def drive(clock: VirtualClock, awaitable: Awaitable[T], *, step: float = 0.5, limit: float = 3600.0) -> T:
@@ -253,6 +256,8 @@ class Terminal:
         self.screen = pyte.Screen(columns, lines)
         self._stream = pyte.ByteStream(self.screen)
         self._lock = threading.Lock()
+        self._answered = False
+        self._in_frame = False
         self.process = subprocess.Popen(
             args, stdin=slave, stdout=slave, stderr=slave, env={**env, "TERM": "xterm-256color"}, start_new_session=True
         )
@@ -261,6 +266,7 @@ class Terminal:
         self.reader.start()
 
     def _read(self) -> None:
+        held = bytearray()  # what came since the last whole frame
         while True:
             try:
                 chunk = os.read(self.master, 65536)
@@ -270,7 +276,39 @@ class Terminal:
                 return
             with self._lock:
                 self.output.extend(chunk)
-                self._stream.feed(chunk)
+                if not self._answered and SYNC_QUERY in self.output:
+                    # Say what a modern terminal says (kitty, WezTerm, foot, iTerm2): synchronized output is
+                    # supported. The app then brackets each frame, and the screen a test reads is one the app
+                    # finished drawing, as on those terminals, not a frame half written.
+                    self._answered = True
+                    os.write(self.master, SYNC_SUPPORTED)
+                held.extend(chunk)
+                self._stream.feed(self._whole_frames(held))
+
+    def _whole_frames(self, held: bytearray) -> bytes:
+        """Take out of ``held`` what may be shown now: everything outside a synchronized frame, and each frame
+        once its end has come."""
+        shown = bytearray()
+        while True:
+            if self._in_frame:
+                end = held.find(SYNC_END)
+                if end < 0:
+                    return bytes(shown)
+                end += len(SYNC_END)
+                self._in_frame = False
+            else:
+                end = held.find(SYNC_START)
+                if end < 0:
+                    # Keep back a tail that may be the start of a frame's opening, split between two reads.
+                    end = len(held) - next(
+                        (n for n in range(len(SYNC_START) - 1, 0, -1) if held.endswith(SYNC_START[:n])), 0
+                    )
+                    shown += held[:end]
+                    del held[:end]
+                    return bytes(shown)
+                self._in_frame = True
+            shown += held[:end]
+            del held[:end]
 
     def lines(self) -> list[str]:
         """The screen now, one string a line, trailing spaces cut."""

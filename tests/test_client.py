@@ -363,8 +363,11 @@ async def test_silent_server_times_out_and_the_client_reconnects(
     async with make_client(sim, clock, hmac_credentials, request_timeout=0.2) as client:
         await client.account_balance()
         sim.faults.silent = True
+        waiting = asyncio.ensure_future(client.account_balance())
+        await asyncio.sleep(0.3)  # more than the timeout on the loop's clock, none on the app's: still waiting
+        assert not waiting.done()
         with pytest.raises(NetworkError, match="no reply"):
-            await client.account_balance()
+            await drive(clock, waiting, step=0.1)  # the app's clock moves too: the silence is found
         assert not client.connected
         sim.faults.silent = False
         assert await drive(clock, client.account_balance())

@@ -109,8 +109,10 @@ async def test_the_stale_frame_cuts_no_column(live_sim: ExchangeSimulator, env: 
         await until(lambda: term.shows("LIVE") and term.shows("Age"), limit=30)
         live_sim.faults.silent = True  # the exchange stops answering: the numbers go stale, the table is framed
         await until(lambda: term.shows("STALE — last good numbers"), limit=40)
-        header = next(line for line in term.lines() if "Asset" in line and "Wallet" in line)
-        assert re.search(r"Age\s*│$", header), header  # the last column whole, inside the frame
+        screen = term.lines()  # one whole frame (the terminal shows only finished ones)
+        headers = [line for line in screen if "Asset" in line and "Wallet" in line]
+        assert len(headers) == 1, screen
+        assert re.search(r"Age\s*│$", headers[0]), headers[0]  # the last column whole, inside the frame
     finally:
         term.kill()
 

@@ -341,7 +341,7 @@ class WsApiClient(AccountMethods):
                 future.exception()  # the reader failed it already; this raise reports it
             raise link.closing_error or closed_error(exc, self.max_frame_size) from None
         try:
-            message = await asyncio.wait_for(future, self.request_timeout)
+            message = await self.clock.wait_for(future, self.request_timeout)
         except TimeoutError:
             link.pending.pop(str(request_id), None)
             # A server that lets a request go unanswered is not to be trusted with the next one.
