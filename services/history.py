@@ -16,13 +16,12 @@ from decimal import Decimal
 from pathlib import Path
 
 from services.files import private_opener
-from services.models import Change
+from services.models import AccountTotals, Change
 from services.shapes import decimal_text
 
 SCHEMA = 2
 FILE_NAME = "history.sqlite3"
 DEFAULT_RETENTION_DAYS = 90
-SAMPLE_EVERY_MS = 60_000
 
 _MIGRATIONS = {
     1: """
@@ -251,29 +250,26 @@ def _day(at_ms: int) -> str:
 
 
 class HistoryRecorder:
-    """Writes one account's changes, and a sample of its totals once a minute, to a store.
+    """Writes one account's changes and samples of its totals to a store (how often is the session's to say).
 
-    A write that fails (a full disk) raises :class:`HistoryError` once; the caller then runs on without history.
+    A write that fails (a full disk) raises :class:`HistoryError`; the caller then runs on without history.
     """
 
     def __init__(self, store: HistoryStore, account: str) -> None:
         self.store = store
         self.account = account
-        self._sampled_at = 0
-        self.session: list[Change] = []  # this session's changes, newest last (the dashboard's tape)
 
     def change(self, change: Change) -> None:
-        self.session.append(change)
-        del self.session[:-500]
         self.store.record(self.account, change)
 
-    def snapshot(self, wallet: Decimal, upnl: Decimal, margin_balance: Decimal, now_ms: int) -> bool:
-        """Sample the totals if a minute has passed since the last sample; returns whether it did."""
-        if now_ms - self._sampled_at < SAMPLE_EVERY_MS:
-            return False
-        self._sampled_at = now_ms
-        self.store.sample(self.account, now_ms, wallet, upnl, margin_balance)
-        return True
+    def sample(self, totals: AccountTotals, now_ms: int) -> None:
+        self.store.sample(
+            self.account,
+            now_ms,
+            totals.total_wallet_balance,
+            totals.total_unrealized_profit,
+            totals.total_margin_balance,
+        )
 
 
 def account_id(endpoint: str, *, profile: str | None, api_key: str | None, demo: bool) -> str:

@@ -25,7 +25,8 @@ from tests.helpers import (
     table,
     until,
 )
-from tui.app import AlertsScreen, BalanceApp
+from tui.app import BalanceApp
+from tui.screens.alerts import AlertsScreen
 from widgets.status_line import StatusLine
 
 T0 = 1_800_000_000_000
@@ -260,7 +261,7 @@ async def test_the_dashboard_raises_no_stale_alert_on_a_quiet_account_with_a_liv
             await clock.advance(10, step=0.5)
             await pilot.pause(0.3)
             assert not screen.stale
-        assert [e.rule for e in screen.alert_log] == []
+        assert [e.rule for e in screen.session.alert_log] == []
         assert sum(m.endswith("account.status") for _, m in sim.requests) >= 5  # it did reconcile meanwhile
 
 

@@ -379,7 +379,7 @@ async def test_every_built_in_theme_renders(app: BalanceApp) -> None:
 async def test_a_feed_that_fails_unexpectedly_is_restarted(
     sim: ExchangeSimulator, clock: VirtualClock, hmac_credentials: Credentials, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import tui.app as app_module
+    import tui.screens.dashboard as app_module
 
     monkeypatch.setattr(app_module, "FEED_RESTART", 0.05)
     opened = []
@@ -501,7 +501,7 @@ async def test_marks_move_the_upnl_cells_totals_and_the_pane_positions(
 
 
 async def test_with_nothing_changing_the_screen_sleeps_until_the_next_visible_change() -> None:
-    from tui.app import SnapshotReceived, StatusChanged
+    from services.feed import SnapshotEvent, StatusEvent
 
     # The app's clock is the test's: how long the app took to start on a busy machine must not move "now".
     clock = VirtualClock()
@@ -516,10 +516,8 @@ async def test_with_nothing_changing_the_screen_sleeps_until_the_next_visible_ch
             received_at_ms=now - 400,
             weight=WeightReading(count=12, limit=2400, own=12, resets_at_ms=now + 23_000, server_time_ms=now),
         )
-        screen.post_message(
-            StatusChanged(ConnectionStatus(state=LinkState.LIVE, endpoint="x", since_ms=now, interval_ms=60_000))
-        )
-        screen.post_message(SnapshotReceived(snapshot))
+        screen.take(StatusEvent(ConnectionStatus(state=LinkState.LIVE, endpoint="x", since_ms=now, interval_ms=60_000)))
+        screen.take(SnapshotEvent(snapshot))
         await pilot.pause()
         hard, soft = screen.next_change_ms(clock.time_ms())
         # Not a fixed tick every second: the next step a glance needs ("updated <15s ago" turning "15s"; the meter

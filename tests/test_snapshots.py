@@ -15,6 +15,7 @@ from textual.pilot import Pilot
 
 from services.account import AccountState, Reply
 from services.clock import VirtualClock
+from services.feed import BalanceChangeEvent, SnapshotEvent, StatusEvent
 from services.history import Change
 from services.models import (
     AccountSnapshot,
@@ -27,7 +28,7 @@ from services.models import (
 from services.positions import MarkPrice, Position
 from services.settings import Settings
 from services.simulator import SimulatedAccount
-from tui.app import BalanceApp, ChangeReceived, SnapshotReceived, StatusChanged
+from tui.app import BalanceApp
 from tui.wiring import Exchange
 
 NOW = 1_795_608_000_000  # 2026-11-25 12:00:00 UTC
@@ -123,16 +124,16 @@ def scene(name: str) -> tuple[BalanceApp, Callable[[Pilot[int]], Any]]:
     async def run_before(pilot: Pilot[int]) -> None:
         screen = app.dashboard
         screen.show_exchange(Exchange(ENDPOINT, "ws://127.0.0.1:8765", None, demo=True))
-        screen.post_message(StatusChanged(link))
+        screen.take(StatusEvent(link))
         if name == "tape":
             # A day of margin balance, and the tape of a real account's reasons, all fixed.
-            screen.margin_series[:] = [120_000 + 40 * ((i * 37) % 100) + 3 * i for i in range(240)]
+            screen.session.margin_series.extend([Decimal(120_000 + 40 * ((i * 37) % 100) + 3 * i) for i in range(240)])
             for i, (delta, reason, symbol) in enumerate(TAPE):
                 change = Change(NOW - 60_000 * (len(TAPE) - i), "USDT", None, Decimal("122607.35137903"),
                                 Decimal(delta), reason, symbol, "push")  # fmt: skip
-                screen.post_message(ChangeReceived(change))
+                screen.take(BalanceChangeEvent(change))
             screen.action_tape()
-        screen.post_message(SnapshotReceived(snapshot))
+        screen.take(SnapshotEvent(snapshot))
         await pilot.pause()
         await pilot.pause()
         app.clear_notifications()  # toasts come and go: the picture is of what stays

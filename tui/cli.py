@@ -20,12 +20,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
+from services.alerts import AlertEvent
 from services.errors import CredentialsRejected, ExchangeError, RateLimited, because
-from services.feed import AccountFeed, BalanceChangeEvent, MarginCallEvent, SnapshotEvent, StatusEvent
+from services.feed import AccountFeed, BalanceChangeEvent, FeedEvent, MarginCallEvent, SnapshotEvent, StatusEvent
 from services.files import private_opener
 from services.formatting import format_amount
 from services.history import HistoryError, HistoryRecorder, HistoryStore, summarize
 from services.models import AccountSnapshot, LinkState
+from services.session import Session
 from services.settings import ConfigError, Settings, default_data_dir, load_settings
 from services.signing import KeyFileError, load_private_key_file
 from tui import crash, exits
@@ -301,9 +303,6 @@ async def fetch_once(feed: AccountFeed, attempts: int = SNAPSHOT_ATTEMPTS) -> Ac
     raise CommandError(because("could not fetch balances", last), EXIT_NETWORK)
 
 
-#: A MARGIN_CALL holds as an alert this long after the exchange last sent one (it sends them while the danger lasts).
-MARGIN_CALL_HOLD_MS = 5 * 60_000
-
 #: The version of the JSON that ``snapshot --json`` and ``watch --jsonl`` print; raised when a field changes meaning
 #: or goes away (new fields may appear at any time, as on the exchange).
 JSON_SCHEMA = 3
@@ -368,13 +367,10 @@ async def run_watch(settings: Settings, *, duration: float | None, out: Writer) 
     notifier = Notifier(settings.notify)
     async with open_exchange(settings) as exchange, make_client(settings, exchange) as client:
         feed = make_feed(settings, exchange, client)
-        history = _history_or_none(settings, exchange)
-        seen: dict[str, Any] = {"snapshot": None, "status": None, "margin_call_ms": None}
+        session = Session(alerts, client.clock, _history_or_none(settings, exchange), on_history_off=_say)
 
-        def check_alerts() -> None:
-            now = client.clock.time_ms()
-            called = seen["margin_call_ms"] is not None and now - seen["margin_call_ms"] < MARGIN_CALL_HOLD_MS
-            for alert in alerts.check(seen["snapshot"], seen["status"], now, margin_call=called):
+        def said(raised: list[AlertEvent]) -> None:
+            for alert in raised:
                 out.write(json.dumps({**alert.json_line(), "schema": JSON_SCHEMA}) + "\n")
                 out.flush()
                 notifier.alert(alert)
@@ -383,50 +379,23 @@ async def run_watch(settings: Settings, *, duration: float | None, out: Writer) 
             while True:
                 await client.clock.sleep(1.0)
                 try:
-                    check_alerts()
+                    said(session.check())
                 except (BrokenPipeError, OutputError):
                     return  # the output is gone: the main loop meets it at its next line and says so
 
         ticker = asyncio.create_task(clock_alerts())
 
         async def pump() -> int:
-            nonlocal history
             # Closed here, whatever ends the loop (a duration, a signal, a reader gone): the feed's tasks stop and the
             # listen key is stopped while the client is still open, not later by the garbage collector.
             async with contextlib.aclosing(feed.events()) as events:
-                return await consume(events)
-
-        async def consume(events: Any) -> int:
-            nonlocal history
-            async for event in events:
-                if isinstance(event, BalanceChangeEvent):
-                    history = _recorded(history, lambda h, c=event.change: h.change(c))
-                    out.write(json.dumps({"type": "change", "schema": JSON_SCHEMA, **event.change.json_dict()}) + "\n")
+                async for event in events:
+                    raised = session.apply(event)
+                    out.write(json.dumps(_event_line(event, exchange)) + "\n")
                     out.flush()
-                    continue
-                if isinstance(event, SnapshotEvent):
-                    seen["snapshot"] = event.snapshot
-                    history = _recorded(history, lambda h, s=event.snapshot: _sample(h, s, client.clock.time_ms()))
-                elif isinstance(event, MarginCallEvent):
-                    seen["margin_call_ms"] = client.clock.time_ms()
-                else:
-                    seen["status"] = event.status
-                line: dict[str, Any]
-                if isinstance(event, SnapshotEvent):
-                    line = {"type": "snapshot", **snapshot_json(event.snapshot, exchange)}
-                elif isinstance(event, MarginCallEvent):
-                    line = {
-                        "type": "margin_call",
-                        "schema": JSON_SCHEMA,
-                        **event.margin_call.model_dump(mode="json", by_alias=False),
-                    }
-                else:
-                    line = {"type": "status", "schema": JSON_SCHEMA, **event.status.model_dump(mode="json")}
-                out.write(json.dumps(line) + "\n")
-                out.flush()
-                check_alerts()
-                if isinstance(event, StatusEvent) and event.status.state is LinkState.CREDENTIALS_REJECTED:
-                    return EXIT_CREDENTIALS
+                    said(raised)
+                    if isinstance(event, StatusEvent) and event.status.state is LinkState.CREDENTIALS_REJECTED:
+                        return EXIT_CREDENTIALS
             return EXIT_OK
 
         try:
@@ -437,32 +406,30 @@ async def run_watch(settings: Settings, *, duration: float | None, out: Writer) 
             ticker.cancel()
 
 
+def _event_line(event: FeedEvent, exchange: Exchange) -> dict[str, Any]:
+    if isinstance(event, BalanceChangeEvent):
+        return {"type": "change", "schema": JSON_SCHEMA, **event.change.json_dict()}
+    if isinstance(event, SnapshotEvent):
+        return {"type": "snapshot", **snapshot_json(event.snapshot, exchange)}
+    if isinstance(event, MarginCallEvent):
+        return {
+            "type": "margin_call",
+            "schema": JSON_SCHEMA,
+            **event.margin_call.model_dump(mode="json", by_alias=False),
+        }
+    return {"type": "status", "schema": JSON_SCHEMA, **event.status.model_dump(mode="json")}
+
+
+def _say(line: str) -> None:
+    print(f"balance-tui: {line}", file=sys.stderr)
+
+
 def _history_or_none(settings: Settings, exchange: Exchange) -> HistoryRecorder | None:
     try:
         return open_history(settings, exchange)
     except HistoryError as exc:
-        print(f"balance-tui: running without history: {exc}", file=sys.stderr)
+        _say(f"running without history: {exc}")
         return None
-
-
-def _recorded(history: HistoryRecorder | None, write: Any) -> HistoryRecorder | None:
-    """Write to the history; a failure (a full disk) is said once and the command runs on without it."""
-    if history is None:
-        return None
-    try:
-        write(history)
-    except HistoryError as exc:
-        print(f"balance-tui: history stopped: {exc}", file=sys.stderr)
-        return None
-    return history
-
-
-def _sample(history: HistoryRecorder, snapshot: AccountSnapshot, now_ms: int) -> None:
-    totals = snapshot.totals
-    if totals is not None:
-        history.snapshot(
-            totals.total_wallet_balance, totals.total_unrealized_profit, totals.total_margin_balance, now_ms
-        )
 
 
 # -- history ------------------------------------------------------------------------------------------------------

@@ -9,7 +9,8 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TextIO
 from urllib.parse import urlsplit
@@ -56,6 +57,10 @@ class Exchange:
         if host.endswith("binance.com"):
             return "LIVE"
         return "CUSTOM"
+
+
+#: How the dashboard finds its exchange: ``open_exchange`` in a run, the simulator under test.
+ExchangeFactory = Callable[[Settings], AbstractAsyncContextManager[Exchange]]
 
 
 @contextlib.asynccontextmanager

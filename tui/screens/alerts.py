@@ -1,0 +1,42 @@
+"""The alerts screen: what holds now, and what fired and resolved this session."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from services.alerts import AlertEvent
+from services.formatting import format_exact
+from widgets.margin_pane import clock_time
+
+
+class AlertsScreen(ModalScreen[None]):
+    """Every alert of the session: what holds now, and what fired and resolved before."""
+
+    BINDINGS = [Binding("escape,q,exclamation_mark", "dismiss", "Close", id="alerts.close")]
+
+    def __init__(self, log: Iterable[AlertEvent], firing: tuple[AlertEvent, ...]) -> None:
+        super().__init__()
+        self.events = list(log)
+        self.holding = firing
+
+    def compose(self) -> ComposeResult:
+        lines = ["Alerts holding now:"]
+        lines += [f"  {clock_time(e.at_ms)}  {e.rule}  {alert_value(e)}" for e in self.holding] or ["  none"]
+        lines += ["", "This session:"]
+        lines += [
+            f"  {clock_time(e.at_ms)}  {e.state:<8}  {e.rule}  {alert_value(e)}" for e in reversed(self.events[-200:])
+        ] or ["  nothing yet"]
+        lines += ["", "Rules: --alert RULE or alerts = [...] in the config file (README). escape closes."]
+        with VerticalScroll(id="alerts"):
+            yield Static("\n".join(lines))
+
+
+def alert_value(event: AlertEvent) -> str:
+    value = f"value {format_exact(event.value)}" if event.value is not None else event.detail
+    return value + (" (on stale data)" if event.stale else "")

@@ -1,0 +1,505 @@
+"""The dashboard: balances, totals, margin, weight and the connection's state on one screen, fed by a worker."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.reactive import reactive
+from textual.screen import Screen
+from textual.timer import Timer
+from textual.widgets import DataTable, Footer, Sparkline, Static
+from textual.worker import Worker, WorkerState
+
+from services import freshness
+from services.alerts import AlertEvent
+from services.clock import SYSTEM_CLOCK, Clock
+from services.errors import because
+from services.feed import AccountFeed, BalanceChangeEvent, FeedEvent, MarginCallEvent, SnapshotEvent
+from services.formatting import format_exact
+from services.history import HistoryError
+from services.models import AccountSnapshot, ConnectionStatus, LinkState, MarginCall
+from services.session import Session
+from services.settings import Settings
+from tui.messages import AlertsRaised, ChangeReceived, MarginCallReceived, SnapshotReceived, StatusChanged
+from tui.notify import Notifier
+from tui.screens.alerts import AlertsScreen
+from tui.screens.help import HelpScreen
+from tui.wiring import Exchange, ExchangeFactory, alerts_from, make_client, make_feed, open_history
+from widgets.balance_table import BalanceTable, next_age_change_ms
+from widgets.margin_call_banner import MarginCallBanner
+from widgets.margin_pane import MarginPane
+from widgets.status_line import UPDATED_STEP, StatusLine, TotalsBar, countdown
+from widgets.tape import ChangeTape, HistoryPanel
+from widgets.weight_meter import WeightMeter
+
+COMPACT_BELOW = 112  # columns: narrower terminals get the compact table
+MAX_QUIET_MS = 60_000  # even with nothing due, look once a minute
+SHUTDOWN_WAIT = 3.5  # seconds the feed gets to close the stream and stop the listen key on the way out (its stop
+# waits 3 s at most), within terminal.LAST_RESORT_AFTER
+SOFT_SLACK_MS = 1_000  # how late an age step may show (marks paint every second: it goes with the next snapshot)
+INJECTED_CLOCK_TICK = 0.25  # seconds: with a test's clock, time jumps without a timer's knowing
+QUIET_STREAM = ("silent", "reconnecting", "connecting")
+FEED_RESTART = 5.0  # seconds before a feed that failed on something unexpected is started again
+
+#: The table column that shows each per-asset metric, for highlighting the figure an alert fired on.
+ALERT_COLUMNS = {
+    "available": "available",
+    "wallet": "wallet",
+    "upnl": "upnl",
+    "max_withdraw": "max_withdraw",
+    "margin_balance": "asset",
+}
+
+
+class DashboardScreen(Screen[None]):
+    """Balances, totals, margin, weight and the connection's state on one screen."""
+
+    BINDINGS = [
+        Binding("r", "refresh", "Refresh", id="refresh"),
+        Binding("p", "pause", "Pause", id="pause"),
+        Binding("plus,equals_sign", "faster", "Speed", id="faster", key_display="+/-", show=False),
+        Binding("minus", "slower", "Slower", id="slower", show=False),
+        Binding("s", "sort", "Sort", id="sort"),
+        Binding("S", "reverse", "Reverse", id="reverse", show=False),
+        Binding("z", "hide_zero", "Zeros", id="hide_zero", show=False),
+        Binding("d", "details", "Pane", id="details"),
+        Binding("a", "acknowledge", "Acknowledge", id="acknowledge"),
+        Binding("exclamation_mark", "alerts", "Alerts", id="alerts", key_display="!"),
+        Binding("t", "tape", "Tape", id="tape"),
+        Binding("question_mark", "help", "Help", id="help", key_display="?"),
+        Binding("q", "app.quit", "Quit", id="quit"),
+    ]
+
+    snapshot: reactive[AccountSnapshot | None] = reactive(None, repaint=False)
+    status: reactive[ConnectionStatus | None] = reactive(None, repaint=False)
+    now_ms: reactive[int] = reactive(0, repaint=False)  # bound down; the screen itself draws nothing from it
+    margin_call: reactive[MarginCall | None] = reactive(None, bindings=True)
+    firing: reactive[tuple[AlertEvent, ...]] = reactive(())  # the alerts that hold now, oldest first
+    # Staleness is decided here once (_update_stale, by services.freshness) and bound down: the status line and the
+    # table never disagree.
+    stale: reactive[bool] = reactive(False, repaint=False)  # no new numbers for three refreshes
+    behind: reactive[bool] = reactive(False, repaint=False)  # stale, or the link is down: numbers may have moved
+
+    def __init__(self, settings: Settings, clock: Clock, exchange_factory: ExchangeFactory | None) -> None:
+        super().__init__()
+        self.settings = settings
+        self.clock = clock
+        self.exchange_factory = exchange_factory
+        self.feed: AccountFeed | None = None
+        self.exchange: Exchange | None = None
+        #: What this screen keeps of the account over time (alerts, tape, series, history), as watch keeps it.
+        self.session = Session(alerts_from(settings), clock, on_history_off=self._history_off)
+        self._tick_timer: Timer | None = None
+        self._tick_due = 0.0  # when the timer set fires (time.monotonic(), as Textual's timers)
+        self._soft_due_ms = 0  # when an age on screen (or the quiet window's reset) next reads differently
+        self.notifier: Notifier | None = None  # --notify: each alert on the desktop too, as watch does
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="top"):
+            yield Static("", id="mode")
+            yield Static("balance-tui", id="title")
+            yield Static("", id="endpoint")
+        yield StatusLine(id="status").data_bind(
+            DashboardScreen.status,
+            DashboardScreen.snapshot,
+            DashboardScreen.now_ms,
+            DashboardScreen.firing,
+            DashboardScreen.stale,
+        )
+        yield MarginCallBanner(id="margin-call").data_bind(DashboardScreen.margin_call)
+        yield Static("", id="banner")
+        yield TotalsBar(id="totals")
+        yield BalanceTable(id="balances").data_bind(stale=DashboardScreen.behind)
+        yield HistoryPanel(id="history")
+        yield MarginPane(id="margin")
+        yield WeightMeter(id="weight")
+        # The palette (ctrl+p) is in the help screen; its footer entry would push Quit off an 80-column screen.
+        yield Footer(show_command_palette=False)
+
+    def on_mount(self) -> None:
+        self.now_ms = self.clock.time_ms()
+        if self.settings.notify:
+            # Where there is no desktop, the one line watch prints on stderr is a toast here (stderr is the screen).
+            self.notifier = Notifier(True, err=_Toaster(self))
+        self.query_one(BalanceTable).set_compact(self.size.width < COMPACT_BELOW)
+        self._schedule_tick()
+        if self.exchange_factory is not None:
+            self.run_feed()
+
+    # -- the feed ---------------------------------------------------------------------------------------------
+
+    @work(group="feed", exclusive=True, exit_on_error=False)
+    async def run_feed(self) -> None:
+        assert self.exchange_factory is not None
+        async with (
+            self.exchange_factory(self.settings) as exchange,
+            make_client(self.settings, exchange, self.clock) as client,
+        ):
+            self.show_exchange(exchange)
+            self._open_history(exchange)
+            self.feed = make_feed(self.settings, exchange, client)
+            events = self.feed.events()
+            try:
+                async for event in events:
+                    self.take(event)
+            finally:
+                # Closed here, while the client is still open: a cancelled `async for` leaves the generator to
+                # the garbage collector, by which time the client is closed and the listen key cannot be stopped.
+                await events.aclose()
+
+    async def on_unmount(self) -> None:
+        # Textual cancels a screen's workers as it goes but does not wait for them, and asyncio.run's clean-up
+        # cancels what is left a second time, mid-way through the feed's way out (closing the stream, stopping
+        # the listen key), which needs the loop running and the client open: it is waited for here, a few
+        # seconds at most.
+        feeds = [w for w in self.app.workers if w.node is self and w.group == "feed" and not w.is_finished]
+        for worker in feeds:
+            if not worker.is_cancelled:  # a second cancel would land in the feed's clean-up, and cut it short
+                worker.cancel()
+        with contextlib.suppress(TimeoutError):  # gather keeps each worker's own end (cancelled, failed) to itself
+            await asyncio.wait_for(asyncio.gather(*(w.wait() for w in feeds), return_exceptions=True), SHUTDOWN_WAIT)
+
+    def take(self, event: FeedEvent) -> None:
+        """One of the feed's events: into the session (the history is written here, in the worker, not in a
+        message handler), then to the screen as a message. The worker's one hook, and a test's."""
+        raised = self.session.apply(event)
+        if isinstance(event, BalanceChangeEvent):
+            self.post_message(ChangeReceived(event.change))
+        elif isinstance(event, SnapshotEvent):
+            self.post_message(SnapshotReceived(event.snapshot))
+        elif isinstance(event, MarginCallEvent):
+            self.post_message(MarginCallReceived(event.margin_call))
+        else:
+            self.post_message(StatusChanged(event.status))
+        if raised:
+            self.post_message(AlertsRaised(raised))
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        # The one place a failure of the feed itself lands: shown as a state, never as a traceback.
+        if event.worker.group == "feed" and event.state is WorkerState.ERROR:
+            error = event.worker.error
+            status = ConnectionStatus(
+                state=LinkState.ERROR,
+                endpoint=self.status.endpoint if self.status else "",
+                since_ms=self.clock.time_ms(),
+                retry_at_ms=self.clock.time_ms() + round(FEED_RESTART * 1000),
+                detail=because("the feed stopped", error),
+            )
+            self.status = status
+            self._raised(self.session.set_status(status))
+            self.notify(because("The feed stopped", error), severity="error", timeout=30)
+            # Never a dashboard frozen for good: start the feed again (a new connection, a fresh state).
+            self.set_timer(FEED_RESTART, self.run_feed, name="feed restart")
+
+    def show_exchange(self, exchange: Exchange) -> None:
+        self.exchange = exchange
+        mode = self.query_one("#mode", Static)
+        mode.update(f" {exchange.label} ")
+        for label in ("DEMO", "TESTNET", "LIVE", "CUSTOM"):
+            mode.set_class(exchange.label == label, f"-{label.lower()}")
+        suffix = " — simulated exchange, not real money" if exchange.label == "DEMO" else ""
+        self.query_one("#endpoint", Static).update(f"{exchange.ws_url}{suffix}")
+
+    @on(SnapshotReceived)
+    def _snapshot_received(self, message: SnapshotReceived) -> None:
+        self.snapshot = message.snapshot
+        if self.query_one(HistoryPanel).display:
+            self.query_one("#margin-sparkline", Sparkline).data = self._series()
+
+    @on(ChangeReceived)
+    def _change_received(self) -> None:
+        self.query_one(ChangeTape).changes = tuple(self.session.tape)
+
+    # -- history ----------------------------------------------------------------------------------------------
+
+    def _open_history(self, exchange: Exchange) -> None:
+        if self.session.history is not None or not self.settings.history:
+            return
+        try:
+            self.session.history = open_history(self.settings, exchange, self.clock)
+        except HistoryError as exc:
+            self._history_off(f"running without history: {exc}")
+            return
+        self.session.load_series()
+
+    def _series(self) -> list[float]:
+        return [float(v) for v in self.session.margin_series]  # a shape to draw, not a figure to read
+
+    def _history_off(self, why: str) -> None:
+        self.notify(why, severity="warning", timeout=15)
+        self.query_one(ChangeTape).note = why
+
+    def action_tape(self) -> None:
+        panel = self.query_one(HistoryPanel)
+        panel.display = not panel.display
+        if panel.display:
+            self.query_one("#margin-sparkline", Sparkline).data = self._series()
+
+    @on(StatusChanged)
+    def _status_changed(self, message: StatusChanged) -> None:
+        self.status = message.status
+
+    @on(MarginCallReceived)
+    def _margin_call_received(self, message: MarginCallReceived) -> None:
+        self.margin_call = message.margin_call
+        self.app.bell()
+        self.notify("MARGIN CALL from the exchange — see the banner", severity="error", timeout=60)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "acknowledge":
+            return self.margin_call is not None  # the key shows only while there is something to acknowledge
+        return True
+
+    def action_acknowledge(self) -> None:
+        self.margin_call = None
+        self._raised(self.session.acknowledge())
+
+    # -- rendering --------------------------------------------------------------------------------------------
+
+    def watch_snapshot(self, snapshot: AccountSnapshot | None) -> None:
+        with self.app.batch_update():
+            self.now_ms = self.clock.time_ms()
+            table = self.query_one(BalanceTable)
+            table.show(snapshot, self.now_ms)
+            if self.now_ms >= self._soft_due_ms:
+                table.tick(self.now_ms)  # an age step due: in this frame, not a frame of its own a moment later
+            totals = self.query_one(TotalsBar)
+            totals.totals = snapshot.totals if snapshot else None
+            totals.multi_assets = snapshot.multi_assets_margin if snapshot else None
+            totals.estimated = snapshot is not None and snapshot.totals_source == "mark"
+            meter = self.query_one(WeightMeter)
+            meter.reading = snapshot.weight if snapshot else None
+            meter.budget = snapshot.weight_budget if snapshot else None
+            self._update_pane()
+            self._update_stale()
+            self._update_meter_clock()
+        if self.is_mounted:
+            self._schedule_tick()
+
+    def watch_status(self, status: ConnectionStatus | None) -> None:
+        self._update_banner()
+        self._update_stale()
+        if self.is_mounted:
+            self._schedule_tick()
+
+    # -- alerts -----------------------------------------------------------------------------------------------
+
+    @on(AlertsRaised)
+    def _alerts_raised(self, message: AlertsRaised) -> None:
+        self._raised(message.events)
+
+    def _raised(self, events: list[AlertEvent]) -> None:
+        """Say each alert that fired or resolved (a toast, the bell, the desktop with --notify)."""
+        for event in events:
+            stale = " (on stale data)" if event.stale else ""
+            value = f" at {format_exact(event.value)}" if event.value is not None else ""
+            if self.notifier is not None:
+                self.notifier.alert(event)
+            if event.state == "firing":
+                self.app.bell()
+                self.notify(f"ALERT {event.rule}{value}{stale}", severity="error", timeout=20)
+            else:
+                self.notify(f"resolved: {event.rule}{value}", timeout=8)
+        self.firing = self.session.firing
+
+    def watch_firing(self, firing: tuple[AlertEvent, ...]) -> None:
+        rules = {rule.text: rule for rule in self.session.alerts.rules}
+        cells = {
+            (rules[e.rule].asset or "", ALERT_COLUMNS.get(rules[e.rule].metric, "asset"))
+            for e in firing
+            if e.rule in rules and rules[e.rule].asset
+        }
+        self.query_one(BalanceTable).set_alerted(cells)
+        account = any(e.rule in rules and rules[e.rule].asset is None for e in firing)
+        self.query_one(TotalsBar).set_class(account, "-alert")
+
+    def action_alerts(self) -> None:
+        self.app.push_screen(AlertsScreen(self.session.alert_log, self.firing))
+
+    def _schedule_tick(self) -> None:
+        """One timer, set for the next moment any text on screen will change — an age crossing a step, a countdown
+        second while one is shown, numbers turning stale — rather than a fixed tick every second.
+
+        An age, or the weight window's reset passing while the IP is quiet, may show up to ``SOFT_SLACK_MS`` late:
+        while marks move, the next snapshot (within a second) paints it in the same frame instead of a frame of its
+        own. Turning stale, a per-second countdown and a timed alert are never late.
+        """
+        now = self.clock.time_ms()
+        hard, soft = self.next_change_ms(now)
+        self._soft_due_ms = now + soft
+        delay = min(hard, soft + SOFT_SLACK_MS) / 1000
+        if self.clock is not SYSTEM_CLOCK:
+            delay = min(delay, INJECTED_CLOCK_TICK)  # an injected clock can jump at any time: look often
+        due = time.monotonic() + max(0.05, delay)  # the timer's own clock
+        if self._tick_timer is not None:
+            if due >= self._tick_due - 0.001:
+                return  # the timer set already comes first: it looks again then (a timer a snapshot is a task)
+            self._tick_timer.stop()
+        self._tick_due = due
+        self._tick_timer = self.set_timer(max(0.05, delay), self._tick, name="next change")
+
+    def next_change_ms(self, now: int) -> tuple[int, int]:
+        """In ms from now: the next change that must show on time (hard), and the next that may wait (soft)."""
+        hard, soft = [MAX_QUIET_MS], [MAX_QUIET_MS]
+        if (table_next := self.query_one(BalanceTable).next_change_ms(now)) is not None:
+            soft.append(table_next)
+        meter = self.query_one(WeightMeter)
+        if (meter_next := meter.next_change_ms()) is not None:
+            (soft if meter.coarse else hard).append(meter_next)
+        snapshot, status = self.snapshot, self.status
+        if snapshot is not None:
+            age = now - snapshot.received_at_ms
+            soft.append(next_age_change_ms(age, UPDATED_STEP))  # "updated … ago"
+            if status is not None:  # the moment the numbers turn stale
+                for at in (freshness.stale_at_ms(status, snapshot), freshness.stale_alert_at_ms(status, snapshot)):
+                    if at > now:
+                        hard.append(at - now)
+        if status is not None and (status.retry_at_ms is not None or status.stream in QUIET_STREAM):
+            hard.append(1000 - now % 1000)  # a countdown is shown, or the silent-stream alert is timing
+        return max(1, min(hard)), max(1, min(soft))
+
+    def _tick(self) -> None:
+        self._tick_timer = None
+        self._raised(self.session.check())  # stale and silent need no event to come true
+        self._tick_body()
+        self._schedule_tick()
+
+    def _tick_body(self) -> None:
+        with self.app.batch_update():
+            self.now_ms = self.clock.time_ms()
+            self.query_one(BalanceTable).tick(self.now_ms)
+            self._update_banner()
+            self._update_stale()
+            self._update_meter_clock()
+
+    def _update_meter_clock(self) -> None:
+        offset = self.snapshot.clock_offset_ms if self.snapshot else 0
+        self.query_one(WeightMeter).server_now_ms = self.now_ms + offset
+
+    def _update_stale(self) -> None:
+        self.stale = freshness.is_stale(self.status, self.snapshot, self.now_ms)
+        self.behind = freshness.is_behind(self.status, self.snapshot, self.now_ms)
+
+    def _update_banner(self) -> None:
+        banner = self.query_one("#banner", Static)
+        status = self.status
+        if status is None or status.state not in (
+            LinkState.RATE_LIMITED,
+            LinkState.BANNED,
+            LinkState.CREDENTIALS_REJECTED,
+        ):
+            banner.display = False
+            return
+        if status.state is LinkState.CREDENTIALS_REJECTED:
+            text = f"CREDENTIALS REJECTED — polling stopped.\n{status.detail}\nFix the key, then press r."
+        else:
+            what = "IP BANNED by the exchange (418)" if status.state is LinkState.BANNED else "RATE-LIMITED (429)"
+            left = countdown(status.retry_at_ms, self.now_ms)
+            text = f"{what} — nothing is sent for {left}.\n{status.detail}"
+        banner.update(text)
+        banner.display = True
+
+    def _update_pane(self) -> None:
+        pane = self.query_one(MarginPane)
+        table = self.query_one(BalanceTable)
+        snapshot = self.snapshot
+        asset = table.selected_asset
+        pane.row = snapshot.balances.get(asset) if snapshot is not None and asset else None
+        pane.multi_assets = snapshot.multi_assets_margin if snapshot else None
+        pane.totals = snapshot.totals if snapshot else None
+        pane.estimated = snapshot is not None and snapshot.totals_source == "mark"
+        pane.positions = tuple(p for p in snapshot.positions if p.margin_asset == asset) if snapshot else ()
+
+    @on(DataTable.RowHighlighted, "#balances")
+    def _row_highlighted(self) -> None:
+        self._update_pane()
+
+    @on(DataTable.HeaderSelected, "#balances")
+    def _header_selected(self, event: DataTable.HeaderSelected) -> None:
+        table = self.query_one(BalanceTable)
+        key = str(event.column_key.value)
+        if key == table.sort_key:
+            table.sort_by(key, reverse=not table.sort_reverse)
+        else:
+            table.sort_by(key)
+
+    def on_resize(self) -> None:
+        self.query_one(BalanceTable).set_compact(self.size.width < COMPACT_BELOW)
+
+    # -- actions ----------------------------------------------------------------------------------------------
+
+    def action_refresh(self) -> None:
+        if self.feed is not None:
+            self.feed.refresh_now()
+            self.notify("Refreshing…", timeout=1.5)
+
+    def action_pause(self) -> None:
+        if self.feed is None:
+            return
+        if self.feed.paused:
+            self.feed.resume()
+        else:
+            self.feed.pause()
+
+    def action_faster(self) -> None:
+        self._set_interval(0.5)
+
+    def action_slower(self) -> None:
+        self._set_interval(2.0)
+
+    def _set_interval(self, factor: float) -> None:
+        if self.feed is None:
+            return
+        interval = self.feed.set_interval(self.feed.interval * factor)
+        effective = self.feed.effective_interval()
+        # The same figure the status line shows: with the stream live, polls are a slow reconcile.
+        message = f"Refreshing every {effective:g} s"
+        if effective != interval:
+            message += f" (every {interval:g} s whenever the push stream is not live)"
+        self.notify(message, timeout=3)
+
+    def action_sort(self) -> None:
+        table = self.query_one(BalanceTable)
+        table.sort_by(table.next_sort_key())
+
+    def action_reverse(self) -> None:
+        table = self.query_one(BalanceTable)
+        table.sort_by(table.sort_key, reverse=not table.sort_reverse)
+
+    def action_hide_zero(self) -> None:
+        table = self.query_one(BalanceTable)
+        table.set_hide_zero(not table.hide_zero)
+        self._update_pane()
+
+    def action_details(self) -> None:
+        pane = self.query_one(MarginPane)
+        pane.display = not pane.display
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen())
+
+    def resync(self) -> None:
+        """After a suspend the loop stood still: fetch now rather than trust what is on screen."""
+        if self.feed is not None:
+            self.feed.refresh_now()
+
+
+class _Toaster:
+    """A file-like sink whose lines become warning toasts."""
+
+    def __init__(self, screen: Screen[object]) -> None:
+        self.screen = screen
+
+    def write(self, text: str) -> int:
+        if text.strip():
+            self.screen.notify(text.strip(), severity="warning", timeout=15)
+        return len(text)
+
+    def flush(self) -> None:
+        pass
