@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from services.alerts import AlertEvent
+
+if TYPE_CHECKING:
+    from textual.widget import Widget
 
 
 class Notifier:
@@ -50,3 +53,18 @@ class Notifier:
             return
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+class Toaster:
+    """A file-like sink whose lines become warning toasts."""
+
+    def __init__(self, screen: Widget) -> None:
+        self.screen = screen
+
+    def write(self, text: str) -> int:
+        if text.strip():
+            self.screen.notify(text.strip(), severity="warning", timeout=15)
+        return len(text)
+
+    def flush(self) -> None:
+        pass

@@ -10,9 +10,26 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from services.alerts import AlertEvent
+from services.alerts import AlertEvent, Rule
 from services.formatting import format_exact
 from widgets.margin_pane import clock_time
+
+#: The table column that shows each per-asset metric, for highlighting the figure an alert fired on.
+ALERT_COLUMNS = {
+    "available": "available",
+    "wallet": "wallet",
+    "upnl": "upnl",
+    "max_withdraw": "max_withdraw",
+    "margin_balance": "asset",
+}
+
+
+def alerted(firing: Iterable[AlertEvent], rules: Iterable[Rule]) -> tuple[set[tuple[str, str]], bool]:
+    """The table's cells (asset, column) that firing rules are about, and whether an account-wide rule fires."""
+    by_text = {rule.text: rule for rule in rules}
+    held = [by_text[e.rule] for e in firing if e.rule in by_text]
+    cells = {(rule.asset, ALERT_COLUMNS.get(rule.metric, "asset")) for rule in held if rule.asset}
+    return cells, any(rule.asset is None for rule in held)
 
 
 class AlertsScreen(ModalScreen[None]):

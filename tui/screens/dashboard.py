@@ -4,21 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import time
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.timer import Timer
-from textual.widgets import DataTable, Footer, Sparkline, Static
+from textual.widgets import DataTable, Footer, Sparkline
 from textual.worker import Worker, WorkerState
 
 from services import freshness
 from services.alerts import AlertEvent
-from services.clock import SYSTEM_CLOCK, Clock
+from services.clock import Clock
 from services.errors import because
 from services.feed import AccountFeed, BalanceChangeEvent, FeedEvent, MarginCallEvent, SnapshotEvent
 from services.formatting import format_exact
@@ -27,34 +24,24 @@ from services.models import AccountSnapshot, ConnectionStatus, LinkState, Margin
 from services.session import Session
 from services.settings import Settings
 from tui.messages import AlertsRaised, ChangeReceived, MarginCallReceived, SnapshotReceived, StatusChanged
-from tui.notify import Notifier
-from tui.screens.alerts import AlertsScreen
+from tui.notify import Notifier, Toaster
+from tui.screens import controls, ticks
+from tui.screens.alerts import AlertsScreen, alerted
 from tui.screens.help import HelpScreen
 from tui.wiring import Exchange, ExchangeFactory, alerts_from, make_client, make_feed, open_history
-from widgets.balance_table import BalanceTable, next_age_change_ms
+from widgets.balance_table import BalanceTable
 from widgets.margin_call_banner import MarginCallBanner
 from widgets.margin_pane import MarginPane
-from widgets.status_line import UPDATED_STEP, StatusLine, TotalsBar, countdown
+from widgets.masthead import Masthead
+from widgets.status_line import StatusLine, TotalsBar
+from widgets.stop_banner import StopBanner
 from widgets.tape import ChangeTape, HistoryPanel
 from widgets.weight_meter import WeightMeter
 
 COMPACT_BELOW = 112  # columns: narrower terminals get the compact table
-MAX_QUIET_MS = 60_000  # even with nothing due, look once a minute
 SHUTDOWN_WAIT = 3.5  # seconds the feed gets to close the stream and stop the listen key on the way out (its stop
 # waits 3 s at most), within terminal.LAST_RESORT_AFTER
-SOFT_SLACK_MS = 1_000  # how late an age step may show (marks paint every second: it goes with the next snapshot)
-INJECTED_CLOCK_TICK = 0.25  # seconds: with a test's clock, time jumps without a timer's knowing
-QUIET_STREAM = ("silent", "reconnecting", "connecting")
 FEED_RESTART = 5.0  # seconds before a feed that failed on something unexpected is started again
-
-#: The table column that shows each per-asset metric, for highlighting the figure an alert fired on.
-ALERT_COLUMNS = {
-    "available": "available",
-    "wallet": "wallet",
-    "upnl": "upnl",
-    "max_withdraw": "max_withdraw",
-    "margin_balance": "asset",
-}
 
 
 class DashboardScreen(Screen[None]):
@@ -95,16 +82,11 @@ class DashboardScreen(Screen[None]):
         self.exchange: Exchange | None = None
         #: What this screen keeps of the account over time (alerts, tape, series, history), as watch keeps it.
         self.session = Session(alerts_from(settings), clock, on_history_off=self._history_off)
-        self._tick_timer: Timer | None = None
-        self._tick_due = 0.0  # when the timer set fires (time.monotonic(), as Textual's timers)
-        self._soft_due_ms = 0  # when an age on screen (or the quiet window's reset) next reads differently
+        self._next_look = ticks.NextLook(self, clock, self._tick)
         self.notifier: Notifier | None = None  # --notify: each alert on the desktop too, as watch does
 
     def compose(self) -> ComposeResult:
-        with Horizontal(id="top"):
-            yield Static("", id="mode")
-            yield Static("balance-tui", id="title")
-            yield Static("", id="endpoint")
+        yield Masthead(id="top")
         yield StatusLine(id="status").data_bind(
             DashboardScreen.status,
             DashboardScreen.snapshot,
@@ -113,7 +95,7 @@ class DashboardScreen(Screen[None]):
             DashboardScreen.stale,
         )
         yield MarginCallBanner(id="margin-call").data_bind(DashboardScreen.margin_call)
-        yield Static("", id="banner")
+        yield StopBanner(id="banner").data_bind(DashboardScreen.status, DashboardScreen.now_ms)
         yield TotalsBar(id="totals")
         yield BalanceTable(id="balances").data_bind(stale=DashboardScreen.behind)
         yield HistoryPanel(id="history")
@@ -126,7 +108,7 @@ class DashboardScreen(Screen[None]):
         self.now_ms = self.clock.time_ms()
         if self.settings.notify:
             # Where there is no desktop, the one line watch prints on stderr is a toast here (stderr is the screen).
-            self.notifier = Notifier(True, err=_Toaster(self))
+            self.notifier = Notifier(True, err=Toaster(self))
         self.query_one(BalanceTable).set_compact(self.size.width < COMPACT_BELOW)
         self._schedule_tick()
         if self.exchange_factory is not None:
@@ -199,12 +181,7 @@ class DashboardScreen(Screen[None]):
 
     def show_exchange(self, exchange: Exchange) -> None:
         self.exchange = exchange
-        mode = self.query_one("#mode", Static)
-        mode.update(f" {exchange.label} ")
-        for label in ("DEMO", "TESTNET", "LIVE", "CUSTOM"):
-            mode.set_class(exchange.label == label, f"-{label.lower()}")
-        suffix = " — simulated exchange, not real money" if exchange.label == "DEMO" else ""
-        self.query_one("#endpoint", Static).update(f"{exchange.ws_url}{suffix}")
+        self.query_one(Masthead).show(exchange.label, exchange.ws_url)
 
     @on(SnapshotReceived)
     def _snapshot_received(self, message: SnapshotReceived) -> None:
@@ -267,7 +244,7 @@ class DashboardScreen(Screen[None]):
             self.now_ms = self.clock.time_ms()
             table = self.query_one(BalanceTable)
             table.show(snapshot, self.now_ms)
-            if self.now_ms >= self._soft_due_ms:
+            if self.now_ms >= self._next_look.soft_due_ms:
                 table.tick(self.now_ms)  # an age step due: in this frame, not a frame of its own a moment later
             totals = self.query_one(TotalsBar)
             totals.totals = snapshot.totals if snapshot else None
@@ -283,7 +260,6 @@ class DashboardScreen(Screen[None]):
             self._schedule_tick()
 
     def watch_status(self, status: ConnectionStatus | None) -> None:
-        self._update_banner()
         self._update_stale()
         if self.is_mounted:
             self._schedule_tick()
@@ -309,63 +285,28 @@ class DashboardScreen(Screen[None]):
         self.firing = self.session.firing
 
     def watch_firing(self, firing: tuple[AlertEvent, ...]) -> None:
-        rules = {rule.text: rule for rule in self.session.alerts.rules}
-        cells = {
-            (rules[e.rule].asset or "", ALERT_COLUMNS.get(rules[e.rule].metric, "asset"))
-            for e in firing
-            if e.rule in rules and rules[e.rule].asset
-        }
+        cells, account = alerted(firing, self.session.alerts.rules)
         self.query_one(BalanceTable).set_alerted(cells)
-        account = any(e.rule in rules and rules[e.rule].asset is None for e in firing)
         self.query_one(TotalsBar).set_class(account, "-alert")
 
     def action_alerts(self) -> None:
         self.app.push_screen(AlertsScreen(self.session.alert_log, self.firing))
 
     def _schedule_tick(self) -> None:
-        """One timer, set for the next moment any text on screen will change — an age crossing a step, a countdown
-        second while one is shown, numbers turning stale — rather than a fixed tick every second.
-
-        An age, or the weight window's reset passing while the IP is quiet, may show up to ``SOFT_SLACK_MS`` late:
-        while marks move, the next snapshot (within a second) paints it in the same frame instead of a frame of its
-        own. Turning stale, a per-second countdown and a timed alert are never late.
-        """
         now = self.clock.time_ms()
-        hard, soft = self.next_change_ms(now)
-        self._soft_due_ms = now + soft
-        delay = min(hard, soft + SOFT_SLACK_MS) / 1000
-        if self.clock is not SYSTEM_CLOCK:
-            delay = min(delay, INJECTED_CLOCK_TICK)  # an injected clock can jump at any time: look often
-        due = time.monotonic() + max(0.05, delay)  # the timer's own clock
-        if self._tick_timer is not None:
-            if due >= self._tick_due - 0.001:
-                return  # the timer set already comes first: it looks again then (a timer a snapshot is a task)
-            self._tick_timer.stop()
-        self._tick_due = due
-        self._tick_timer = self.set_timer(max(0.05, delay), self._tick, name="next change")
+        self._next_look.plan(now, *self.next_change_ms(now))
 
     def next_change_ms(self, now: int) -> tuple[int, int]:
         """In ms from now: the next change that must show on time (hard), and the next that may wait (soft)."""
-        hard, soft = [MAX_QUIET_MS], [MAX_QUIET_MS]
+        soft, hard = [], []
         if (table_next := self.query_one(BalanceTable).next_change_ms(now)) is not None:
             soft.append(table_next)
         meter = self.query_one(WeightMeter)
         if (meter_next := meter.next_change_ms()) is not None:
             (soft if meter.coarse else hard).append(meter_next)
-        snapshot, status = self.snapshot, self.status
-        if snapshot is not None:
-            age = now - snapshot.received_at_ms
-            soft.append(next_age_change_ms(age, UPDATED_STEP))  # "updated … ago"
-            if status is not None:  # the moment the numbers turn stale
-                for at in (freshness.stale_at_ms(status, snapshot), freshness.stale_alert_at_ms(status, snapshot)):
-                    if at > now:
-                        hard.append(at - now)
-        if status is not None and (status.retry_at_ms is not None or status.stream in QUIET_STREAM):
-            hard.append(1000 - now % 1000)  # a countdown is shown, or the silent-stream alert is timing
-        return max(1, min(hard)), max(1, min(soft))
+        return ticks.next_change_ms(now, self.snapshot, self.status, soft=soft, hard=hard)
 
     def _tick(self) -> None:
-        self._tick_timer = None
         self._raised(self.session.check())  # stale and silent need no event to come true
         self._tick_body()
         self._schedule_tick()
@@ -374,7 +315,6 @@ class DashboardScreen(Screen[None]):
         with self.app.batch_update():
             self.now_ms = self.clock.time_ms()
             self.query_one(BalanceTable).tick(self.now_ms)
-            self._update_banner()
             self._update_stale()
             self._update_meter_clock()
 
@@ -385,25 +325,6 @@ class DashboardScreen(Screen[None]):
     def _update_stale(self) -> None:
         self.stale = freshness.is_stale(self.status, self.snapshot, self.now_ms)
         self.behind = freshness.is_behind(self.status, self.snapshot, self.now_ms)
-
-    def _update_banner(self) -> None:
-        banner = self.query_one("#banner", Static)
-        status = self.status
-        if status is None or status.state not in (
-            LinkState.RATE_LIMITED,
-            LinkState.BANNED,
-            LinkState.CREDENTIALS_REJECTED,
-        ):
-            banner.display = False
-            return
-        if status.state is LinkState.CREDENTIALS_REJECTED:
-            text = f"CREDENTIALS REJECTED — polling stopped.\n{status.detail}\nFix the key, then press r."
-        else:
-            what = "IP BANNED by the exchange (418)" if status.state is LinkState.BANNED else "RATE-LIMITED (429)"
-            left = countdown(status.retry_at_ms, self.now_ms)
-            text = f"{what} — nothing is sent for {left}.\n{status.detail}"
-        banner.update(text)
-        banner.display = True
 
     def _update_pane(self) -> None:
         pane = self.query_one(MarginPane)
@@ -435,34 +356,19 @@ class DashboardScreen(Screen[None]):
     # -- actions ----------------------------------------------------------------------------------------------
 
     def action_refresh(self) -> None:
-        if self.feed is not None:
-            self.feed.refresh_now()
-            self.notify("Refreshing…", timeout=1.5)
+        if said := controls.refresh(self.feed):
+            self.notify(said, timeout=1.5)
 
     def action_pause(self) -> None:
-        if self.feed is None:
-            return
-        if self.feed.paused:
-            self.feed.resume()
-        else:
-            self.feed.pause()
+        controls.pause_or_resume(self.feed)
 
     def action_faster(self) -> None:
-        self._set_interval(0.5)
+        if said := controls.scale_interval(self.feed, 0.5):
+            self.notify(said, timeout=3)
 
     def action_slower(self) -> None:
-        self._set_interval(2.0)
-
-    def _set_interval(self, factor: float) -> None:
-        if self.feed is None:
-            return
-        interval = self.feed.set_interval(self.feed.interval * factor)
-        effective = self.feed.effective_interval()
-        # The same figure the status line shows: with the stream live, polls are a slow reconcile.
-        message = f"Refreshing every {effective:g} s"
-        if effective != interval:
-            message += f" (every {interval:g} s whenever the push stream is not live)"
-        self.notify(message, timeout=3)
+        if said := controls.scale_interval(self.feed, 2.0):
+            self.notify(said, timeout=3)
 
     def action_sort(self) -> None:
         table = self.query_one(BalanceTable)
@@ -488,18 +394,3 @@ class DashboardScreen(Screen[None]):
         """After a suspend the loop stood still: fetch now rather than trust what is on screen."""
         if self.feed is not None:
             self.feed.refresh_now()
-
-
-class _Toaster:
-    """A file-like sink whose lines become warning toasts."""
-
-    def __init__(self, screen: Screen[object]) -> None:
-        self.screen = screen
-
-    def write(self, text: str) -> int:
-        if text.strip():
-            self.screen.notify(text.strip(), severity="warning", timeout=15)
-        return len(text)
-
-    def flush(self) -> None:
-        pass

@@ -1,0 +1,24 @@
+"""The top line: which exchange this is (DEMO, TESTNET, LIVE, CUSTOM: never mistaken for one another), and where."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.containers import Horizontal
+from textual.widgets import Static
+
+LABELS = ("DEMO", "TESTNET", "LIVE", "CUSTOM")
+
+
+class Masthead(Horizontal):
+    def compose(self) -> ComposeResult:
+        yield Static("", id="mode")
+        yield Static("balance-tui", id="title")
+        yield Static("", id="endpoint")
+
+    def show(self, label: str, url: str) -> None:
+        mode = self.query_one("#mode", Static)
+        mode.update(f" {label} ")
+        for name in LABELS:
+            mode.set_class(label == name, f"-{name.lower()}")
+        suffix = " — simulated exchange, not real money" if label == "DEMO" else ""
+        self.query_one("#endpoint", Static).update(f"{url}{suffix}")
