@@ -1,6 +1,5 @@
-"""The account feed: the shell that moves the exchange's replies, pushes and marks into the account core and tells what
-came of it, as events: :class:`SnapshotEvent`, :class:`StatusEvent` (the connection's state changed),
-:class:`MarginCallEvent` and :class:`BalanceChangeEvent`.
+"""The account feed: the shell that moves the exchange's replies, pushes and marks (services/markflow.py) into the
+account core and tells what came of it, as events (services/events.py).
 
 It keeps no copy of the account (that is :class:`~services.account.AccountState`), decides no pace of its own (that is
 :class:`~services.pacing.Pacing`) and turns every failure into a state in one place (:mod:`services.linkstate`). A poll
@@ -13,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncGenerator, Awaitable
-from dataclasses import dataclass
 from typing import Any
 
 from services.account import AccountState, Outcome, Reply
@@ -22,60 +20,24 @@ from services.book import PositionBook
 from services.client import Fetched, WsApiClient
 from services.clock import Clock
 from services.errors import CredentialsRejected, ExchangeError, RateLimited
+from services.events import BalanceChangeEvent, FeedEvent, MarginCallEvent, SnapshotEvent, StatusEvent
 from services.linkstate import LinkStatus, classify, worst
-from services.marks import MarkPriceStream, MarkState
+from services.markflow import EPSILON, MarkFlow
+from services.marks import MarkPriceStream
 from services.models import (
     AccountConfigUpdate,
     AccountSnapshot,
     AccountUpdate,
-    Change,
     ConnectionStatus,
     LinkState,
     MarginCall,
 )
 from services.pacing import BALANCE, POSITIONS, STATUS, STATUS_V1, Pacing, clamp
-from services.positions import MarkPrice
 from services.stream import StreamState, UserDataStream
-from services.tasks import cancel_and_wait
+from services.tasks import cancel_and_wait, wait_or_set
 from services.weight import DEFAULT_LIMIT, WeightBudget
 
 log = logging.getLogger("balance_tui.feed")
-
-#: Marks arrive once a second per symbol (``@markPrice@1s``): the screen is told once a burst (every held symbol's
-#: mark of one second) is in, or this long after its first mark when a symbol's mark does not come.
-MARK_SETTLE = 0.05
-EPSILON = 0.001  # seconds: a wait shorter than this is no wait (and float remainders must not spin)
-
-
-@dataclass(frozen=True)
-class SnapshotEvent:
-    """A new snapshot of the account."""
-
-    snapshot: AccountSnapshot
-
-
-@dataclass(frozen=True)
-class StatusEvent:
-    """The connection's state changed."""
-
-    status: ConnectionStatus
-
-
-@dataclass(frozen=True)
-class MarginCallEvent:
-    """The exchange sent a MARGIN_CALL: positions are close to liquidation."""
-
-    margin_call: MarginCall
-
-
-@dataclass(frozen=True)
-class BalanceChangeEvent:
-    """An asset's wallet changed: pushed with its reason, or found by a poll with none (for the history)."""
-
-    change: Change
-
-
-FeedEvent = SnapshotEvent | StatusEvent | MarginCallEvent | BalanceChangeEvent
 
 
 class AccountFeed:
@@ -116,9 +78,7 @@ class AccountFeed:
         self._force = False
         self._failures = 0
         self._logged_window = -1
-        self._paint_due = False
-        self._marks_moved = asyncio.Event()  # a mark arrived, or the symbols held changed
-        self._marks_were_stale = False
+        self.markflow = MarkFlow(marks, self.account, client, self._paint, self._wake.set) if marks else None
 
     # -- what it knows ------------------------------------------------------------------------------------------
 
@@ -127,8 +87,7 @@ class AccountFeed:
         return self.link.status
 
     @property
-    def book(self) -> PositionBook:
-        """The positions and their marks (the account core's)."""
+    def book(self) -> PositionBook:  # the positions and their marks (the account core's)
         return self.account.positions
 
     @property
@@ -155,10 +114,7 @@ class AccountFeed:
 
     def effective_interval(self) -> float:
         """The wait between regular polls: the user's interval, slowed by a trusted stream and a busy IP."""
-        relying = self.streaming and (self.marks is None or self.book.marks_fresh(self.client.server_time_ms()))
-        reading = self.account.weight
-        busy = reading is not None and self.pacing.budget.busy(reading.count, reading.limit)
-        return self.pacing.effective_interval(relying=relying, busy=busy)
+        return self.pacing.effective_interval(relying=self._relying(), busy=self._busy())
 
     def allowance(self) -> int:
         """This app's weight per minute. Never below one refresh: a budget of nothing would freeze the screen."""
@@ -232,16 +188,12 @@ class AccountFeed:
         assert snapshot is not None  # every call answered: the balances among them
         return snapshot
 
-    async def _fetch(self, method: str) -> Fetched[Any]:
-        client = self.client
-        call: Awaitable[Fetched[Any]]
+    def _fetch(self, method: str) -> Awaitable[Fetched[Any]]:
         if method == POSITIONS:
-            call = client.fetch_positions()
-        elif method == BALANCE:
-            call = client.fetch_account_balance(v2=False)
-        else:
-            call = client.fetch_account_status(v2=method == STATUS)
-        return await call
+            return self.client.fetch_positions()
+        if method == BALANCE:
+            return self.client.fetch_account_balance(v2=False)
+        return self.client.fetch_account_status(v2=method == STATUS)
 
     def _apply(self, method: str, fetched: Fetched[Any], asked: int, connection: int, started: float) -> None:
         """One reply into the account: a fact on its own, whatever became of the rest of its poll."""
@@ -272,8 +224,8 @@ class AccountFeed:
             self.pacing.want_full()
         if outcome.reconcile and self.pacing.reconcile(self.clock.monotonic()):
             self._wake.set()
-        if outcome.follow_marks:
-            self._follow_marks()
+        if outcome.follow_marks and self.markflow is not None:
+            self.markflow.follow()
         if outcome.stream_changed:
             self._stream_changed()
 
@@ -287,9 +239,9 @@ class AccountFeed:
         tasks = [asyncio.create_task(self._guard(self._poll_loop()), name="feed-polls")]
         if self.stream is not None:
             tasks.append(asyncio.create_task(self._guard(self._stream_loop()), name="feed-stream"))
-        if self.marks is not None:
-            tasks.append(asyncio.create_task(self._guard(self._marks_loop()), name="feed-marks"))
-            tasks.append(asyncio.create_task(self._guard(self._paint_loop()), name="feed-paint"))
+        if self.markflow is not None:
+            tasks.append(asyncio.create_task(self._guard(self.markflow.take()), name="feed-marks"))
+            tasks.append(asyncio.create_task(self._guard(self.markflow.paint()), name="feed-paint"))
         try:
             while True:
                 item = await self._queue.get()
@@ -362,12 +314,10 @@ class AccountFeed:
 
     def _log_weight(self) -> None:
         """One line a minute for the diagnostics log: the IP's weight, ours, and the budget."""
-        weight = self.account.weight
-        if weight is None or weight.server_time_ms // 60_000 == self._logged_window:
-            return
-        self._logged_window = weight.server_time_ms // 60_000
-        log.info("weight %d/%d this minute: this app %d, other programs %d, budget %d",
-                 weight.count, weight.limit, weight.own, weight.others, self.allowance())  # fmt: skip
+        if (weight := self.account.weight) is not None and weight.server_time_ms // 60_000 != self._logged_window:
+            self._logged_window = weight.server_time_ms // 60_000
+            log.info("weight %d/%d this minute: this app %d, other programs %d, budget %d",
+                     weight.count, weight.limit, weight.own, weight.others, self.allowance())  # fmt: skip
 
     async def _until_next_poll(self, polled_at: float) -> None:
         """Wait for the next regular poll, a due reconcile, a key press, or a change of pace."""
@@ -426,88 +376,23 @@ class AccountFeed:
             if self.account.stream_link("off", self.client.server_time_ms(), "credentials rejected"):
                 self._stream_changed()
 
+    def _paint(self) -> None:
+        """The marks moved (or stopped): a snapshot for the screen, once a poll has given the account."""
+        if self.account.polled and (snapshot := self.snapshot("mark")) is not None:
+            self._emit(SnapshotEvent(snapshot))
+
     def _stream_changed(self) -> None:
         """The stream's state changed: the pace of polling depends on it, and the state lines say it."""
         trust = self.account.trust
         self.link.update(stream=trust.state, stream_detail=trust.detail, interval_ms=self._interval_ms())
         self._wake.set()
 
-    # -- marks --------------------------------------------------------------------------------------------------
-
-    def _follow_marks(self) -> None:
-        if self.marks is not None:
-            self.marks.follow(self.book.held_symbols())
-            self._marks_moved.set()  # a symbol held without a mark yet makes the marks stale: look now
-
-    async def _marks_loop(self) -> None:
-        assert self.marks is not None
-        async for item in self.marks.events():
-            if isinstance(item, MarkState):
-                log.info("mark prices: %s %s", item.state, item.detail)
-            elif isinstance(item, MarkPrice):
-                self.account.mark(item)
-                self._paint_due = True
-                self._marks_moved.set()
-
-    async def _paint_loop(self) -> None:
-        """Marks coalesced: one snapshot for each second of marks, and a word when marks go stale.
-
-        The held symbols' marks of one second arrive a frame each, milliseconds apart. The burst is painted the
-        moment its last mark is in, judged by the marks' own times (the exchange's), or ``MARK_SETTLE`` after its
-        first mark if a symbol's does not come. Judging by a wait on the local clock instead held a burst that came
-        in just after a paint for a second of that clock, which may never pass (a test's virtual clock standing
-        still, a loop stalled). The loop sleeps until a mark arrives or the marks would turn stale, never on a
-        free-running timer: an account without positions costs nothing here.
-        """
-        while True:
-            now = self.client.server_time_ms()  # the book keeps the exchange's time, as marks are stamped
-            until = self.book.marks_fresh_until()
-            wait = None if until is None or until <= now else (until - now) / 1000
-            await self._wait(wait, self._marks_moved)  # at once if a mark came while the last paint was made
-            self._marks_moved.clear()
-            settled_at = self.clock.monotonic() + MARK_SETTLE
-            while self._paint_due and not self.book.burst_complete():
-                left = settled_at - self.clock.monotonic()
-                if left <= EPSILON:
-                    break  # a symbol's mark did not come this second: paint what did
-                await self._wait(left, self._marks_moved)
-                self._marks_moved.clear()
-            self._paint_marks(self.client.server_time_ms())
-
-    def _paint_marks(self, now: int) -> None:
-        """Tell the screen what the marks changed (and whether they stopped)."""
-        stale = bool(self.book.held_symbols()) and not self.book.marks_fresh(now)
-        if stale != self._marks_were_stale:
-            self._marks_were_stale = stale
-            if self.book.has_marks():  # before the first mark there is nothing to say: polls show the figures
-                log.log(logging.WARNING if stale else logging.INFO, "mark prices %s",
-                        "stopped: showing the last poll's figures" if stale else "flowing")  # fmt: skip
-            self._paint_due = True
-            self._wake.set()  # polling falls back to the interval while marks are stale
-        if not (self._paint_due and self.account.polled):
-            return
-        self._paint_due = False
-        snapshot = self.snapshot("mark")
-        if snapshot is not None:
-            self._emit(SnapshotEvent(snapshot))
-
     # -- waiting ------------------------------------------------------------------------------------------------
 
-    async def _wait(self, seconds: float | None, event: asyncio.Event | None = None) -> None:
-        """Sleep on the injected clock, or until the event (a control call, for polls) is set: whichever is first."""
-        if event is None:
-            event = self._wake
-            event.clear()  # a wake-up asked before this wait was answered by the poll just made
-        alarm = asyncio.create_task(self._ring(seconds, event), name="feed-alarm") if seconds is not None else None
-        try:
-            await event.wait()
-        finally:
-            if alarm is not None:
-                alarm.cancel()
-
-    async def _ring(self, seconds: float, event: asyncio.Event) -> None:
-        await self.clock.sleep(seconds)
-        event.set()
+    async def _wait(self, seconds: float | None) -> None:
+        """Sleep on the injected clock, or until a control call wakes the feed: whichever is first."""
+        self._wake.clear()  # a wake-up asked before this wait was answered by the poll just made
+        await wait_or_set(self.clock, seconds, self._wake)
 
     async def _wait_until_server_time(self, at_ms: int) -> None:
         # A rate limit or the budget is a rule, not a preference: a key press does not cut it short.

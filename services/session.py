@@ -16,7 +16,7 @@ from decimal import Decimal
 
 from services.alerts import AlertEvent, Alerts
 from services.clock import Clock
-from services.feed import BalanceChangeEvent, FeedEvent, MarginCallEvent, SnapshotEvent, StatusEvent
+from services.events import BalanceChangeEvent, FeedEvent, MarginCallEvent, SnapshotEvent, StatusEvent
 from services.history import HistoryError, HistoryRecorder
 from services.models import AccountSnapshot, Change, ConnectionStatus, MarginCall
 

@@ -11,6 +11,8 @@ import asyncio
 from collections.abc import Iterable
 from typing import Any
 
+from services.clock import Clock
+
 RETRY_AFTER = 0.1  # seconds between cancellations of a task that did not stop
 
 
@@ -25,3 +27,18 @@ async def cancel_and_wait(tasks: Iterable[asyncio.Task[Any]]) -> None:
     for task in tasks:  # their failures were theirs to report; retrieved here so asyncio does not complain later
         if not task.cancelled():
             task.exception()
+
+
+async def wait_or_set(clock: Clock, seconds: float | None, event: asyncio.Event) -> None:
+    """Sleep ``seconds`` on ``clock`` (None: for ever), or until ``event`` is set: whichever comes first."""
+    alarm = asyncio.create_task(_ring(clock, seconds, event), name="alarm") if seconds is not None else None
+    try:
+        await event.wait()
+    finally:
+        if alarm is not None:
+            alarm.cancel()
+
+
+async def _ring(clock: Clock, seconds: float, event: asyncio.Event) -> None:
+    await clock.sleep(seconds)
+    event.set()

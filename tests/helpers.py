@@ -16,7 +16,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from services.clock import VirtualClock
-from services.feed import AccountFeed, FeedEvent, SnapshotEvent, StatusEvent
+from services.events import FeedEvent, SnapshotEvent, StatusEvent
+from services.feed import AccountFeed
 from services.models import AccountSnapshot, LinkState
 
 if TYPE_CHECKING:

@@ -503,7 +503,7 @@ async def test_marks_move_the_upnl_cells_totals_and_the_pane_positions(
 
 
 async def test_with_nothing_changing_the_screen_sleeps_until_the_next_visible_change() -> None:
-    from services.feed import SnapshotEvent, StatusEvent
+    from services.events import SnapshotEvent, StatusEvent
 
     # The app's clock is the test's: how long the app took to start on a busy machine must not move "now".
     clock = VirtualClock()

@@ -13,7 +13,8 @@ from services.backoff import Backoff
 from services.client import WsApiClient
 from services.clock import VirtualClock
 from services.endpoints import Credentials
-from services.feed import AccountFeed, StatusEvent
+from services.events import StatusEvent
+from services.feed import AccountFeed
 from services.models import LinkState
 from services.simulator import ExchangeSimulator, amount
 from tests.helpers import TEST_API_KEY, TEST_SECRET, Recorder, until

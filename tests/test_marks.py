@@ -14,7 +14,8 @@ import websockets
 from services.backoff import Backoff
 from services.client import WsApiClient
 from services.clock import VirtualClock
-from services.feed import AccountFeed, SnapshotEvent
+from services.events import SnapshotEvent
+from services.feed import AccountFeed
 from services.marks import MarkPriceStream, MarkState
 from services.models import AccountSnapshot
 from services.positions import MarkPrice

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from services.alerts import Alerts, parse_rule
 from services.clock import VirtualClock
-from services.feed import BalanceChangeEvent, MarginCallEvent, SnapshotEvent, StatusEvent
+from services.events import BalanceChangeEvent, MarginCallEvent, SnapshotEvent, StatusEvent
 from services.history import HistoryError, HistoryRecorder, HistoryStore
 from services.models import Change, MarginCall
 from services.session import MARGIN_CALL_HOLD_MS, SAMPLE_EVERY_MS, Session

@@ -15,7 +15,7 @@ from textual.pilot import Pilot
 
 from services.account import AccountState, Reply
 from services.clock import VirtualClock
-from services.feed import BalanceChangeEvent, SnapshotEvent, StatusEvent
+from services.events import BalanceChangeEvent, SnapshotEvent, StatusEvent
 from services.history import Change
 from services.models import (
     AccountSnapshot,

@@ -15,7 +15,8 @@ from services.backoff import Backoff
 from services.client import WsApiClient
 from services.clock import VirtualClock
 from services.endpoints import Credentials
-from services.feed import AccountFeed, SnapshotEvent, StatusEvent
+from services.events import SnapshotEvent, StatusEvent
+from services.feed import AccountFeed
 from services.models import AccountSnapshot, LinkState
 from services.simulator import ExchangeSimulator
 from services.stream import UserDataStream

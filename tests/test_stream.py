@@ -13,7 +13,8 @@ from services.backoff import Backoff
 from services.client import WsApiClient
 from services.clock import VirtualClock
 from services.endpoints import Credentials
-from services.feed import AccountFeed, BalanceChangeEvent, MarginCallEvent
+from services.events import BalanceChangeEvent, MarginCallEvent
+from services.feed import AccountFeed
 from services.models import AccountUpdate, LinkState
 from services.simulator import ExchangeSimulator, SimAsset
 from services.stream import StreamItem, StreamState, UserDataStream

@@ -22,7 +22,8 @@ from typing import Any, NoReturn, TextIO
 
 from services.alerts import AlertEvent
 from services.errors import CredentialsRejected, ExchangeError, RateLimited, because
-from services.feed import AccountFeed, BalanceChangeEvent, FeedEvent, MarginCallEvent, SnapshotEvent, StatusEvent
+from services.events import BalanceChangeEvent, FeedEvent, MarginCallEvent, SnapshotEvent, StatusEvent
+from services.feed import AccountFeed
 from services.files import private_opener
 from services.formatting import format_amount
 from services.history import HistoryError, HistoryRecorder, HistoryStore, summarize

@@ -17,7 +17,8 @@ from services import freshness
 from services.alerts import AlertEvent
 from services.clock import Clock
 from services.errors import because
-from services.feed import AccountFeed, BalanceChangeEvent, FeedEvent, MarginCallEvent, SnapshotEvent
+from services.events import BalanceChangeEvent, FeedEvent, MarginCallEvent, SnapshotEvent
+from services.feed import AccountFeed
 from services.formatting import format_exact
 from services.history import HistoryError
 from services.models import AccountSnapshot, ConnectionStatus, LinkState, MarginCall

@@ -1,0 +1,38 @@
+"""What a feed tells its consumers: a snapshot, a state of the link, a margin call, a balance change."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from services.models import AccountSnapshot, Change, ConnectionStatus, MarginCall
+
+
+@dataclass(frozen=True)
+class SnapshotEvent:
+    """A new snapshot of the account."""
+
+    snapshot: AccountSnapshot
+
+
+@dataclass(frozen=True)
+class StatusEvent:
+    """The connection's state changed."""
+
+    status: ConnectionStatus
+
+
+@dataclass(frozen=True)
+class MarginCallEvent:
+    """The exchange sent a MARGIN_CALL: positions are close to liquidation."""
+
+    margin_call: MarginCall
+
+
+@dataclass(frozen=True)
+class BalanceChangeEvent:
+    """An asset's wallet changed: pushed with its reason, or found by a poll with none (for the history)."""
+
+    change: Change
+
+
+FeedEvent = SnapshotEvent | StatusEvent | MarginCallEvent | BalanceChangeEvent
