@@ -1,0 +1,100 @@
+"""``balance-tui watch``: one JSON line per snapshot, change of state, balance change and alert."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sys
+from typing import Any
+
+from services.alerts import AlertEvent
+from services.events import BalanceChangeEvent, FeedEvent, MarginCallEvent, SnapshotEvent, StatusEvent
+from services.history import HistoryError, HistoryRecorder
+from services.models import LinkState
+from services.session import Session
+from services.settings import Settings
+from tui.cli.common import EXIT_CREDENTIALS, EXIT_OK, OutputError, Writer
+from tui.cli.snapshot import JSON_SCHEMA, snapshot_json
+from tui.notify import Notifier
+from tui.wiring import (
+    Exchange,
+    alerts_from,
+    make_client,
+    make_feed,
+    open_exchange,
+    open_history,
+)
+
+# -- watch --------------------------------------------------------------------------------------------------------
+
+
+async def run_watch(settings: Settings, *, duration: float | None, out: Writer) -> int:
+    """One JSON line per snapshot, per change of state and per alert fired or resolved, until ``duration``."""
+    alerts = alerts_from(settings)
+    notifier = Notifier(settings.notify)
+    async with open_exchange(settings) as exchange, make_client(settings, exchange) as client:
+        feed = make_feed(settings, exchange, client)
+        session = Session(alerts, client.clock, _history_or_none(settings, exchange), on_history_off=_say)
+
+        def said(raised: list[AlertEvent]) -> None:
+            for alert in raised:
+                out.write(json.dumps({**alert.json_line(), "schema": JSON_SCHEMA}) + "\n")
+                out.flush()
+                notifier.alert(alert)
+
+        async def clock_alerts() -> None:  # stale and silent need no event to become true
+            while True:
+                await client.clock.sleep(1.0)
+                try:
+                    said(session.check())
+                except (BrokenPipeError, OutputError):
+                    return  # the output is gone: the main loop meets it at its next line and says so
+
+        ticker = asyncio.create_task(clock_alerts())
+
+        async def pump() -> int:
+            # Closed here, whatever ends the loop (a duration, a signal, a reader gone): the feed's tasks stop and the
+            # listen key is stopped while the client is still open, not later by the garbage collector.
+            async with contextlib.aclosing(feed.events()) as events:
+                async for event in events:
+                    raised = session.apply(event)
+                    out.write(json.dumps(_event_line(event, exchange)) + "\n")
+                    out.flush()
+                    said(raised)
+                    if isinstance(event, StatusEvent) and event.status.state is LinkState.CREDENTIALS_REJECTED:
+                        return EXIT_CREDENTIALS
+            return EXIT_OK
+
+        try:
+            return await asyncio.wait_for(pump(), duration) if duration is not None else await pump()
+        except TimeoutError:
+            return EXIT_OK
+        finally:
+            ticker.cancel()
+
+
+def _event_line(event: FeedEvent, exchange: Exchange) -> dict[str, Any]:
+    if isinstance(event, BalanceChangeEvent):
+        return {"type": "change", "schema": JSON_SCHEMA, **event.change.json_dict()}
+    if isinstance(event, SnapshotEvent):
+        return {"type": "snapshot", **snapshot_json(event.snapshot, exchange)}
+    if isinstance(event, MarginCallEvent):
+        return {
+            "type": "margin_call",
+            "schema": JSON_SCHEMA,
+            **event.margin_call.model_dump(mode="json", by_alias=False),
+        }
+    return {"type": "status", "schema": JSON_SCHEMA, **event.status.model_dump(mode="json")}
+
+
+def _say(line: str) -> None:
+    print(f"balance-tui: {line}", file=sys.stderr)
+
+
+def _history_or_none(settings: Settings, exchange: Exchange) -> HistoryRecorder | None:
+    try:
+        return open_history(settings, exchange)
+    except HistoryError as exc:
+        _say(f"running without history: {exc}")
+        return None
