@@ -19,7 +19,7 @@ from services.simulator import ExchangeSimulator
 from tests.helpers import TEST_API_KEY, TEST_SECRET, dashboard, factory, started, table, until
 from tui.app import BalanceApp, DashboardScreen, HelpScreen
 from tui.wiring import Exchange
-from widgets.balance_table import AMOUNT_COLUMNS, COLUMNS
+from widgets.columns import AMOUNT_COLUMNS, COLUMNS
 from widgets.margin_pane import MarginPane
 from widgets.status_line import StatusLine, TotalsBar
 

@@ -115,7 +115,7 @@ def test_error_texts_never_stammer() -> None:
 
 
 def test_the_next_age_change_is_the_next_step_a_glance_needs() -> None:
-    from widgets.balance_table import coarse_age, next_age_change_ms
+    from widgets.columns import coarse_age, next_age_change_ms
 
     for step in (5, 15):
         for age in (0, 1_234, 4_999, 5_000, 7_500, 14_999, 15_000, 59_999, 60_000, 61_000, 3_599_999, 90_000_000):

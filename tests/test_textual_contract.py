@@ -36,7 +36,7 @@ def test_the_linux_driver_writes_through_its_file() -> None:
 
 
 def test_the_data_table_internals_the_balance_table_uses() -> None:
-    # widgets/balance_table.py: its render caches (sized down), the cell render it keeps by the cell's Text, and the
+    # widgets/patched_table.py: its render caches (sized down), the cell render it keeps by the cell's Text, and the
     # count that keys the header's cache.
     table: DataTable[str] = DataTable()
     for cache in ("_cell_render_cache", "_row_render_cache", "_line_cache", "_row_renderable_cache"):
@@ -48,3 +48,22 @@ def test_the_data_table_internals_the_balance_table_uses() -> None:
     source = inspect.getsource(DataTable)
     for name in ("self._show_hover_cursor", "self._pseudo_class_state"):
         assert name in source, name
+
+
+PRIVATE_DATA_TABLE = (
+    "_cell_render_cache", "_row_render_cache", "_line_cache", "_row_renderable_cache", "_update_count",
+    "_render_cell", "_show_hover_cursor", "_pseudo_class_state",
+)  # fmt: skip
+
+
+def test_only_one_module_touches_the_data_table_internals() -> None:
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    users = {
+        str(path.relative_to(root))
+        for folder in ("widgets", "tui")
+        for path in (root / folder).rglob("*.py")
+        if any(f".{name}" in path.read_text() for name in PRIVATE_DATA_TABLE)
+    }
+    assert users == {"widgets/patched_table.py"}

@@ -2,205 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
-from typing import Literal, Self
 
-from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
-from textual.coordinate import Coordinate
-from textual.geometry import Region
 from textual.reactive import reactive
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
 
-from services.formatting import amount_width, fit_amount, format_amount
+from services.formatting import amount_width, format_amount
 from services.models import AccountSnapshot, AssetBalance
+from widgets import columns
+from widgets.patched_table import PatchedDataTable
 from widgets.styles import Tones
 
-SegmentLines = list[list[Segment]]  # a rendered cell, as DataTable renders it
-SortValue = Decimal | str | int
-
-
-class SortableText(Text):
-    """A cell's Text that carries what the row is sorted by: the raw value, never read back from what is shown.
-
-    What a cell reads may change without the row changing (an alert's ⚑ before the asset's name, an abbreviation,
-    "≈"): the sort looks at ``sort_value`` alone.
-    """
-
-    __slots__ = ("sort_value",)
-
-    def __init__(
-        self, text: str, *, sort_value: SortValue, style: Style | str = "", justify: Justify = "right"
-    ) -> None:
-        super().__init__(text, style=style, justify=justify)
-        self.sort_value = sort_value
-
-
-Justify = Literal["left", "center", "right"]
-
-
-@dataclass(frozen=True)
-class Cell:
-    """A cell's text, alignment and tone (``gain``, ``loss``, ``muted`` or none), before styling."""
-
-    text: str
-    justify: Justify = "right"
-    tone: str = ""
-
-
-@dataclass(frozen=True)
-class Column:
-    """One column: its key, header, width, and how a row becomes its cell and its sort value."""
-
-    key: str
-    label: str
-    width: int  # the least width; an amount column grows to its widest amount while the terminal has room
-    cell: Callable[[AssetBalance, int, int, int], Cell]  # (row, decimal places, now, width) → cell
-    sort_value: Callable[[AssetBalance], SortValue]
-    compact: bool = True  # kept when the terminal is narrow
-    short_label: str = ""  # the header when the terminal is narrow, if the label does not fit
-
-
-def _amount(
-    get: Callable[[AssetBalance], Decimal], *, signed: bool = False
-) -> Callable[[AssetBalance, int, int, int], Cell]:
-    def cell(row: AssetBalance, places: int, _now: int, width: int) -> Cell:
-        # Every integer digit, or visibly shortened (1.000T): a whale's balance never reads as a smaller one.
-        text = fit_amount(get(row), places, width, signed=signed)
-        tone = ""
-        if signed and text.startswith("+"):
-            tone = "gain"
-        elif signed and text.startswith("-"):
-            tone = "loss"
-        return Cell(text, "right", tone)
-
-    return cell
-
-
-#: Marks a figure computed from mark prices (an estimate until the next poll): a sign a trader reads, not a colour.
-ESTIMATE = "≈"
-
-
-def _upnl(row: AssetBalance, places: int, now: int, width: int) -> Cell:
-    if row.upnl_source != "mark":
-        return _amount(lambda r: r.cross_un_pnl, signed=True)(row, places, now, width)
-    cell = _amount(lambda r: r.cross_un_pnl, signed=True)(row, places, now, width - 1)
-    return Cell(ESTIMATE + cell.text, cell.justify, cell.tone)
-
-
-def _margin(row: AssetBalance, _places: int, _now: int, _width: int) -> Cell:
-    if row.margin_available is None:
-        return Cell("—", "center", "muted")
-    return Cell("yes" if row.margin_available else "no", "center")
-
-
-def format_age(seconds: float) -> str:
-    """A short age: ``4s``, ``12m``, ``3h``, ``2d``."""
-    if seconds < 60:
-        return f"{max(0, int(seconds))}s"
-    if seconds < 3600:
-        return f"{int(seconds // 60)}m"
-    if seconds < 86400:
-        return f"{int(seconds // 3600)}h"
-    return f"{int(seconds // 86400)}d"
-
-
-def coarse_age(seconds: float, step: int = 5) -> str:
-    """An age in ``step``-second steps under a minute: enough to judge freshness, and 12 repaints a minute (at 5 s
-    steps), not 60."""
-    if seconds < step:
-        return f"<{step}s"
-    if seconds < 60:
-        return f"{int(seconds // step * step)}s"
-    return format_age(seconds)
-
-
-def next_age_change_ms(age_ms: int, step: int = 5) -> int:
-    """Milliseconds until :func:`coarse_age` of an age this old reads differently (the next step it crosses)."""
-    fine = step * 1000
-    for limit, every in ((60_000, fine), (3_600_000, 60_000), (86_400_000, 3_600_000)):
-        if age_ms < limit:
-            return every - age_ms % every if age_ms >= 0 else -age_ms
-    return 86_400_000 - age_ms % 86_400_000
-
-
-def _age(row: AssetBalance, _places: int, now_ms: int, _width: int) -> Cell:
-    if not row.update_time_ms:
-        return Cell("—", "right", "muted")
-    return Cell(coarse_age((now_ms - row.update_time_ms) / 1000), "right")
-
-
-def _name(asset: str, width: int) -> str:
-    """An asset's name, cut with a marker when it is longer than its column."""
-    return asset if len(asset) <= width else asset[: width - 1] + "…"
-
-
-COLUMNS: tuple[Column, ...] = (
-    Column("asset", "Asset", 7, lambda r, _p, _n, w: Cell(_name(r.asset, w), "left"), lambda r: r.asset),
-    Column("wallet", "Wallet", 17, _amount(lambda r: r.wallet_balance), lambda r: r.wallet_balance),
-    Column(
-        "cross",
-        "Cross wallet",
-        17,
-        _amount(lambda r: r.cross_wallet_balance),
-        lambda r: r.cross_wallet_balance,
-        compact=False,
-    ),
-    Column(
-        "upnl",
-        "Unrealized PnL",
-        15,
-        _upnl,
-        lambda r: r.cross_un_pnl,
-        short_label="Unreal. PnL",
-    ),
-    # In Multi-Assets mode a margin asset's figure is the whole account's available, counted in that asset (its own
-    # unit, as the exchange sends it): the header says so (ACCOUNT_AVAILABLE) while any row shown is one.
-    Column("available", "Available", 17, _amount(lambda r: r.available_balance), lambda r: r.available_balance),
-    Column(
-        "max_withdraw",
-        "Max withdraw",
-        17,
-        _amount(lambda r: r.max_withdraw_amount),
-        lambda r: r.max_withdraw_amount,
-        compact=False,
-    ),
-    Column("margin", "Margin", 6, _margin, lambda r: {True: 2, None: 1, False: 0}[r.margin_available]),
-    Column("age", "Age", 4, _age, lambda r: -r.update_time_ms),
-)
-SORTABLE = tuple(column.key for column in COLUMNS)
-ACCOUNT_AVAILABLE = ("Acct. available", "Acct avail.")  # the Available header (full, narrow) over the account's
-AMOUNT_COLUMNS = ("wallet", "cross", "upnl", "available", "max_withdraw")
-SIGNED_COLUMNS = ("upnl",)
 CELL_PADDING = 2  # DataTable pads each cell by one column on either side
 SCROLLBAR = 2
 FULL_PLACES = 8
 COMPACT_PLACES = 4
 COMPACT_WIDTH = 12
-CELL_CACHE = 2_000  # rendered cells kept: a tall screen's rows × columns, with and without the cursor
-LINE_CACHE = 400  # rendered lines and rows kept
 
 
-def _display_key(row: AssetBalance) -> tuple[object, ...]:
-    """What a row's cells are drawn from (Age aside, which the tick redraws)."""
-    return (
-        row.wallet_balance,
-        row.cross_wallet_balance,
-        row.cross_un_pnl,
-        row.available_balance,
-        row.max_withdraw_amount,
-        row.margin_available,
-        row.update_time_ms,
-        row.available_scope,
-        row.upnl_source,
-    )
-
-
-class BalanceTable(DataTable[Text]):
+class BalanceTable(PatchedDataTable[Text]):
     """Balances by asset. Give it data with :meth:`show`; it writes only the cells whose text changed."""
 
     COMPONENT_CLASSES = DataTable.COMPONENT_CLASSES | {
@@ -222,31 +45,22 @@ class BalanceTable(DataTable[Text]):
     stale: reactive[bool] = reactive(False, repaint=False)
 
     def __init__(self, *, id: str | None = None) -> None:
-        self._patching = False  # inside update_cell: its repaint of the whole table is narrowed to the row
-        self._patched: set[str] = set()  # rows written since the last repaint
-        self._cell_lines: dict[tuple[object, ...], tuple[Text, SegmentLines]] = {}  # renders by the cell's Text
-        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
-        # DataTable keys its render caches by a count that every write bumps: renders of an older count are never
-        # read again, so with marks writing each second its 10,000-cell cache fills with dead renders (+12 MB over
-        # ten minutes, then flat). What can be hit is about a screenful: sized to that (Textual is pinned exactly).
-        self._cell_render_cache.maxsize = CELL_CACHE
-        for cache in (self._row_render_cache, self._line_cache, self._row_renderable_cache):
-            cache.maxsize = LINE_CACHE
+        super().__init__(id=id)
         self.compact = False
         self.sort_key = "asset"
         self.sort_reverse = False
         self.hide_zero = False
         self._rows: dict[str, AssetBalance] = {}
-        self._cells: dict[tuple[str, str], SortableText] = {}
+        self._cells: dict[tuple[str, str], columns.SortableText] = {}
         self._shown: dict[str, tuple[object, ...]] = {}  # per row, the figures its cells were drawn from
         self._tones = Tones(self)
         self._now_ms = 0
-        self._columns_shown: tuple[Column, ...] = ()
+        self._columns_shown: tuple[columns.Column, ...] = ()
         self._widths: dict[str, int] = {}
         self._alerted: set[tuple[str, str]] = set()  # (asset, column) of the figures an alert fired on
-        self._sorted_by: dict[str, SortValue] = {}  # each row's value in the sort column, as last sorted
+        self._sorted_by: dict[str, columns.SortValue] = {}  # each row's value in the sort column, as last sorted
         self._inputs: dict[tuple[str, str], object] = {}  # per cell, the figures it was last drawn from
-        self._column_by_key: dict[str, Column] = {}
+        self._column_by_key: dict[str, columns.Column] = {}
         self._drawn: dict[str, AssetBalance] = {}  # the row object each row was last drawn from
         self._account_available = False  # a row shown reports the account's available (Multi-Assets mode)
 
@@ -277,7 +91,7 @@ class BalanceTable(DataTable[Text]):
     def _rebuild(self) -> None:
         keep = self.selected_asset
         self.clear(columns=True)
-        self._cell_lines.clear()
+        self.forget_renders()
         self._cells.clear()
         self._shown.clear()
         self._drawn.clear()
@@ -286,8 +100,8 @@ class BalanceTable(DataTable[Text]):
         self._reconcile()
         self._restore_cursor(keep)
 
-    def _least_width(self, column: Column) -> int:
-        width = COMPACT_WIDTH if column.key in AMOUNT_COLUMNS and self.compact else column.width
+    def _least_width(self, column: columns.Column) -> int:
+        width = COMPACT_WIDTH if column.key in columns.AMOUNT_COLUMNS and self.compact else column.width
         # Room for the header with its sort arrow: "Unreal. PnL ▼" must not lose the arrow.
         return max(width, len(self._header(column)) + 2)
 
@@ -297,16 +111,16 @@ class BalanceTable(DataTable[Text]):
         Past the room there is, an amount too wide for its column is abbreviated visibly (``1.000T``) rather
         than cut at the screen's edge, where ``900,000,000,`` would read as a far smaller number.
         """
-        columns = tuple(c for c in COLUMNS if c.compact or not self.compact)
-        widths = {c.key: self._least_width(c) for c in columns}
+        shown = tuple(c for c in columns.COLUMNS if c.compact or not self.compact)
+        widths = {c.key: self._least_width(c) for c in shown}
         room = self.size.width - SCROLLBAR - sum(w + CELL_PADDING for w in widths.values())
-        widest = self._widest_amounts(columns)
+        widest = self._widest_amounts(shown)
         if room < 0 and self.size.width:
             # Not even the least widths fit (the STALE frame takes two columns): amount columns give up the width
             # their figures do not use, then more, widest first, down to their header's (their figures then
             # abbreviate visibly). The last column (Age) is never the one cut off at the edge.
-            floors = {c.key: max(COMPACT_WIDTH, len(self._header(c)) + 2) for c in columns}
-            shrinkable = [k for k in AMOUNT_COLUMNS if k in widths]
+            floors = {c.key: max(COMPACT_WIDTH, len(self._header(c)) + 2) for c in shown}
+            shrinkable = [k for k in columns.AMOUNT_COLUMNS if k in widths]
             while room < 0:
                 key = max(shrinkable, key=lambda k: (widths[k] > widest.get(k, 0), widths[k] - floors[k]))
                 if widths[key] <= floors[key]:
@@ -314,7 +128,7 @@ class BalanceTable(DataTable[Text]):
                 widths[key] -= 1
                 room += 1
             return widths
-        for column in columns:
+        for column in shown:
             if column.key not in widest or room <= 0:
                 continue
             grow = min(room, max(0, widest[column.key] - widths[column.key]))
@@ -322,16 +136,16 @@ class BalanceTable(DataTable[Text]):
             room -= grow
         return widths
 
-    def _widest_amounts(self, columns: tuple[Column, ...]) -> dict[str, int]:
+    def _widest_amounts(self, shown: tuple[columns.Column, ...]) -> dict[str, int]:
         """How wide each amount column's widest figure is, as formatted now (none without rows)."""
         rows = [self._rows[a] for a in self._visible_assets()]
         if not rows:
             return {}
         widest = {}
-        for column in columns:
-            if column.key not in AMOUNT_COLUMNS:
+        for column in shown:
+            if column.key not in columns.AMOUNT_COLUMNS:
                 continue
-            signed = column.key in SIGNED_COLUMNS
+            signed = column.key in columns.SIGNED_COLUMNS
             # The widest text is the largest or the most negative amount: two formats, not one per row.
             values = [column.sort_value(r) for r in rows]
             extremes = (max(values), min(values))
@@ -340,7 +154,7 @@ class BalanceTable(DataTable[Text]):
         return widest
 
     def _build_columns(self) -> None:
-        self._columns_shown = tuple(c for c in COLUMNS if c.compact or not self.compact)
+        self._columns_shown = tuple(c for c in columns.COLUMNS if c.compact or not self.compact)
         self._column_by_key = {c.key: c for c in self._columns_shown}
         self._inputs.clear()
         self._widths = self.planned_widths()
@@ -362,16 +176,16 @@ class BalanceTable(DataTable[Text]):
     def _relabel(self) -> None:
         for column in self._columns_shown:
             self.columns[ColumnKey(column.key)].label = self._label(column)
-        self._update_count += 1  # the header is cached by this count, like the rows
+        self.bump_header()
         self.refresh()
 
-    def _header(self, column: Column) -> str:
+    def _header(self, column: columns.Column) -> str:
         """A column's header, without its sort arrow: narrower on a narrow terminal; Available says whose."""
         if column.key == "available" and self._account_available:
-            return ACCOUNT_AVAILABLE[1] if self.compact else ACCOUNT_AVAILABLE[0]
+            return columns.ACCOUNT_AVAILABLE[1] if self.compact else columns.ACCOUNT_AVAILABLE[0]
         return column.short_label if self.compact and column.short_label else column.label
 
-    def _label(self, column: Column) -> Text:
+    def _label(self, column: columns.Column) -> Text:
         label = self._header(column) + self._sort_mark(column.key)
         return Text(label, justify="left" if column.key in ("asset", "margin") else "right")
 
@@ -396,14 +210,14 @@ class BalanceTable(DataTable[Text]):
     def next_change_ms(self, now_ms: int) -> int | None:
         """When the next Age cell on screen will read differently, in ms from now (None: no ages shown)."""
         times = [self._rows[a].update_time_ms for a in self._visible_assets() if self._rows[a].update_time_ms]
-        return min((next_age_change_ms(now_ms - t) for t in times), default=None)
+        return min((columns.next_age_change_ms(now_ms - t) for t in times), default=None)
 
     def tick(self, now_ms: int) -> None:
         """Time moved: only the Age cells can change."""
         self._now_ms = now_ms
         for asset in list(self._visible_assets()):
             self._write(asset, "age")
-        self._repaint_patched()
+        self.repaint_patched()
 
     def set_hide_zero(self, hide: bool) -> None:
         self.hide_zero = hide
@@ -411,7 +225,7 @@ class BalanceTable(DataTable[Text]):
 
     def next_sort_key(self) -> str:
         """The column after the current sort column, among those on screen."""
-        shown = [column.key for column in self._columns_shown] or list(SORTABLE)
+        shown = [column.key for column in self._columns_shown] or list(columns.SORTABLE)
         if self.sort_key not in shown:
             return shown[0]
         return shown[(shown.index(self.sort_key) + 1) % len(shown)]
@@ -436,13 +250,13 @@ class BalanceTable(DataTable[Text]):
         """
         if rows_moved:
             return True
-        amounts = [c for c in self._columns_shown if c.key in AMOUNT_COLUMNS]
+        amounts = [c for c in self._columns_shown if c.key in columns.AMOUNT_COLUMNS]
         for asset in changed:
             row = self._rows[asset]
             for column in amounts:
                 value = column.sort_value(row)
                 assert isinstance(value, Decimal)
-                signed = column.key in SIGNED_COLUMNS
+                signed = column.key in columns.SIGNED_COLUMNS
                 if amount_width(value, self.places, signed=signed) + signed > self._widths[column.key]:
                     return True
         return False
@@ -464,7 +278,7 @@ class BalanceTable(DataTable[Text]):
         changed_rows = [
             a
             for a in visible
-            if self._drawn.get(a) is not self._rows[a] and self._shown.get(a) != _display_key(self._rows[a])
+            if self._drawn.get(a) is not self._rows[a] and self._shown.get(a) != columns.display_key(self._rows[a])
         ]
         rows_moved = len(visible) != len(present) or any(a not in present for a in changed_rows)
         if rows_moved:
@@ -473,7 +287,7 @@ class BalanceTable(DataTable[Text]):
             self._rebuild()  # a wider amount arrived (or rows came or went): rare, the only time columns are redrawn
             return
         keep = self.selected_asset
-        sort_column = next(c for c in COLUMNS if c.key == self.sort_key)
+        sort_column = next(c for c in columns.COLUMNS if c.key == self.sort_key)
         resort = False
         for asset in list(present - set(visible)) if rows_moved else ():
             self.remove_row(asset)
@@ -490,29 +304,31 @@ class BalanceTable(DataTable[Text]):
                 for column, cell in zip(self._columns_shown, cells, strict=True):
                     self._cells[(asset, column.key)] = cell
                 resort = True
-            elif asset in changed_rows or self._shown.get(asset) != _display_key(row):
+            elif asset in changed_rows or self._shown.get(asset) != columns.display_key(row):
                 # Only a row whose figures changed is formatted again: the cost follows the changes, not the rows.
                 for column in self._columns_shown:
                     self._write(asset, column.key)
                 # Sorting again only if the sort column's value moved: a 2,000-row sort is most of a refresh.
                 before = self._sorted_by.get(asset)
                 resort = resort or before is None or before != sort_column.sort_value(row)
-            self._shown[asset] = _display_key(row)
+            self._shown[asset] = columns.display_key(row)
             self._drawn[asset] = row
             self._sorted_by[asset] = sort_column.sort_value(row)
         if resort:
             self._apply_sort()
-        self._repaint_patched()
+        self.repaint_patched()
         self._restore_cursor(keep)
 
-    def _cell(self, asset: str, column: Column) -> SortableText:
+    def _cell(self, asset: str, column: columns.Column) -> columns.SortableText:
         row = self._rows[asset]
         cell = column.cell(row, self.places, self._now_ms, self._widths[column.key])
         tone = "alert" if (asset, column.key) in self._alerted else cell.tone
         text = cell.text
         if column.key == "asset" and tone == "alert":
-            text = _name("⚑" + asset, self._widths[column.key])  # a sign, not colour alone; the name kept
-        return SortableText(text, sort_value=column.sort_value(row), style=self._tone_style(tone), justify=cell.justify)
+            text = columns.cut_name("⚑" + asset, self._widths[column.key])  # a sign, not colour alone; the name kept
+        return columns.SortableText(
+            text, sort_value=column.sort_value(row), style=self._tone_style(tone), justify=cell.justify
+        )
 
     def set_alerted(self, cells: set[tuple[str, str]]) -> None:
         """Highlight the figures alerts fired on (and the asset's name), by sign and style, not colour alone."""
@@ -524,7 +340,7 @@ class BalanceTable(DataTable[Text]):
         for asset, key in touched:
             if asset in self._rows and any(c.key == key for c in self._columns_shown) and RowKey(asset) in self.rows:
                 self._write(asset, key)
-        self._repaint_patched()
+        self.repaint_patched()
 
     def _tone_style(self, tone: str) -> Style | str:
         return self._tones(f"balance-table--{tone}") if tone else ""
@@ -535,7 +351,7 @@ class BalanceTable(DataTable[Text]):
         self._shown.clear()
         self._inputs.clear()
         self._drawn.clear()
-        self._cell_lines.clear()
+        self.forget_renders()
         super().notify_style_update()
         if self.is_mounted:
             self.call_later(self._reconcile)
@@ -558,77 +374,16 @@ class BalanceTable(DataTable[Text]):
             old.sort_value = cell.sort_value
             return
         self._cells[(asset, key)] = cell
-        self._patching = True
-        try:
-            self.update_cell(asset, key, cell)
-        finally:
-            self._patching = False
-        self._patched.add(asset)
-
-    def _render_cell(
-        self,
-        row_index: int,
-        column_index: int,
-        base_style: Style,
-        width: int,
-        cursor: bool = False,
-        hover: bool = False,
-    ) -> SegmentLines:
-        # DataTable keys its cell renders by a count that every write bumps: when a mark moves one figure, all eight
-        # cells of the row are rendered again (most of a mark tick's paint). Keyed here by the cell's own Text,
-        # which a write replaces and nothing mutates, a written row costs the cells that changed.
-        if row_index < 0 or column_index < 0:
-            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        row_key, column_key = self.coordinate_to_cell_key(Coordinate(row_index, column_index))
-        value = self.get_cell(row_key, column_key)
-        key = (
-            row_index,
-            column_index,
-            base_style,
-            width,
-            cursor,
-            hover,
-            self.show_cursor,
-            self._show_hover_cursor,
-            self._pseudo_class_state,
-        )
-        cached = self._cell_lines.get(key)
-        if cached is not None and cached[0] is value:
-            return cached[1]
-        lines = super()._render_cell(row_index, column_index, base_style, width, cursor, hover)
-        self._cell_lines[key] = (value, lines)
-        if len(self._cell_lines) > CELL_CACHE:
-            del self._cell_lines[next(iter(self._cell_lines))]
-        return lines
-
-    def refresh(self, *regions: Region, repaint: bool = True, layout: bool = False, recompose: bool = False) -> Self:
-        if self._patching and not (regions or layout or recompose):
-            # update_cell repaints the whole table, every visible cell of it rendered again: for a mark that moved
-            # one uPnL that is the cost of the dashboard. The rows written are repainted alone (_repaint_patched).
-            return self
-        return super().refresh(*regions, repaint=repaint, layout=layout, recompose=recompose)
-
-    def _repaint_patched(self) -> None:
-        """Repaint the rows written since the last call: the lines they occupy on screen, and nothing else."""
-        if not self._patched:
-            return
-        patched, self._patched = self._patched, set()
-        header = self.header_height if self.show_header else 0
-        top = self.scroll_offset.y
-        width, height = self.size
-        for asset in patched:
-            if RowKey(asset) not in self.rows:
-                continue
-            y = header + self.get_row_index(asset) - top  # every row is one line tall
-            if header <= y < height:
-                self.refresh(Region(0, y, width, 1))
+        self.patch_cell(asset, key, cell)
 
     def _apply_sort(self) -> None:
         if not self.row_count:
             return
         keep = self.selected_asset
 
-        def value(cells: tuple[SortableText, SortableText]) -> tuple[SortValue, SortValue]:
+        def value(
+            cells: tuple[columns.SortableText, columns.SortableText],
+        ) -> tuple[columns.SortValue, columns.SortValue]:
             # The sort column's raw value, then the asset's name (the asset cell's own value, not its text): ties
             # and equal figures keep one order.
             by, asset = cells

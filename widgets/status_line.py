@@ -10,7 +10,7 @@ from textual.widget import Widget
 
 from services.formatting import fit_amount
 from services.models import AccountSnapshot, AccountTotals, ConnectionStatus, LinkState
-from widgets.balance_table import coarse_age
+from widgets.columns import coarse_age
 from widgets.lines import LineDrawn
 from widgets.margin_pane import clock_time
 

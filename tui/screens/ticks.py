@@ -17,7 +17,7 @@ from textual.widget import Widget
 from services import freshness
 from services.clock import SYSTEM_CLOCK, Clock
 from services.models import AccountSnapshot, ConnectionStatus
-from widgets.balance_table import next_age_change_ms
+from widgets.columns import next_age_change_ms
 from widgets.status_line import UPDATED_STEP
 
 MAX_QUIET_MS = 60_000  # even with nothing due, look once a minute
