@@ -71,7 +71,7 @@ class BalanceApp(App[int]):
             # A closed terminal or a kill: leave as q does (terminal restored, listen key stopped), 128 + signal.
             loop = asyncio.get_running_loop()
             for signum in (*TERMINATING_SIGNALS, signal.SIGINT):
-                loop.add_signal_handler(signum, lambda code=128 + signum: self.exit(return_code=code))
+                loop.add_signal_handler(signum, self.exit, None, 128 + signum)  # result None, return code
             # And if the orderly way out is stuck (a vanished terminal), the process ends anyway (tui/terminal.py).
             terminal.install_last_resort(TERMINATING_SIGNALS)
         warnings = list(self.settings.warnings)

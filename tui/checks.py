@@ -32,13 +32,15 @@ def key_parses(spec: str) -> bool:
     return bool(key) and key in KEY_NAMES and all(m in MODIFIERS for m in modifiers)
 
 
-def checked_keymap(keymap: Mapping[str, str], screens: Iterable[Iterable[Binding]]) -> tuple[dict[str, str], list[str]]:
+def checked_keymap(
+    keymap: Mapping[str, str], screens: Iterable[Iterable[Binding | tuple[str, ...]]]
+) -> tuple[dict[str, str], list[str]]:
     """The keymap entries that can be applied, and a warning for each one left out (its default kept).
 
     Left out: an entry that names no binding, one whose keys do not parse, and one whose key another binding of
     the same screen already answers to (after the keymap): two actions on one key would make the footer lie.
     """
-    groups = [[b for b in bindings if b.id] for bindings in screens]
+    groups = [[b for b in bindings if isinstance(b, Binding) and b.id] for bindings in screens]
     keys_of = {b.id: [k.strip() for k in b.key.split(",")] for group in groups for b in group if b.id}
     screen_of = {b.id: i for i, group in enumerate(groups) for b in group}
     good: dict[str, str] = {}

@@ -72,7 +72,8 @@ def driver_class() -> type[Any] | None:
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            self._file = TerminalFile(self._file)
+            assert self._file is not None  # LinuxDriver always opens it
+            self._file = TerminalFile(self._file)  # type: ignore[assignment]  # a file in all it is used for
 
     return TerminalSafeDriver
 

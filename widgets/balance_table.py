@@ -272,7 +272,7 @@ class BalanceTable(PatchedDataTable[Text]):
             if self.planned_widths() != self._widths:
                 self._rebuild()  # the header's width may have changed with its words
                 return
-        present = {key.value for key in self.rows}
+        present = {str(key.value) for key in self.rows}
         # A row object the table drew already is unchanged (snapshots are immutable and share their unchanged
         # rows): only the others are looked at, so a refresh of 2,000 rows costs what its changed rows cost.
         changed_rows = [
@@ -360,7 +360,7 @@ class BalanceTable(PatchedDataTable[Text]):
         column = self._column_by_key[key]
         row = self._rows[asset]
         # What the cell is drawn from: when it has not moved, the cell is neither formatted nor written.
-        inputs = (column.sort_value(row), row.upnl_source, (asset, key) in self._alerted)
+        inputs: object = (column.sort_value(row), row.upnl_source, (asset, key) in self._alerted)
         if key == "age":
             inputs = (inputs, self._now_ms // 1000)
         if self._inputs.get((asset, key)) == inputs and (asset, key) in self._cells:

@@ -32,7 +32,7 @@ class ChangeTape(Widget):
             return Text(self.note or "No balance changes yet this session.", style="dim")
         table = Table.grid(padding=(0, 2))
         for justify in ("left", "left", "right", "left", "left"):
-            table.add_column(justify=justify, no_wrap=True)  # type: ignore[arg-type]
+            table.add_column(justify=justify, no_wrap=True)
         for change in reversed(self.changes[-max(1, self.size.height) :]):
             table.add_row(
                 datetime.fromtimestamp(change.at_ms / 1000).strftime("%H:%M:%S"),

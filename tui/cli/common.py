@@ -92,7 +92,7 @@ class CommandError(Exception):
 # -- arguments ----------------------------------------------------------------------------------------------------
 
 
-def _common_options(*, default: Any) -> argparse.ArgumentParser:
+def _common_options(*, default: Any) -> OneLineParser:
     """The options every command but ``sim`` takes, defined once.
 
     They are accepted before the subcommand and after it, and mean the same in both places. The subcommands' copy

@@ -299,7 +299,8 @@ class DashboardScreen(Screen[None]):
 
     def next_change_ms(self, now: int) -> tuple[int, int]:
         """In ms from now: the next change that must show on time (hard), and the next that may wait (soft)."""
-        soft, hard = [], []
+        soft: list[int] = []
+        hard: list[int] = []
         if (table_next := self.query_one(BalanceTable).next_change_ms(now)) is not None:
             soft.append(table_next)
         meter = self.query_one(WeightMeter)
