@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from services.endpoints import Credentials
     from services.settings import Settings
     from services.simulator import ExchangeSimulator
-    from tui.app import BalanceApp, DashboardScreen
+    from tui.app import BalanceApp
+    from tui.screens.dashboard import DashboardScreen
     from tui.wiring import Exchange
     from widgets.balance_table import BalanceTable
 

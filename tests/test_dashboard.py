@@ -17,7 +17,9 @@ from services.models import LinkState
 from services.settings import Settings
 from services.simulator import ExchangeSimulator
 from tests.helpers import TEST_API_KEY, TEST_SECRET, dashboard, factory, started, table, until
-from tui.app import BalanceApp, DashboardScreen, HelpScreen
+from tui.app import BalanceApp
+from tui.screens.dashboard import DashboardScreen
+from tui.screens.help import HelpScreen
 from tui.wiring import Exchange
 from widgets.columns import AMOUNT_COLUMNS, COLUMNS
 from widgets.margin_pane import MarginPane

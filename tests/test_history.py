@@ -11,7 +11,8 @@ import pytest
 
 from services.clock import VirtualClock
 from services.endpoints import Credentials
-from services.history import Change, HistoryError, HistoryStore, summarize
+from services.history import HistoryError, HistoryStore, summarize
+from services.models import Change
 from services.settings import Settings
 from services.simulator import ExchangeSimulator
 from tests.helpers import TEST_API_KEY, TEST_SECRET, Watch, clean_env, dashboard, factory, run_cli, started, until

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from services.settings import Settings
-from tui.app import BalanceApp, DashboardScreen, HelpScreen
+from tui.app import BalanceApp
 from tui.checks import checked_keymap, key_parses, unknown_theme
+from tui.screens.dashboard import DashboardScreen
+from tui.screens.help import HelpScreen
 
 BINDINGS = [DashboardScreen.BINDINGS, HelpScreen.BINDINGS]
 

@@ -11,7 +11,7 @@ import pytest
 from services.endpoints import TESTNET_URL
 from services.settings import Settings
 from tests.helpers import TEST_API_KEY, TEST_SECRET
-from tui.cli import build_parser, settings_from
+from tui.cli.common import build_parser, settings_from
 
 COMMANDS = ("dashboard", "snapshot", "watch")
 

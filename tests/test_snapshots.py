@@ -16,11 +16,11 @@ from textual.pilot import Pilot
 from services.account import AccountState, Reply
 from services.clock import VirtualClock
 from services.events import BalanceChangeEvent, SnapshotEvent, StatusEvent
-from services.history import Change
 from services.models import (
     AccountSnapshot,
     AccountStatus,
     BalanceRow,
+    Change,
     ConnectionStatus,
     LinkState,
     WeightReading,
