@@ -16,6 +16,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
+#: The tmux session of this run: two runs at once (a CI job beside a developer's) must not kill each other's.
+SESSION = f"bench-{os.getpid()}"
 API_KEY = "bench-key-0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN"
 SECRET = "bench-secret-not-a-real-credential-0123456789abcdefghijklmnop"
 
@@ -129,7 +131,7 @@ def proc_rss_mb(pid: int) -> float:
 
 
 @contextlib.contextmanager
-def in_tmux(command: str, session: str = "bench") -> Any:
+def in_tmux(command: str, session: str = SESSION) -> Any:
     tmux("kill-session", "-t", session)
     tmux("new-session", "-d", "-s", session, "-x", "120", "-y", "36", f"exec {command}")
     pid = int(tmux("list-panes", "-t", session, "-F", "#{pane_pid}").strip())
@@ -147,7 +149,7 @@ def demo_command(*extra: str) -> str:
 def wait_for_numbers(timeout: float = 15.0) -> float | None:
     started = time.perf_counter()
     while time.perf_counter() - started < timeout:
-        if "122,607" in tmux("capture-pane", "-p", "-t", "bench"):
+        if "122,607" in tmux("capture-pane", "-p", "-t", SESSION):
             return time.perf_counter() - started
         time.sleep(0.01)
     return None
