@@ -376,6 +376,12 @@ def dashboard(app: BalanceApp) -> DashboardScreen:
     return app.dashboard
 
 
+def state(app: BalanceApp) -> LinkState | None:
+    """The link's state the dashboard shows (None before the first)."""
+    status = dashboard(app).status
+    return status.state if status is not None else None
+
+
 def table(app: BalanceApp) -> BalanceTable:
     from widgets.balance_table import BalanceTable
 

@@ -160,7 +160,11 @@ async def test_watch_prints_one_firing_line_as_usdt_drains_and_nothing_for_a_rul
         await watch.until(watch.stream_connected)
         for _ in range(6):  # drain, 250 USDT at a time, pushed as the exchange would; available comes with a poll
             wallet = (await sim.push_balance_change("USDT", "-250"))["a"]["B"][0]["wb"]
-            await watch.until(lambda w=wallet: _polled_wallet(watch) == w)
+
+            def polled(w: object = wallet) -> bool:
+                return _polled_wallet(watch) == w
+
+            await watch.until(polled)
         await watch.until(lambda: bool(watch.of_type("alert")))
         code, err = await watch.stop()
     assert code == 143, err  # ended by the test, as kill does

@@ -325,7 +325,11 @@ async def test_no_amount_has_more_than_8_decimals_or_reads_minus_zero(home: Path
             simulator.account.tick(simulator.server_time_ms())
             simulator.account.marks["XRPUSDT"] = Decimal("0.5")
             await simulator.push_marks(tick)
-            await watch.until(lambda t=tick: sum(line["cause"] == "mark" for line in watch.of_type("snapshot")) >= t)
+
+            def painted(t: int = tick) -> bool:
+                return bool(sum(line["cause"] == "mark" for line in watch.of_type("snapshot")) >= t)
+
+            await watch.until(painted)
         code, err = await watch.stop()
         assert code == 143, err
         code, out, err = await run_cli("snapshot", "--json", "--ws-url", simulator.ws_url, env=env)

@@ -275,7 +275,7 @@ async def test_clock_skew_that_cannot_be_fixed_is_reported(
         async def stuck(link: object) -> None:
             return None
 
-        client._sync_clock = stuck  # type: ignore[method-assign,assignment]
+        client._sync_clock = stuck  # type: ignore[method-assign]
         with pytest.raises(ClockSkew):
             await client.account_balance()
         client._sync_clock = original  # type: ignore[method-assign]

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import pytest
+from textual.coordinate import Coordinate
 from textual.widgets.data_table import ColumnKey
 
 from services.clock import VirtualClock
@@ -16,7 +17,7 @@ from services.formatting import format_amount
 from services.models import LinkState
 from services.settings import Settings
 from services.simulator import ExchangeSimulator
-from tests.helpers import TEST_API_KEY, TEST_SECRET, dashboard, factory, started, table, until
+from tests.helpers import TEST_API_KEY, TEST_SECRET, dashboard, factory, started, state, table, until
 from tui.app import BalanceApp
 from tui.screens.dashboard import DashboardScreen
 from tui.screens.help import HelpScreen
@@ -34,7 +35,7 @@ def app(sim: ExchangeSimulator, clock: VirtualClock, hmac_credentials: Credentia
 
 def order(app: BalanceApp) -> list[str]:
     t = table(app)
-    return [str(t.coordinate_to_cell_key((i, 0)).row_key.value) for i in range(t.row_count)]
+    return [str(t.coordinate_to_cell_key(Coordinate(i, 0)).row_key.value) for i in range(t.row_count)]
 
 
 async def test_shows_exactly_what_the_exchange_sent(app: BalanceApp, sim: ExchangeSimulator) -> None:
@@ -47,7 +48,7 @@ async def test_shows_exactly_what_the_exchange_sent(app: BalanceApp, sim: Exchan
             assert t.get_cell(asset, "wallet").plain == format_amount(Decimal(row["walletBalance"]), 8)
             assert t.get_cell(asset, "available").plain == format_amount(Decimal(row["availableBalance"]), 8)
         assert t.get_cell("USDT", "wallet").plain == "122,607.35137903"
-        assert dashboard(app).status is not None and dashboard(app).status.state is LinkState.LIVE
+        assert (status := dashboard(app).status) is not None and status.state is LinkState.LIVE
         assert "LIVE" in str(dashboard(app).query_one(StatusLine).render())
 
 
@@ -237,7 +238,7 @@ async def test_only_changed_cells_are_written(app: BalanceApp, sim: ExchangeSimu
             writes.append((str(row_key), str(column_key)))
             original(row_key, column_key, value, **kw)  # type: ignore[arg-type]
 
-        t.update_cell = spy  # type: ignore[method-assign,assignment]
+        t.update_cell = spy  # type: ignore[method-assign]
         sim.account.assets["ETH"].wallet += Decimal("1.5")
         count = len(sim.requests)
         await pilot.press("r")
@@ -272,7 +273,7 @@ async def test_a_written_cell_reaches_the_terminal_with_its_row_alone(
                     sent.append(text)
             original(screen, update)  # type: ignore[arg-type]
 
-        app._display = capture  # type: ignore[method-assign]
+        app._display = capture  # type: ignore[method-assign,assignment]  # still a private hook (issue 20)
         sim.account.assets["ETH"].wallet += Decimal("1.5")
         await pilot.press("r")
         await until(
@@ -309,9 +310,7 @@ async def test_exchange_killed_goes_stale_then_recovers_by_itself(
         second = ExchangeSimulator(clock=clock, port=first.port)
         second.add_hmac_key(TEST_API_KEY, TEST_SECRET)
         async with second:
-            await until(
-                pilot=pilot, predicate=lambda: dashboard(app).status.state is LinkState.LIVE, clock=clock, step=1.0
-            )  # type: ignore[union-attr]
+            await until(pilot=pilot, predicate=lambda: state(app) is LinkState.LIVE, clock=clock, step=1.0)
             await until(pilot=pilot, predicate=lambda: not table(app).has_class("-stale"), clock=clock)
             assert table(app).row_count == len(second.account.assets)
         await pilot.press("q")
@@ -323,9 +322,7 @@ async def test_rejected_credentials_are_shown_and_polling_stops(
     async with app.run_test(size=(120, 36)) as pilot:
         await started(pilot, app)
         sim.revoke_key(TEST_API_KEY)
-        await until(
-            pilot=pilot, predicate=lambda: dashboard(app).status.state is LinkState.CREDENTIALS_REJECTED, clock=clock
-        )  # type: ignore[union-attr]
+        await until(pilot=pilot, predicate=lambda: state(app) is LinkState.CREDENTIALS_REJECTED, clock=clock)
         banner = dashboard(app).query_one("#banner")
         assert banner.display
         sent = len(sim.requests)
@@ -396,7 +393,7 @@ async def test_a_feed_that_fails_unexpectedly_is_restarted(
     app = BalanceApp(Settings(interval=2.0), clock=clock, exchange_factory=flaky)
     async with app.run_test(size=(120, 36)) as pilot:
         await until(pilot=pilot, predicate=lambda: len(opened) >= 2 and dashboard(app).snapshot is not None)
-        assert dashboard(app).status is not None and dashboard(app).status.state is LinkState.LIVE
+        assert (status := dashboard(app).status) is not None and status.state is LinkState.LIVE
 
 
 async def test_a_whales_balance_never_reads_as_a_smaller_one_at_80_columns(
@@ -428,10 +425,10 @@ async def test_a_whales_balance_never_reads_as_a_smaller_one_at_80_columns(
         t.move_cursor(row=t.get_row_index("USDT"))
         await pilot.pause()
         pane = dashboard(app).query_one(MarginPane)
-        shown = pane.text()
+        text = pane.text()
         margin_balance = format_amount(dashboard(app).snapshot.totals.total_margin_balance, 8)  # type: ignore[union-attr]
-        assert "…" not in shown
-        assert "1,000,000,000,000.12345678" in shown and margin_balance in shown, shown  # every digit, folded
+        assert "…" not in text
+        assert "1,000,000,000,000.12345678" in text and margin_balance in text, text  # every digit, folded
 
 
 async def test_the_speed_toast_and_the_status_line_agree_on_the_interval(app: BalanceApp, clock: VirtualClock) -> None:
@@ -488,9 +485,11 @@ async def test_marks_move_the_upnl_cells_totals_and_the_pane_positions(
             usdt = Decimal("0.5") * (Decimal(btc) - 95000) + 3 * (Decimal("3400") - 3300) - (Decimal("3400") - 3500)
             usdc = 40 * (Decimal("181") - 180)
             expected = "≈" + format_amount(usdt, 8, signed=True)
-            await until(
-                lambda e=expected: table(app).get_cell("USDT", "upnl").plain == e, clock=clock, step=0.25, pilot=pilot
-            )
+
+            def moved(e: str = expected) -> bool:
+                return table(app).get_cell("USDT", "upnl").plain == e
+
+            await until(moved, clock=clock, step=0.25, pilot=pilot)
             assert table(app).get_cell("USDC", "upnl").plain == "≈" + format_amount(usdc, 8, signed=True)
             totals = dashboard(app).query_one(TotalsBar).text()
             assert "≈" + format_amount(usdt, 2, signed=True) in totals  # single-asset totals: USDT only

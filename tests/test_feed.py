@@ -140,11 +140,13 @@ async def test_rate_limit_waits_for_the_window_and_recovers(
     sim.spend_weight(2400)  # other programs used the IP's whole minute
     await until(lambda: recorder.states[-1] is LinkState.RATE_LIMITED, clock=clock)
     status = feed.status
+    assert status.retry_at_ms is not None
     assert status.retry_at_ms == (sim.server_time_ms() // 60_000 + 1) * 60_000
     sent = len(sim.requests)
     feed.refresh_now()  # a key press does not override the exchange
     await asyncio.sleep(0.01)
-    await until(lambda: sim.server_time_ms() >= status.retry_at_ms - 1000, clock=clock, step=1.0)
+    retry_at = status.retry_at_ms
+    await until(lambda: sim.server_time_ms() >= retry_at - 1000, clock=clock, step=1.0)
     assert len(sim.requests) == sent
     await until(lambda: recorder.states[-1] is LinkState.LIVE, clock=clock, step=1.0)
     assert sim.bans == 0

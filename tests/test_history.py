@@ -198,7 +198,11 @@ async def test_two_watches_on_one_fresh_store_record_each_pushed_change_once(tmp
             await watch.until(watch.stream_connected)
         pushed = [await sim.push_balance_change("USDT", f"-{i}.5", reason="FUNDING_FEE") for i in range(1, 6)]
         for watch in watches:
-            await watch.until(lambda w=watch: len(w.of_type("change")) == len(pushed))
+
+            def all_in(w: Watch = watch) -> bool:
+                return len(w.of_type("change")) == len(pushed)
+
+            await watch.until(all_in)
         for watch in watches:
             code, err = await watch.stop()
             assert code == 143 and "history" not in err, err  # neither ran on without its history

@@ -131,7 +131,11 @@ async def test_marks_moving_every_second_carry_usdt_and_usdc_upnl_within_the_bud
         await sim.push_marks(tick)
         target = (expected_upnl(sim, "USDT"), expected_upnl(sim, "USDC"))
         await clock.advance(1.0, step=0.25)
-        await until(lambda t=target: bool(mark_snapshots(live)) and _upnl(mark_snapshots(live)[-1]) == t)
+
+        def caught_up(t: object = target) -> bool:
+            return bool(mark_snapshots(live)) and _upnl(mark_snapshots(live)[-1]) == t
+
+        await until(caught_up)
     last = mark_snapshots(live)[-1]
     assert last.balances["USDT"].upnl_source == "mark" and last.totals_source == "mark"
     assert {p.symbol for p in last.positions} == {"BTCUSDT", "ETHUSDT", "SOLUSDC"}
@@ -197,7 +201,10 @@ async def test_a_machine_clock_ahead_of_the_exchange_does_not_hide_the_marks(
     assert live.feed.client.server_time_ms() < clock.time_ms() - 2_000  # the skew was measured
     sim.account.tick(sim.server_time_ms())
     await sim.push_marks()
-    carried = lambda: [s for s in mark_snapshots(live) if s.balances["USDT"].upnl_source == "mark"]  # noqa: E731
+
+    def carried() -> list[AccountSnapshot]:
+        return [s for s in mark_snapshots(live) if s.balances["USDT"].upnl_source == "mark"]
+
     await until(lambda: bool(carried()), clock=clock, step=0.05, limit=1.5)
     assert carried()[-1].balances["USDT"].cross_un_pnl == expected_upnl(sim, "USDT")
     await live.stop()

@@ -69,7 +69,7 @@ def test_each_option_is_defined_once() -> None:
     """The help of a subcommand and of the top level list the same shared options."""
     parser = build_parser()
     top = {a.dest for a in parser._actions if a.option_strings}
-    sub = parser._subparsers._group_actions[0].choices["snapshot"]  # type: ignore[union-attr]
+    sub = parser._subparsers._group_actions[0].choices["snapshot"]  # type: ignore[union-attr,index]
     sub_options = {a.dest for a in sub._actions if a.option_strings} - {"json"}
     assert sub_options == (top - {"alerts", "version"}) | {"alerts_after"}  # --version is the program's alone
 

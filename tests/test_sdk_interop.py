@@ -30,7 +30,7 @@ async def real_time_sim() -> AsyncIterator[ExchangeSimulator]:
 
 
 async def _call(config: ConfigurationWebSocketAPI) -> tuple[Any, Any]:
-    connection = await DerivativesTradingUsdsFutures(config_ws_api=config).websocket_api.create_connection()
+    connection = await DerivativesTradingUsdsFutures(config_ws_api=config).websocket_api.create_connection()  # type: ignore[no-untyped-call]
     try:
         balance = await connection.futures_account_balance()
         status = await connection.account_information_v2()

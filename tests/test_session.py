@@ -35,7 +35,8 @@ def test_an_event_raises_the_alerts_it_makes_true_and_the_session_knows_what_hol
     assert (fired.rule, fired.state, fired.value) == ("available:USDT<500", "firing", Decimal(400))
     assert s.firing == (fired,)
     [resolved] = s.apply(SnapshotEvent(snapshot("600")))
-    assert resolved.state == "resolved" and s.firing == ()
+    assert resolved.state == "resolved"
+    assert not s.firing
     assert list(s.alert_log) == [fired, resolved]
 
 

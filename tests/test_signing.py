@@ -27,7 +27,7 @@ MC4CAQAwBQYDK2VwBCIEIJ1hsZ3v/VpguoRK9JLsLMREScVpezJpGXA7rAMcrn9g
 
 
 def test_spot_docs_hmac_vector() -> None:
-    params = {
+    params: dict[str, str | int | bool] = {
         "symbol": "BTCUSDT", "side": "SELL", "type": "LIMIT", "timeInForce": "GTC", "quantity": "0.01000000",
         "price": "52000.00", "recvWindow": 100, "timestamp": 1645423376532, "apiKey": DOC_KEY,
     }  # fmt: skip
@@ -40,13 +40,13 @@ def test_spot_docs_hmac_vector() -> None:
 
 
 def test_balance_call_vectors() -> None:
-    with_window = {"timestamp": 1702561978458, "recvWindow": 5000, "apiKey": DOC_KEY}
+    with_window: dict[str, str | int | bool] = {"timestamp": 1702561978458, "recvWindow": 5000, "apiKey": DOC_KEY}
     assert signing_text(with_window) == f"apiKey={DOC_KEY}&recvWindow=5000&timestamp=1702561978458"
     assert (
         HmacSigner(DOC_SECRET).sign(signing_text(with_window))
         == "793beda4efb93e44049d807438014da4594dfd10df1ab23c3365d937c7df12aa"
     )
-    without = {"timestamp": 1702561978458, "apiKey": DOC_KEY}
+    without: dict[str, str | int | bool] = {"timestamp": 1702561978458, "apiKey": DOC_KEY}
     assert (
         HmacSigner(DOC_SECRET).sign(signing_text(without))
         == "caf71ea674bd6a2617dc5dc1e1366b5c09e4f7bbdf183ddb61d341047a0443cd"
