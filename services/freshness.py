@@ -24,6 +24,8 @@ MARK_MAX_AGE_MS = 3_000  # a mark older than this no longer stands for the marke
 
 #: Link states in which the numbers keep coming (or were stopped by choice).
 FLOWING = (LinkState.LIVE, LinkState.PAUSED)
+#: ... and the first connection's, before it is said LIVE: numbers that come then are that moment's first poll.
+NOT_DOWN = (*FLOWING, LinkState.CONNECTING)
 
 
 def stale_at_ms(status: ConnectionStatus, snapshot: AccountSnapshot) -> int:
@@ -42,15 +44,15 @@ def is_behind(status: ConnectionStatus | None, snapshot: AccountSnapshot | None,
     """Stale, or the link is down: the numbers on screen may no longer be the exchange's."""
     if is_stale(status, snapshot, now_ms):
         return True
-    return snapshot is not None and status is not None and status.state not in (*FLOWING, LinkState.CONNECTING)
+    return snapshot is not None and status is not None and status.state not in NOT_DOWN
 
 
 def is_current(
     status: ConnectionStatus | None, snapshot: AccountSnapshot | None, now_ms: int, *, from_marks: bool = False
 ) -> bool:
-    """Whether a figure of this snapshot is the exchange's as of now: the link flowing, the numbers not stale, and
-    (for a figure computed from marks) the marks not stale."""
-    if snapshot is None or status is None or status.state not in FLOWING:
+    """Whether a figure of this snapshot is the exchange's as of now: the link not down, the numbers not stale, and
+    (for a figure computed from marks) the marks not stale. The inverse of :func:`is_behind`, and of marks stopped."""
+    if snapshot is None or status is None or status.state not in NOT_DOWN:
         return False
     if from_marks and snapshot.marks_stale:
         return False

@@ -91,3 +91,13 @@ def test_a_history_that_fails_is_said_once_and_the_session_runs_on() -> None:
     s.apply(BalanceChangeEvent(change("-2")))
     assert said == ["history stopped: disk full"]
     assert s.history is None and len(s.tape) == 2
+
+
+def test_the_first_numbers_are_not_called_stale_while_the_first_connection_is_being_said_live() -> None:
+    """The first poll's snapshot comes before the link is said LIVE: an alert on it said "(on stale data)"."""
+    from services.models import ConnectionStatus, LinkState
+
+    s = session("available:USDT<500")
+    s.apply(StatusEvent(ConnectionStatus(state=LinkState.CONNECTING, endpoint="x", since_ms=T0)))
+    [fired] = s.apply(SnapshotEvent(snapshot("400")))
+    assert fired.state == "firing" and not fired.stale
