@@ -113,7 +113,7 @@ async def close_1001(run: Run) -> None:
 
 
 async def storm_429(run: Run) -> None:
-    run.sim.weight_limit = run.sim.weight_count()  # everything from now on is over the limit
+    run.sim.ip.limit = run.sim.weight_count()  # everything from now on is over the limit
     await run.pilot.press("r")
     await run.until(lambda: run.state is LinkState.RATE_LIMITED, step=0.1)
     line = run.line()
@@ -125,8 +125,8 @@ async def storm_429(run: Run) -> None:
     await run.clock.advance(5)
     await run.pilot.pause(0.01)
     assert len(run.sim.requests) <= sent + 1  # the stream's key ping at most; no storm
-    run.sim.weight_limit = 2400
-    assert run.sim.bans == 0
+    run.sim.ip.limit = 2400
+    assert run.sim.ip.bans == 0
 
 
 async def banned_418(run: Run) -> None:
@@ -185,9 +185,7 @@ async def listen_key_expiring(run: Run) -> None:
 
 
 async def stream_dropping(run: Run) -> None:
-    for subscribers in run.sim._streams.values():
-        for ws in list(subscribers):
-            ws.transport.abort()
+    run.sim.drop_streams()
     await run.until(lambda: "reconnecting" in run.streams, step=0.1)
     assert "push reconnecting" in run.line() or dashboard(run.app).status.stream == "live"  # type: ignore[union-attr]
     await run.until(lambda: dashboard(run.app).status.stream == "live")  # type: ignore[union-attr]
@@ -240,7 +238,7 @@ async def test_revoked_key_stops_polling_and_says_what_to_check(
         await clock.advance(600, step=10)
         await pilot.pause(0.01)
         assert len([m for _, m in sim.requests if m.endswith("account.status")]) == sent  # no retry storm
-        sim.keys[TEST_API_KEY].revoked = False
+        sim.keyring.keys[TEST_API_KEY].revoked = False
         await pilot.press("r")  # the trader fixed it and asks again
         await recovered(run)
 

@@ -123,7 +123,7 @@ async def test_ed25519_key_logs_on_and_then_sends_unsigned_requests(
 async def test_ed25519_falls_back_to_signing_when_logon_is_refused(
     sim: ExchangeSimulator, clock: VirtualClock, ed25519_credentials: Credentials
 ) -> None:
-    sim.sessions_enabled = False
+    sim.keyring.sessions_enabled = False
     async with make_client(sim, clock, ed25519_credentials) as client:
         await client.account_balance()
         assert not client.session_active
@@ -148,7 +148,7 @@ async def test_one_refused_logon_costs_one_connection_its_session_not_the_client
 async def test_a_key_that_cannot_log_on_stops_trying(
     sim: ExchangeSimulator, clock: VirtualClock, ed25519_credentials: Credentials
 ) -> None:
-    sim.sessions_enabled = False  # -4056: this key type cannot log on
+    sim.keyring.sessions_enabled = False  # -4056: this key type cannot log on
     async with make_client(sim, clock, ed25519_credentials) as client:
         await client.account_balance()
         await sim.drop_connections()
@@ -288,7 +288,7 @@ async def test_429_stops_the_client_until_the_window_resets(
     client: WsApiClient, sim: ExchangeSimulator, clock: VirtualClock
 ) -> None:
     await client.account_balance()
-    sim.weight_limit = 15
+    sim.ip.limit = 15
     with pytest.raises(RateLimited) as info:
         await client.account_balance()
     assert info.value.status == 429 and not info.value.banned
@@ -300,13 +300,13 @@ async def test_429_stops_the_client_until_the_window_resets(
     assert len(sim.requests) == received
     await clock.advance((window_end - sim.server_time_ms()) / 1000 + 0.01)
     assert await client.account_balance()
-    assert sim.bans == 0
+    assert sim.ip.bans == 0
 
 
 async def test_429_without_retry_after_still_waits_for_the_window(client: WsApiClient, sim: ExchangeSimulator) -> None:
     await client.account_balance()
     sim.faults.retry_after_in_errors = False
-    sim.weight_limit = 15
+    sim.ip.limit = 15
     with pytest.raises(RateLimited) as info:
         await client.account_balance()
     assert info.value.retry_at_ms == (sim.server_time_ms() // 60_000 + 1) * 60_000
@@ -320,7 +320,7 @@ async def test_418_ban_closes_the_socket_and_refuses_handshakes_until_it_ends(
     with pytest.raises(RateLimited) as info:
         await client.account_balance()
     assert info.value.banned and info.value.status == 418
-    assert info.value.retry_at_ms == sim.banned_until_ms
+    assert info.value.retry_at_ms == sim.ip.banned_until_ms
     # The client itself will not knock before the ban ends; a fresh client is refused at the handshake.
     fresh = WsApiClient(sim.ws_url, client.credentials, clock=clock, request_timeout=2.0)
     with pytest.raises(RateLimited) as handshake:
@@ -332,7 +332,7 @@ async def test_418_ban_closes_the_socket_and_refuses_handshakes_until_it_ends(
 
 
 async def test_the_simulator_bans_a_client_that_ignores_429(sim: ExchangeSimulator) -> None:
-    sim.weight_limit = 8  # the handshake (5) and one session.status (2) fit
+    sim.ip.limit = 8  # the handshake (5) and one session.status (2) fit
     statuses = []
     async with websockets.connect(sim.ws_url) as ws:
         for i in range(8):
@@ -342,7 +342,7 @@ async def test_the_simulator_bans_a_client_that_ignores_429(sim: ExchangeSimulat
             except websockets.ConnectionClosed:
                 break
     assert statuses == [200, 429, 429, 429, 418]  # banned on the fourth request past the limit; socket closed
-    assert sim.bans == 1
+    assert sim.ip.bans == 1
 
 
 # -- faults -------------------------------------------------------------------------------------------------------
@@ -542,7 +542,7 @@ async def test_errors_never_leak_websockets_exceptions(clock: VirtualClock, hmac
 async def test_the_client_learns_what_each_method_costs_and_books_it(
     sim: ExchangeSimulator, client: WsApiClient, charged: int
 ) -> None:
-    sim.set_v1_weight(charged)
+    sim.ip.set_v1_weight(charged)
     for _ in range(3):
         await asyncio.gather(client.fetch_account_status(), client.fetch_account_balance(v2=False))
         fetched = await client.fetch_account_status(v2=True)

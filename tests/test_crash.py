@@ -61,7 +61,7 @@ async def test_a_crash_in_the_dashboard_is_one_line_and_no_locals(live_sim: Exch
     env = clean_env(tmp_path, BINANCE_API_KEY=TEST_API_KEY, BINANCE_API_SECRET=TEST_SECRET)
     term = Terminal([*crashing("tui.app.DashboardScreen.action_sort"), "--ws-url", live_sim.ws_url], env)
     try:
-        await until(lambda: term.shows("LIVE") and bool(live_sim.listen_keys), limit=30)
+        await until(lambda: term.shows("LIVE") and bool(live_sim.user_data.listen_keys), limit=30)
         term.type(b"s")
         assert await term.finish() == exits.CRASH
     finally:
@@ -75,7 +75,7 @@ async def test_a_crash_in_the_dashboard_is_one_line_and_no_locals(live_sim: Exch
     assert found is not None, after
     assert len([line for line in after.splitlines() if line.strip()]) == 1, after
     check_report(found.group(1))
-    assert not live_sim.listen_keys  # the way out still stopped the listen key
+    assert not live_sim.user_data.listen_keys  # the way out still stopped the listen key
 
 
 async def test_a_crash_in_watch_is_one_line_and_no_locals(live_sim: ExchangeSimulator, tmp_path: Path) -> None:

@@ -128,7 +128,7 @@ async def test_credentials_rejected_stops_polling_until_asked(
     sent = len(sim.requests)
     await clock.advance(3600, step=60)
     assert len(sim.requests) == sent  # no retry storm
-    sim.keys[TEST_API_KEY].revoked = False
+    sim.keyring.keys[TEST_API_KEY].revoked = False
     feed.refresh_now()
     await until(lambda: recorder.states[-1] is LinkState.LIVE, clock=clock)
 
@@ -149,7 +149,7 @@ async def test_rate_limit_waits_for_the_window_and_recovers(
     await until(lambda: sim.server_time_ms() >= retry_at - 1000, clock=clock, step=1.0)
     assert len(sim.requests) == sent
     await until(lambda: recorder.states[-1] is LinkState.LIVE, clock=clock, step=1.0)
-    assert sim.bans == 0
+    assert sim.ip.bans == 0
 
 
 async def test_ban_is_shown_as_banned_with_its_end(
@@ -158,7 +158,7 @@ async def test_ban_is_shown_as_banned_with_its_end(
     await until(lambda: len(recorder.snapshots) >= 1, clock=clock)
     sim.ban(180)
     await until(lambda: recorder.states[-1] is LinkState.BANNED, clock=clock)
-    assert feed.status.retry_at_ms == sim.banned_until_ms
+    assert feed.status.retry_at_ms == sim.ip.banned_until_ms
     await until(lambda: recorder.states[-1] is LinkState.LIVE, clock=clock, step=5.0)
 
 
@@ -219,7 +219,7 @@ async def test_against_an_exchange_charging_10_for_v1_the_meter_and_the_budget_a
 ) -> None:
     """The change log raised account.status/account.balance to 10, their pages say 5: the meter said "this app 28"
     with the IP's count at 38 and nobody else on it, and the budget spent a third more than it thought."""
-    sim.set_v1_weight(10)
+    sim.ip.set_v1_weight(10)
     first = sim.server_time_ms() // 60_000 + 1
     await until(lambda: clock.monotonic() >= 300, clock=clock, step=1.0, limit=310)  # five minutes of polling
     readings = [s.weight for s in recorder.snapshots if s.weight is not None]

@@ -238,7 +238,7 @@ async def test_the_dashboard_runs_on_without_a_corrupt_store_and_shows_the_tape(
         assert any("running without history" in text for _, text in app.said)
         await pilot.press("t")
         assert dashboard(app).query_one(HistoryPanel).display
-        await until(lambda: bool(sim.listen_keys), pilot=pilot)
+        await until(lambda: bool(sim.user_data.listen_keys), pilot=pilot)
         await sim.push_balance_change("USDT", "-3.14", reason="FUNDING_FEE", symbol="BTCUSDT")
         tape = dashboard(app).query_one(ChangeTape)
         await until(lambda: bool(tape.changes), pilot=pilot)

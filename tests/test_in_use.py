@@ -66,7 +66,7 @@ async def test_ctrl_c_and_kill_int_both_end_the_dashboard_with_130(
 ) -> None:
     term = dashboard(live_sim, env)
     try:
-        await until(lambda: term.shows("LIVE") and bool(live_sim.listen_keys), limit=30)
+        await until(lambda: term.shows("LIVE") and bool(live_sim.user_data.listen_keys), limit=30)
         if how == "ctrl+c":
             term.type(b"\x03")
         else:
@@ -77,7 +77,7 @@ async def test_ctrl_c_and_kill_int_both_end_the_dashboard_with_130(
     tail = bytes(term.output[-4000:])
     assert all(sequence in tail for sequence in RESTORE)
     assert b"Traceback" not in term.output
-    assert not live_sim.listen_keys  # the listen key was stopped on the way out
+    assert not live_sim.user_data.listen_keys  # the listen key was stopped on the way out
 
 
 async def test_a_whales_totals_at_120_columns_are_whole_or_visibly_abbreviated(

@@ -69,8 +69,8 @@ async def test_coin_m_rows_are_ignored(marks: MarkPriceStream, sim: ExchangeSimu
     reader = Collector(marks.events())
     marks.follow({"BTCUSDT"})
     await until(lambda: bool(sim.market_subscriptions()))
-    conn = next(iter(sim._market))
-    coin_m = {**sim.mark_event("BTCUSDT"), "p": "1.00000000", "st": 2}
+    conn = sim.market.connections()[0]
+    coin_m = {**sim.market.mark_event("BTCUSDT"), "p": "1.00000000", "st": 2}
     await conn.ws.send(__import__("json").dumps({"stream": "btcusdt@markPrice@1s", "data": coin_m}))
     await sim.move_marks({"BTCUSDT": "90000"})
     await until(lambda: any(isinstance(i, MarkPrice) for i in reader.items))
@@ -84,7 +84,7 @@ async def test_a_dropped_market_connection_comes_back_by_itself(
     reader = Collector(marks.events())
     marks.follow({"BTCUSDT"})
     await until(lambda: bool(sim.market_subscriptions()))
-    assert sim.drop_market() == 1
+    assert sim.market.drop() == 1
     await until(lambda: marks.connections_opened == 2 and bool(sim.market_subscriptions()), clock=clock)
     assert any(isinstance(i, MarkState) and i.state == "reconnecting" for i in reader.items)
     await sim.move_marks({"BTCUSDT": "91000"})

@@ -34,7 +34,7 @@ async def test_a_signal_to_the_dashboard_restores_the_terminal_and_stops_the_lis
     env = clean_env(tmp_path, BINANCE_API_KEY=TEST_API_KEY, BINANCE_API_SECRET=TEST_SECRET)
     term = Terminal([*CLI, "--ws-url", live_sim.ws_url], env)
     try:
-        await until(lambda: b"push" in term.output and bool(live_sim.listen_keys), limit=30)
+        await until(lambda: b"push" in term.output and bool(live_sim.user_data.listen_keys), limit=30)
         term.process.send_signal(signum)
         assert await term.finish() == code
     finally:
@@ -45,7 +45,7 @@ async def test_a_signal_to_the_dashboard_restores_the_terminal_and_stops_the_lis
         assert sequence in tail, sequence
     assert b"Traceback" not in term.output
     assert "userDataStream.stop" in [method for _, method in live_sim.requests]
-    assert not live_sim.listen_keys
+    assert not live_sim.user_data.listen_keys
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
@@ -55,7 +55,7 @@ async def test_a_signal_ends_watch_cleanly(live_sim: ExchangeSimulator, tmp_path
         *CLI, "watch", "--jsonl", "--ws-url", live_sim.ws_url, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    await until(lambda: bool(live_sim.listen_keys), limit=30)
+    await until(lambda: bool(live_sim.user_data.listen_keys), limit=30)
     process.send_signal(signum)
     _, err = await asyncio.wait_for(process.communicate(), 30)
     assert process.returncode == 128 + signum
@@ -93,10 +93,10 @@ async def test_a_dashboard_whose_terminal_vanished_ends_within_five_seconds_of_a
     env = clean_env(tmp_path, BINANCE_API_KEY=TEST_API_KEY, BINANCE_API_SECRET=TEST_SECRET)
     term = Terminal([*CLI, "--ws-url", busy_sim.ws_url], env)
     try:
-        await until(lambda: term.shows("LIVE") and bool(busy_sim.listen_keys), limit=30)
+        await until(lambda: term.shows("LIVE") and bool(busy_sim.user_data.listen_keys), limit=30)
         term.close()  # the terminal is gone
         # Marks twenty times a second: a paint each, into the void, until far more than 30 writes are queued.
-        await until(lambda: busy_sim.mark_frames_sent >= 150, limit=30)
+        await until(lambda: busy_sim.market.mark_frames_sent >= 150, limit=30)
         term.process.send_signal(signum)
         started = asyncio.get_running_loop().time()
         returned = await asyncio.to_thread(term.wait, 5.5)

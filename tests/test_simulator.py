@@ -94,7 +94,7 @@ async def test_missing_params_and_unknown_methods(doc_sim: ExchangeSimulator) ->
 
 @pytest.mark.parametrize("v1", [10, 5], ids=["v1 at the change log's 10", "v1 at its page's 5"])
 async def test_weights_and_rate_limit_entries(doc_sim: ExchangeSimulator, v1: int) -> None:
-    doc_sim.set_v1_weight(v1)  # the contested weight of account.balance (PROTOCOL.md §4): either, as asked
+    doc_sim.ip.set_v1_weight(v1)  # the contested weight of account.balance (PROTOCOL.md §4): either, as asked
     replies = await ask(doc_sim.ws_url, signed(doc_sim), {"id": 2, "method": "session.status", "params": {}})
     counts = [r["rateLimits"][0]["count"] for r in replies]
     assert counts == [5 + v1, 5 + v1 + 2]  # the handshake, account.balance, session.status
@@ -110,7 +110,7 @@ async def test_return_rate_limits_false_hides_them(doc_sim: ExchangeSimulator) -
 
 
 async def test_windows_are_fixed_minutes_and_other_programs_count(doc_sim: ExchangeSimulator) -> None:
-    doc_sim.others_per_window = 1000
+    doc_sim.ip.others_per_window = 1000
     clock = doc_sim.clock
     assert isinstance(clock, VirtualClock)
     await clock.advance(60)
@@ -269,7 +269,7 @@ async def test_listen_keys_live_sixty_minutes_unless_pinged(doc_sim: ExchangeSim
     [pinged] = await ask(doc_sim.ws_url, ping)
     assert pinged["result"]["listenKey"] == started["result"]["listenKey"]
     await clock.advance(59 * 60)
-    assert doc_sim._listen_key_alive(started["result"]["listenKey"])
+    assert doc_sim.user_data.listen_key_alive(started["result"]["listenKey"])
     await clock.advance(2 * 60)
     [late] = await ask(doc_sim.ws_url, ping)
     assert late["error"]["code"] == -1125
@@ -282,7 +282,7 @@ async def test_the_retired_legacy_stream_path_is_not_served(doc_sim: ExchangeSim
 
 
 async def _until_subscribed(sim: ExchangeSimulator, count: int = 1) -> None:
-    await until(lambda: sum(len(s) for s in sim._streams.values()) >= count)
+    await until(lambda: len(sim.user_data.connections()) >= count)
 
 
 async def test_the_fault_console(doc_sim: ExchangeSimulator) -> None:
@@ -295,14 +295,14 @@ async def test_the_fault_console(doc_sim: ExchangeSimulator) -> None:
     await doc_sim.command("skew -10000")
     assert doc_sim.faults.clock_skew_ms == -10_000
     await doc_sim.command("ban 60")
-    assert doc_sim.banned_until_ms == doc_sim.server_time_ms() + 60_000
+    assert doc_sim.ip.banned_until_ms == doc_sim.server_time_ms() + 60_000
     await doc_sim.command("unban")
     await doc_sim.command("limit 100")
-    assert doc_sim.weight_limit == 100
+    assert doc_sim.ip.limit == 100
     await doc_sim.command("revoke")
-    assert all(key.revoked for key in doc_sim.keys.values())
+    assert all(key.revoked for key in doc_sim.keyring.keys.values())
     await doc_sim.command("restore")
-    assert not any(key.revoked for key in doc_sim.keys.values())
+    assert not any(key.revoked for key in doc_sim.keyring.keys.values())
     before = doc_sim.account.assets["BTC"].wallet
     await doc_sim.command("push btc 0.5")
     assert doc_sim.account.assets["BTC"].wallet == before + Decimal("0.5")

@@ -41,7 +41,7 @@ async def stream(client: WsApiClient, sim: ExchangeSimulator) -> AsyncIterator[U
 
 
 def stream_count(sim: ExchangeSimulator) -> int:
-    return sum(len(subscribers) for subscribers in sim._streams.values())
+    return len(sim.user_data.connections())
 
 
 async def test_the_stream_uses_the_query_form_naming_every_event_and_receives_pushes(
@@ -98,7 +98,7 @@ async def test_the_key_is_pinged_and_outlives_its_sixty_minutes(
     pings = [t for t, method in sim.requests if method == "userDataStream.ping"]
     assert len(pings) >= 7
     assert all(b - a <= 30 * 60 * 1000 for a, b in zip([pings[0] - 25 * 60 * 1000, *pings], pings, strict=False))
-    assert sim._listen_key_alive(key)
+    assert sim.user_data.listen_key_alive(key)
     assert stream.listen_key == key and stream.connections_opened == 1
     await reader.stop()
 
@@ -109,7 +109,7 @@ async def test_a_key_the_exchange_forgot_is_replaced_at_the_next_ping(
     reader = StreamReader(stream)
     await until(lambda: "live" in reader.states)
     first_key = stream.listen_key
-    sim.listen_keys.clear()  # gone without a word: the next ping gets -1125
+    sim.user_data.listen_keys.clear()  # gone without a word: the next ping gets -1125
     await until(lambda: reader.states.count("live") == 2, clock=clock, step=30, limit=3600)
     assert stream.listen_key != first_key
     await reader.stop()
@@ -121,9 +121,7 @@ async def test_a_dropped_stream_reconnects_while_the_api_stays_up(
     reader = StreamReader(stream)
     await until(lambda: "live" in reader.states)
     api_connections = client.connections_opened
-    for subscribers in sim._streams.values():
-        for ws in list(subscribers):
-            ws.transport.abort()
+    sim.drop_streams()
     await until(lambda: reader.states.count("live") == 2, clock=clock)
     assert "reconnecting" in reader.states
     assert client.connections_opened == api_connections  # the API connection was not touched
@@ -138,7 +136,7 @@ async def test_a_dropped_api_connection_leaves_the_stream_up(
     reader = StreamReader(stream)
     await until(lambda: "live" in reader.states)
     assert client.connections_opened == 1
-    for conn in list(sim._api):
+    for conn in sim.api.connections():
         conn.ws.transport.abort()
     await sim.push_balance_change("USDT", "2")
     await until(lambda: len(reader.updates) == 1)
@@ -310,14 +308,14 @@ async def test_ten_minutes_of_pushes_every_300_ms_stay_within_the_budget(
     push_times = [s.balances["USDT"].update_time_ms for s in feed.snapshots if s.cause == "push"]
     assert push_times == sorted(push_times)
     assert set(push_times) >= {event["T"] for event in pushed[-50:]}
-    assert sim.bans == 0
+    assert sim.ip.bans == 0
 
 
 async def test_a_busy_ip_makes_the_feed_back_off_and_it_is_never_rate_limited(
     sim: ExchangeSimulator, clock: VirtualClock, hmac_credentials: Credentials
 ) -> None:
     async def polls_in_ten_minutes(others: int) -> tuple[int, list[LinkState]]:
-        sim.others_per_window = others
+        sim.ip.others_per_window = others
         sim.requests.clear()
         async with WsApiClient(sim.ws_url, hmac_credentials, clock=clock) as client:
             recorder = Recorder(AccountFeed(client, interval=1.0))  # polling only: the larger budget
@@ -334,7 +332,7 @@ async def test_a_busy_ip_makes_the_feed_back_off_and_it_is_never_rate_limited(
     busy, states = await polls_in_ten_minutes(1920)  # other programs use 80 % of the IP's weight
     assert busy < quiet / 2
     assert LinkState.RATE_LIMITED not in states and LinkState.BANNED not in states
-    assert sim.bans == 0
+    assert sim.ip.bans == 0
     assert quiet * 5 <= 10 * WeightBudget().allowance(2400, streaming=False) + 50  # the polling budget held
 
 
@@ -344,9 +342,9 @@ async def test_the_listen_key_is_stopped_on_exit(
     stream = UserDataStream(client, sim.stream_url)
     recorder = Recorder(AccountFeed(client, stream=stream))
     await until(lambda: recorder.feed.streaming, clock=clock, step=0.1)
-    assert sim.listen_keys
+    assert sim.user_data.listen_keys
     await recorder.stop()
-    assert not sim.listen_keys
+    assert not sim.user_data.listen_keys
     assert "userDataStream.stop" in [m for _, m in sim.requests]
 
 

@@ -2,9 +2,11 @@
 on loopback. It runs in process (tests, ``balance-tui --demo``) or alone (``balance-tui sim``), and traders may point
 their own bots at it.
 
-One module a job: the account (``account``), the server and its request loop (``server``), weights and bans
-(``weights``), keys and signatures (``auth``), the user-data stream (``userdata``), mark prices (``market``), fault
-modes (``faults``) and the fault console (``console``). It shares nothing with the client it tests but the signing
+The exchange is composed, not inherited: ``server.ExchangeSimulator`` *has* its parts, each in a module of its own and
+each handed only the parts it needs: the venue everything shares (clock, account, faults: ``core``), the IP's request
+weight and bans (``weights``), keys, signatures and sessions (``auth``), the user-data stream (``userdata``), mark
+prices (``market``), the WebSocket API's request loop (``api``); the simulated account (``account``), fault modes
+(``faults``) and the fault console (``console``). It shares nothing with the client it tests but the signing
 primitives and the clock: its weights, limits and shapes are the exchange's, written down here.
 """
 

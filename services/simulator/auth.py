@@ -9,8 +9,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from services.signing import param_text, verify, verify_hmac
-from services.simulator.core import MAX_RECV_WINDOW, ApiConnection, Refusal
-from services.simulator.weights import WeightWindows
+from services.simulator.core import MAX_RECV_WINDOW, ApiConnection, Refusal, Venue
 
 
 @dataclass
@@ -29,10 +28,11 @@ class SimKey:
         return "ed25519" if isinstance(self.public_key, ed25519.Ed25519PublicKey) else "rsa"
 
 
-class KeyRing(WeightWindows):
+class KeyRing:
     """The keys, the sessions logged on with them, and the signature and timestamp checks."""
 
-    def _init_keys(self) -> None:
+    def __init__(self, venue: Venue) -> None:
+        self._venue = venue
         self.keys: dict[str, SimKey] = {}
         self.sessions_enabled = True  # off: session.logon is refused, as for a key type that cannot log on
 
@@ -55,29 +55,54 @@ class KeyRing(WeightWindows):
         """Revoke a key: the next request of any connection using it is answered with ``id: null`` -2015."""
         self.keys[api_key].revoked = True
 
-    def _session(self, conn: ApiConnection) -> dict[str, Any]:
+    def revoke_all(self, revoked: bool = True) -> None:
+        """Revoke every key (or, ``revoked=False``, restore them all)."""
+        for key in self.keys.values():
+            key.revoked = revoked
+
+    def session(self, conn: ApiConnection) -> dict[str, Any]:
         return {
             "apiKey": conn.session_key,
             "authorizedSince": conn.authorized_since,
             "connectedSince": conn.connected_at_ms,
             "returnRateLimits": conn.return_rate_limits,
-            "serverTime": self.server_time_ms(),
+            "serverTime": self._venue.server_time_ms(),
         }
 
-    def _check_revoked(self, conn: ApiConnection, params: dict[str, Any]) -> None:
+    def logon(self, conn: ApiConnection, params: dict[str, Any]) -> dict[str, Any]:
+        """``session.logon``: only an Ed25519 key can hold a connection's session (PROTOCOL.md §3)."""
+        if not self.sessions_enabled:
+            raise Refusal(400, -4056, "Invalid api key type.")
+        faults = self._venue.faults
+        if faults.logon_skew_next:
+            faults.logon_skew_next -= 1
+            raise Refusal(400, -1021, "Timestamp for this request was 1000ms ahead of the server's time.")
+        key = self.verify_signature(params)
+        if key.kind != "ed25519":
+            raise Refusal(400, -4056, "Invalid api key type.")
+        conn.session_key = key.api_key
+        conn.authorized_since = self._venue.server_time_ms()
+        return self.session(conn)
+
+    def logout(self, conn: ApiConnection) -> dict[str, Any]:
+        conn.session_key = None
+        conn.authorized_since = None
+        return self.session(conn)
+
+    def check_revoked(self, conn: ApiConnection, params: dict[str, Any]) -> None:
         for api_key in (conn.session_key, params.get("apiKey")):
             key = self.keys.get(api_key) if isinstance(api_key, str) else None
             if key is not None and key.revoked:
                 conn.session_key = None
                 raise Refusal(401, -2015, "Invalid API-key, IP, or permissions for action.", to_null_id=True)
 
-    def _authenticate(self, conn: ApiConnection, params: dict[str, Any]) -> None:
+    def authenticate(self, conn: ApiConnection, params: dict[str, Any]) -> None:
         if conn.session_key is not None and "signature" not in params:
-            self._check_timestamp(params)
+            self.check_timestamp(params)
             return
-        self._verify_signature(params)
+        self.verify_signature(params)
 
-    def _known_key(self, params: dict[str, Any]) -> SimKey:
+    def known_key(self, params: dict[str, Any]) -> SimKey:
         api_key = params.get("apiKey")
         if not isinstance(api_key, str) or not api_key:
             raise Refusal(400, -1102, "Mandatory parameter 'apiKey' was not sent, was empty/null, or malformed.")
@@ -88,12 +113,12 @@ class KeyRing(WeightWindows):
             raise Refusal(401, -2015, "Invalid API-key, IP, or permissions for action.")
         return key
 
-    def _verify_signature(self, params: dict[str, Any]) -> SimKey:
-        key = self._known_key(params)
+    def verify_signature(self, params: dict[str, Any]) -> SimKey:
+        key = self.known_key(params)
         signature = params.get("signature")
         if not isinstance(signature, str) or not signature:
             raise Refusal(400, -1102, "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.")
-        self._check_timestamp(params)
+        self.check_timestamp(params)
         text = "&".join(f"{name}={_param_value(params[name])}" for name in sorted(params) if name != "signature")
         if key.secret is not None:
             valid = verify_hmac(key.secret, text, signature)
@@ -104,14 +129,14 @@ class KeyRing(WeightWindows):
             raise Refusal(400, -1022, "Signature for this request is not valid.")
         return key
 
-    def _check_timestamp(self, params: dict[str, Any]) -> None:
+    def check_timestamp(self, params: dict[str, Any]) -> None:
         timestamp = params.get("timestamp")
         if isinstance(timestamp, bool) or not isinstance(timestamp, int):
             raise Refusal(400, -1102, "Mandatory parameter 'timestamp' was not sent, was empty/null, or malformed.")
         recv_window = params.get("recvWindow", 5000)
         if isinstance(recv_window, bool) or not isinstance(recv_window, int) or not 0 < recv_window <= MAX_RECV_WINDOW:
             raise Refusal(400, -1130, "Data sent for parameter 'recvWindow' is not valid.")
-        now = self.server_time_ms()
+        now = self._venue.server_time_ms()
         if timestamp >= now + 1000:
             raise Refusal(400, -1021, "Timestamp for this request was 1000ms ahead of the server's time.")
         if now - timestamp > recv_window:

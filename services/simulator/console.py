@@ -3,120 +3,115 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
-from services.simulator.market import Market
+if TYPE_CHECKING:
+    from services.simulator.server import ExchangeSimulator
 
 
-class Console(Market):
-    """One command a line; ``help`` lists them."""
+async def command(sim: ExchangeSimulator, line: str) -> str:
+    """Apply one console command (``help`` lists them); returns what to tell the person who typed it."""
+    words = line.split()
+    if not words:
+        return ""
+    name, args = words[0].lower(), words[1:]
+    faults = sim.faults
+    ip, market, user_data = sim.ip, sim.market, sim.user_data
 
-    async def command(self, line: str) -> str:
-        """Apply one console command (``help`` lists them); returns what to tell the person who typed it."""
-        words = line.split()
-        if not words:
-            return ""
-        name, args = words[0].lower(), words[1:]
-        faults = self.faults
+    def count() -> int:
+        return int(args[0]) if args else 1
 
-        def count() -> int:
-            return int(args[0]) if args else 1
+    def switch() -> bool:
+        return not args or args[0].lower() in ("on", "true", "1", "yes")
 
-        def switch() -> bool:
-            return not args or args[0].lower() in ("on", "true", "1", "yes")
-
-        try:
-            if name == "help":
-                return CONSOLE_HELP
-            if name in ("drop", "close", "malformed", "wrong-shape", "bad-amount", "oversized", "shutdown"):
-                attribute = {
-                    "drop": "drop_next", "close": "close_next", "malformed": "malformed_next",
-                    "wrong-shape": "wrong_shape_next", "bad-amount": "bad_amount_next",
-                    "oversized": "oversized_next", "shutdown": "shutdown_notice_next",
-                }[name]  # fmt: skip
-                setattr(faults, attribute, count())
-                return f"{name}: the next {count()} request(s)"
-            if name in ("drop-after", "silent-after", "malformed-every"):
-                attribute = name.replace("-", "_")
-                setattr(faults, attribute, int(args[0]) if args else 0)
-                return f"{name} {getattr(faults, attribute)} (0: off)"
-            if name == "silent":
-                faults.silent = switch()
-                return f"silent {'on' if faults.silent else 'off'}"
-            if name == "marks":
-                faults.marks_stop = bool(args) and args[0].lower() in ("stop", "off")
-                return f"mark prices {'stopped' if faults.marks_stop else 'flowing'}"
-            if name == "mark":
-                symbol = args[0].upper()
-                await self.move_marks({symbol: Decimal(args[1])})
-                return f"mark {symbol} {args[1]}"
-            if name == "drop-market":
-                return f"{self.drop_market()} /market connection(s) dropped"
-            if name == "position":
-                symbol, side = args[0].upper(), args[1].upper()
-                await self.change_position(symbol, side, args[2], args[3] if len(args) > 3 else "0")
-                return f"position {symbol} {side} {args[2]}"
-            if name == "mute":
-                faults.stream_mute = switch()
-                return f"user-data streams {'mute' if faults.stream_mute else 'delivering'}"
-            if name == "skew":
-                faults.clock_skew_ms = int(args[0])
-                return f"server clock {faults.clock_skew_ms:+d} ms"
-            if name == "ban":
-                self.ban(int(args[0]) if args else 120)
-                return f"IP banned until {self.banned_until_ms}"
-            if name == "unban":
-                self.banned_until_ms = 0
-                return "ban lifted"
-            if name == "v1-weight":
-                self.set_v1_weight(int(args[0]))
-                return f"account.status, account.balance, account.position now cost {args[0]}"
-            if name == "limit":
-                self.weight_limit = int(args[0])
-                return f"weight limit {self.weight_limit}/min"
-            if name == "others":
-                self.others_per_window = int(args[0])
-                return f"other programs spend {self.others_per_window} weight at each minute's start"
-            if name == "spend":
-                self.spend_weight(int(args[0]))
-                return f"IP weight now {self.weight_count()}"
-            if name in ("revoke", "restore"):
-                for key in self.keys.values():
-                    key.revoked = name == "revoke"
-                return f"all keys {'revoked' if name == 'revoke' else 'restored'}"
-            if name == "expire-keys":
-                await self.expire_listen_keys()
-                return "listen keys expired"
-            if name == "drop-streams":
-                return f"{self.drop_streams()} user-data stream(s) dropped"
-            if name == "drop-all":
-                await self.drop_connections()
-                return "all connections dropped"
-            if name == "push":
-                asset = (args[0] if args else "USDT").upper()
-                amount_text = args[1] if len(args) > 1 else "1"
-                if asset not in self.account.assets:
-                    return f"push: unknown asset {asset} (the account holds {', '.join(self.account.assets)})"
-                await self.push_balance_change(asset, Decimal(amount_text))
-                return f"pushed {amount_text} {asset}"
-            if name == "margin-call":
-                await self.push_margin_call()
-                return "MARGIN_CALL pushed"
-            if name == "multi-assets":
-                await self.push_multi_assets(switch())
-                return f"Multi-Assets mode {'on' if self.account.multi_assets else 'off'}"
-            if name == "lifetime":
-                self.max_connection_age = int(args[0])
-                return f"new connections close after {self.max_connection_age:g} s"
-            if name == "status":
-                active = {k: v for k, v in vars(faults).items() if v and k not in ("close_code", "oversized_bytes")}
-                return (
-                    f"weight {self.weight_count()}/{self.weight_limit}, banned until {self.banned_until_ms}, {active}"
-                )
-        except (ValueError, IndexError, KeyError, ArithmeticError) as exc:
-            return f"{name}: {exc or 'bad arguments'} (help lists the commands)"
-        return f"unknown command {name!r} (help lists the commands)"
-
-    # -- demo -------------------------------------------------------------------------------------------------
+    try:
+        if name == "help":
+            return CONSOLE_HELP
+        if name in ("drop", "close", "malformed", "wrong-shape", "bad-amount", "oversized", "shutdown"):
+            attribute = {
+                "drop": "drop_next", "close": "close_next", "malformed": "malformed_next",
+                "wrong-shape": "wrong_shape_next", "bad-amount": "bad_amount_next",
+                "oversized": "oversized_next", "shutdown": "shutdown_notice_next",
+            }[name]  # fmt: skip
+            setattr(faults, attribute, count())
+            return f"{name}: the next {count()} request(s)"
+        if name in ("drop-after", "silent-after", "malformed-every"):
+            attribute = name.replace("-", "_")
+            setattr(faults, attribute, int(args[0]) if args else 0)
+            return f"{name} {getattr(faults, attribute)} (0: off)"
+        if name == "silent":
+            faults.silent = switch()
+            return f"silent {'on' if faults.silent else 'off'}"
+        if name == "marks":
+            faults.marks_stop = bool(args) and args[0].lower() in ("stop", "off")
+            return f"mark prices {'stopped' if faults.marks_stop else 'flowing'}"
+        if name == "mark":
+            symbol = args[0].upper()
+            await market.move_marks({symbol: Decimal(args[1])})
+            return f"mark {symbol} {args[1]}"
+        if name == "drop-market":
+            return f"{market.drop()} /market connection(s) dropped"
+        if name == "position":
+            symbol, side = args[0].upper(), args[1].upper()
+            await user_data.change_position(symbol, side, args[2], args[3] if len(args) > 3 else "0")
+            return f"position {symbol} {side} {args[2]}"
+        if name == "mute":
+            faults.stream_mute = switch()
+            return f"user-data streams {'mute' if faults.stream_mute else 'delivering'}"
+        if name == "skew":
+            faults.clock_skew_ms = int(args[0])
+            return f"server clock {faults.clock_skew_ms:+d} ms"
+        if name == "ban":
+            ip.ban(int(args[0]) if args else 120)
+            return f"IP banned until {ip.banned_until_ms}"
+        if name == "unban":
+            ip.unban()
+            return "ban lifted"
+        if name == "v1-weight":
+            ip.set_v1_weight(int(args[0]))
+            return f"account.status, account.balance, account.position now cost {args[0]}"
+        if name == "limit":
+            ip.limit = int(args[0])
+            return f"weight limit {ip.limit}/min"
+        if name == "others":
+            ip.others_per_window = int(args[0])
+            return f"other programs spend {ip.others_per_window} weight at each minute's start"
+        if name == "spend":
+            ip.spend(int(args[0]))
+            return f"IP weight now {ip.count()}"
+        if name in ("revoke", "restore"):
+            sim.keyring.revoke_all(name == "revoke")
+            return f"all keys {'revoked' if name == 'revoke' else 'restored'}"
+        if name == "expire-keys":
+            await user_data.expire_listen_keys()
+            return "listen keys expired"
+        if name == "drop-streams":
+            return f"{user_data.drop_streams()} user-data stream(s) dropped"
+        if name == "drop-all":
+            await sim.drop_connections()
+            return "all connections dropped"
+        if name == "push":
+            asset = (args[0] if args else "USDT").upper()
+            amount_text = args[1] if len(args) > 1 else "1"
+            if asset not in sim.account.assets:
+                return f"push: unknown asset {asset} (the account holds {', '.join(sim.account.assets)})"
+            await user_data.push_balance_change(asset, Decimal(amount_text))
+            return f"pushed {amount_text} {asset}"
+        if name == "margin-call":
+            await user_data.push_margin_call()
+            return "MARGIN_CALL pushed"
+        if name == "multi-assets":
+            await user_data.push_multi_assets(switch())
+            return f"Multi-Assets mode {'on' if sim.account.multi_assets else 'off'}"
+        if name == "lifetime":
+            sim.venue.max_connection_age = int(args[0])
+            return f"new connections close after {sim.venue.max_connection_age:g} s"
+        if name == "status":
+            active = {k: v for k, v in vars(faults).items() if v and k not in ("close_code", "oversized_bytes")}
+            return f"weight {ip.count()}/{ip.limit}, banned until {ip.banned_until_ms}, {active}"
+    except (ValueError, IndexError, KeyError, ArithmeticError) as exc:
+        return f"{name}: {exc or 'bad arguments'} (help lists the commands)"
+    return f"unknown command {name!r} (help lists the commands)"
 
 
 CONSOLE_HELP = """\

@@ -6,7 +6,6 @@ import asyncio
 import http
 import json
 import logging
-from collections import deque
 from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -14,6 +13,7 @@ from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 from websockets.datastructures import Headers
+from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Response
 
 from services.clock import Clock
@@ -77,39 +77,35 @@ class Refusal(Exception):
         super().__init__(msg)
         self.status, self.code, self.msg, self.to_null_id = status, code, msg, to_null_id
 
-    # -- keys -------------------------------------------------------------------------------------------------
 
+class Venue:
+    """What every part of the exchange shares: its clock (the server's time is the machine's plus any skew), the
+    account, the faults switched on, how long a connection may live, and the background tasks it runs."""
 
-class Core:
-    """What every part of the simulator reads: the clock, the faults switched on, the account, the counters."""
-
-    def __init__(
-        self, *, clock: Clock, account: SimulatedAccount, weight_limit: int, max_connection_age: float
-    ) -> None:
+    def __init__(self, *, clock: Clock, account: SimulatedAccount, max_connection_age: float) -> None:
         self.clock = clock
         self.account = account
-        self.weight_limit = weight_limit
         self.max_connection_age = max_connection_age
         self.faults = Faults()
-        self.weights = dict(WEIGHTS)  # what each method is charged: set_v1_weight() for the contested ones
-        self.last_params: dict[str, Any] = {}  # params of the last request, signature and all (keys are test keys)
-        # (server time, method) of the requests received, the latest 50,000: a demo left open all day stays small.
-        self.requests: deque[tuple[int, str]] = deque(maxlen=50_000)
-        self.last_result: dict[str, Any] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self.tasks: set[asyncio.Task[None]] = set()
 
     def server_time_ms(self) -> int:
         return self.clock.time_ms() + self.faults.clock_skew_ms
 
-    def set_v1_weight(self, weight: int) -> None:
-        """Charge the v1 account methods this (10 as the change log says, or 5 as their pages do)."""
-        for method in V1_METHODS:
-            self.weights[method] = weight
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def serve_for_lifetime(self, ws: ServerConnection, serving: Coroutine[Any, Any, None]) -> None:
+        """Run one connection's loop, closing the connection once it has lived ``max_connection_age``."""
+        lifetime = asyncio.create_task(self._expire_after(ws, self.max_connection_age))
+        try:
+            await serving
+        except ConnectionClosed:
+            pass
+        finally:
+            lifetime.cancel()
 
     async def _expire_after(self, ws: ServerConnection, seconds: float) -> None:
         await self.clock.sleep(seconds)

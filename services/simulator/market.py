@@ -5,7 +5,6 @@ messages a second per connection (more, and the connection is closed, as product
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 from dataclasses import dataclass, field
@@ -17,8 +16,7 @@ from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from services.simulator.account import amount
-from services.simulator.core import PUSH_LAG_MS
-from services.simulator.userdata import UserData
+from services.simulator.core import Venue
 
 MAX_INCOMING_PER_SECOND = 10
 
@@ -31,14 +29,19 @@ class MarketConnection:
     incoming: list[int] = field(default_factory=list)  # server times of the last second's messages
 
 
-class Market(UserData):
+class MarketHub:
     """The ``/market`` connections and the mark prices pushed on them."""
 
-    def _init_market(self) -> None:
-        self._market: set[MarketConnection] = set()
+    def __init__(self, venue: Venue) -> None:
+        self._venue = venue
+        self.account = venue.account
+        self._conns: set[MarketConnection] = set()
         self.mark_frames_sent = 0  # every mark frame sent on any /market connection
 
-    async def _serve_market(self, ws: ServerConnection, path: str, query: str) -> None:
+    def connections(self) -> list[MarketConnection]:
+        return list(self._conns)
+
+    async def serve(self, ws: ServerConnection, path: str, query: str) -> None:
         combined = path.startswith("/market/stream")
         conn = MarketConnection(ws, combined)
         if path.startswith("/market/ws/"):
@@ -46,20 +49,19 @@ class Market(UserData):
         streams = parse_qs(query).get("streams")
         if streams:
             conn.streams.update(s for s in streams[0].split("/") if s)
-        self._market.add(conn)
-        lifetime = asyncio.create_task(self._expire_after(ws, self.max_connection_age))
+        self._conns.add(conn)
         try:
-            async for frame in ws:
-                if not await self._on_market_message(conn, frame):
-                    break
-        except ConnectionClosed:
-            pass
+            await self._venue.serve_for_lifetime(ws, self._read(conn))
         finally:
-            lifetime.cancel()
-            self._market.discard(conn)
+            self._conns.discard(conn)
 
-    async def _on_market_message(self, conn: MarketConnection, frame: str | bytes) -> bool:
-        now = self.server_time_ms()
+    async def _read(self, conn: MarketConnection) -> None:
+        async for frame in conn.ws:
+            if not await self._on_message(conn, frame):
+                break
+
+    async def _on_message(self, conn: MarketConnection, frame: str | bytes) -> bool:
+        now = self._venue.server_time_ms()
         conn.incoming = [t for t in conn.incoming if now - t < 1000] + [now]
         if len(conn.incoming) > MAX_INCOMING_PER_SECOND:
             await conn.ws.close(1008, "too many messages")
@@ -85,7 +87,7 @@ class Market(UserData):
         return True
 
     def mark_event(self, symbol: str) -> dict[str, Any]:
-        now = self.server_time_ms()
+        now = self._venue.server_time_ms()
         price = amount(self.account.marks[symbol])
         return {
             "e": "markPriceUpdate", "E": now, "s": symbol, "p": price, "ap": price, "P": price, "i": price,
@@ -95,10 +97,10 @@ class Market(UserData):
     async def push_marks(self, tick: int = 0) -> int:
         """Send every subscribed connection its marks (``@markPrice@1s`` every tick, ``@markPrice`` every third);
         returns how many frames went out. Nothing while the ``marks_stop`` fault is on."""
-        if self.faults.marks_stop:
+        if self._venue.faults.marks_stop:
             return 0
         sent = 0
-        for conn in list(self._market):
+        for conn in list(self._conns):
             for stream in sorted(conn.streams):
                 payload: Any
                 if stream in ("!markPrice@arr@1s", "!markPrice@arr"):
@@ -122,43 +124,15 @@ class Market(UserData):
         """Set marks (tests, the console) and push them at once."""
         for symbol, price in changes.items():
             self.account.marks[symbol] = Decimal(price)
-        self.account.mark_time = self.server_time_ms()
+        self.account.mark_time = self._venue.server_time_ms()
         return await self.push_marks()
 
-    def drop_market(self) -> int:
+    def drop(self) -> int:
         """Abort every ``/market`` connection; returns how many."""
-        conns = list(self._market)
+        conns = list(self._conns)
         for conn in conns:
             conn.ws.transport.abort()
         return len(conns)
 
-    def market_subscriptions(self) -> set[str]:
-        return {stream for conn in self._market for stream in conn.streams}
-
-    async def change_position(
-        self,
-        symbol: str,
-        side: str,
-        amount_: Decimal | str,
-        entry: Decimal | str,
-        *,
-        reason: str = "ORDER",
-        margin_asset: str | None = None,
-    ) -> dict[str, Any]:
-        """Open, change or (amount 0) close a position and push the ``ACCOUNT_UPDATE`` with its ``P[]`` (each entry
-        naming its margin asset in ``ma``, as production does)."""
-        held = self.account.positions.get((symbol, side))
-        guess = margin_asset or (held.margin_asset if held else "USDC" if symbol.endswith("USDC") else "USDT")
-        before = self.account.assets[guess].update_time if guess in self.account.assets else 0
-        happened = max(self.server_time_ms() - PUSH_LAG_MS, before + 1)  # T, after the asset's last transaction
-        entry_p = self.account.change_position(
-            symbol, side, Decimal(amount_), Decimal(entry), happened, margin_asset=margin_asset
-        )
-        asset = entry_p["ma"]
-        wallet = amount(self.account.assets[asset].wallet)
-        event = {
-            "e": "ACCOUNT_UPDATE", "E": happened + PUSH_LAG_MS, "T": happened,
-            "a": {"m": reason, "B": [{"a": asset, "wb": wallet, "cw": wallet, "bc": "0"}], "P": [entry_p]},
-        }  # fmt: skip
-        await self.push(event)
-        return event
+    def subscriptions(self) -> set[str]:
+        return {stream for conn in self._conns for stream in conn.streams}

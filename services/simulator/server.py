@@ -1,41 +1,39 @@
-"""The simulated exchange's server: lifecycle, the HTTP side, and the WebSocket API's request loop."""
+"""The simulated exchange: its parts put together, its lifecycle, and the HTTP side that routes each connection to
+the part that serves it."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import json
 from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from services.clock import SYSTEM_CLOCK, Clock
 from services.simulator.account import SimulatedAccount
-from services.simulator.console import Console
-from services.simulator.core import (
-    HANDSHAKE_WEIGHT,
-    SIGNED_METHODS,
-    V1_WEIGHT,
-    ApiConnection,
-    Refusal,
-    json_default,
-    json_response,
-    log,
-)
-from services.simulator.faults import spoiled_reply
+from services.simulator.api import WsApi
+from services.simulator.auth import KeyRing
+from services.simulator.console import command
+from services.simulator.core import HANDSHAKE_WEIGHT, V1_WEIGHT, ApiConnection, Venue, json_response, log
+from services.simulator.faults import Faults
+from services.simulator.market import MarketHub
+from services.simulator.userdata import UserDataHub
+from services.simulator.weights import IpWeight
 
 
-class ExchangeSimulator(Console):
+class ExchangeSimulator:
     """The simulated exchange. ``async with ExchangeSimulator() as sim:`` serves on a free loopback port.
 
     It is faithful where a client can tell: real signature and timestamp checks (PROTOCOL.md §3), real weights in
     fixed per-minute windows with 429 and escalating 418 bans (§5), the exchange's error replies and codes (§7), the
     user-data stream in the forms production serves (§1, §6), mark prices on ``/market`` (§6b), valid JSON only.
     Fault modes are switched on at run time (:class:`~services.simulator.faults.Faults`).
+
+    It *has* its parts, each with one job and the parts it needs handed to it: ``venue`` (clock, account, faults),
+    ``ip`` (request weight and bans), ``keyring`` (keys, signatures, sessions), ``user_data`` (listen keys, the
+    ``/private`` streams, the events pushed), ``market`` (mark prices), ``api`` (the request loop). The methods
+    below are the exchange's everyday actions, for tests, the demo and the console; anything else is on a part.
     """
 
     def __init__(
@@ -51,23 +49,33 @@ class ExchangeSimulator(Console):
         max_frame_size: int = 1024 * 1024,
         v1_weight: int = V1_WEIGHT,
     ) -> None:
-        super().__init__(
-            clock=clock,
-            account=account or SimulatedAccount(),
-            weight_limit=weight_limit,
-            max_connection_age=max_connection_age,
-        )
-        self._init_weights(ban_after_429s)
-        self.set_v1_weight(v1_weight)
-        self._init_keys()
-        self._init_user_data()
-        self._init_market()
+        self.venue = Venue(clock=clock, account=account or SimulatedAccount(), max_connection_age=max_connection_age)
+        self.ip = IpWeight(self.venue, limit=weight_limit, ban_after_429s=ban_after_429s, v1_weight=v1_weight)
+        self.keyring = KeyRing(self.venue)
+        self.user_data = UserDataHub(self.venue, self.keyring)
+        self.market = MarketHub(self.venue)
+        self.api = WsApi(self.venue, self.ip, self.keyring, self.user_data)
         self.host = host
         self.port = port
         self.max_frame_size = max_frame_size
         self.handshakes = 0
         self._server: Server | None = None
         self.account.set_time(self.server_time_ms())
+
+    @property
+    def clock(self) -> Clock:
+        return self.venue.clock
+
+    @property
+    def account(self) -> SimulatedAccount:
+        return self.venue.account
+
+    @property
+    def faults(self) -> Faults:
+        return self.venue.faults
+
+    def server_time_ms(self) -> int:
+        return self.venue.server_time_ms()
 
     # -- lifecycle --------------------------------------------------------------------------------------------
 
@@ -94,7 +102,7 @@ class ExchangeSimulator(Console):
 
     async def stop(self) -> None:
         """Stop serving and drop every connection (the port can be served again by a new simulator)."""
-        for task in list(self._tasks):
+        for task in list(self.venue.tasks):
             task.cancel()
         if self._server is not None:
             self._server.close()
@@ -117,20 +125,21 @@ class ExchangeSimulator(Console):
         url = urlsplit(request.path)
         if url.path == "/fapi/v1/time":
             return json_response(200, {"serverTime": self.server_time_ms()})
-        if self.server_time_ms() < self.banned_until_ms:
-            retry = max(1, (self.banned_until_ms - self.server_time_ms()) // 1000)
-            response = json_response(418, {"code": -1003, "msg": f"IP banned until {self.banned_until_ms}."})
+        if self.ip.banned():
+            banned_until = self.ip.banned_until_ms
+            retry = max(1, (banned_until - self.server_time_ms()) // 1000)
+            response = json_response(418, {"code": -1003, "msg": f"IP banned until {banned_until}."})
             response.headers["Retry-After"] = str(retry)
             return response
         if url.path == "/ws-fapi/v1":
             self.handshakes += 1
-            self._charge(HANDSHAKE_WEIGHT)
+            self.ip.charge(HANDSHAKE_WEIGHT)
             return None
         if url.path.startswith("/private/ws/"):
             return None  # accepted, whatever the key: production then delivers nothing on this form
         if url.path in ("/private/ws", "/private/stream"):
-            key = self._stream_key(url.path, url.query)
-            if key is None or not self._listen_key_alive(key):
+            key = self.user_data.stream_key(url.path, url.query)
+            if key is None or not self.user_data.listen_key_alive(key):
                 return json_response(400, {"code": -1125, "msg": "This listenKey does not exist."})
             return None
         if url.path.startswith("/market/"):
@@ -141,9 +150,9 @@ class ExchangeSimulator(Console):
         assert ws.request is not None
         url = urlsplit(ws.request.path)
         if url.path.startswith("/private/"):
-            await self._serve_stream(ws, url.path, url.query)
+            await self.user_data.serve(ws, url.path, url.query)
         elif url.path.startswith("/market/"):
-            await self._serve_market(ws, url.path, url.query)
+            await self.market.serve(ws, url.path, url.query)
         else:
             query = parse_qs(url.query)
             conn = ApiConnection(
@@ -151,142 +160,101 @@ class ExchangeSimulator(Console):
                 connected_at_ms=self.server_time_ms(),
                 return_rate_limits=query.get("returnRateLimits", ["true"])[0] != "false",
             )
-            await self._serve_api(conn)
+            await self.api.serve(conn)
 
-    async def _serve_api(self, conn: ApiConnection) -> None:
-        self._api.add(conn)
-        lifetime = asyncio.create_task(self._expire_after(conn.ws, self.max_connection_age))
-        try:
-            async for frame in conn.ws:
-                if not await self._on_request(conn, frame):
-                    break
-        except ConnectionClosed:
-            pass
-        finally:
-            lifetime.cancel()
-            self._api.discard(conn)
+    async def drop_connections(self, code: int | None = None) -> None:
+        """Close every connection, API and stream: abruptly, or with a close code."""
+        sockets = [conn.ws for conn in self.api.connections()] + self.user_data.connections()
+        for ws in sockets:
+            if code is None:
+                ws.transport.abort()
+            else:
+                await ws.close(code, "going away")
 
-    async def _on_request(self, conn: ApiConnection, frame: str | bytes) -> bool:
-        """Answer one request; False once the connection is to be dropped."""
-        faults = self.faults
-        try:
-            message = json.loads(frame, parse_float=Decimal)
-        except ValueError:
-            await self._send(conn, None, 400, error=(-1102, "Request is not valid JSON."))
-            return True
-        if not isinstance(message, dict):
-            await self._send(conn, None, 400, error=(-1102, "Request is not a JSON object."))
-            return True
-        request_id = message.get("id")
-        method = message.get("method")
-        params = message.get("params") or {}
-        self.requests.append((self.server_time_ms(), str(method)))
-        self.last_params = dict(params) if isinstance(params, dict) else {}
-        conn.requests += 1
-        if faults.drop_next or (faults.drop_after and conn.requests > faults.drop_after):
-            faults.drop_next = max(0, faults.drop_next - 1)
-            conn.ws.transport.abort()
-            return False
-        if faults.silent_after and conn.requests > faults.silent_after:
-            return True  # read, never answered: this connection has gone quiet
-        if faults.close_next:
-            faults.close_next -= 1
-            await conn.ws.close(faults.close_code, "going away")
-            return False
-        if faults.silent:
-            return True
-        if faults.shutdown_notice_next:
-            faults.shutdown_notice_next -= 1
-            await conn.ws.send(json.dumps({"event": {"e": "serverShutdown", "E": self.server_time_ms()}}))
-        count = self._charge(self.weights.get(str(method), 1))
-        try:
-            self._check_rate(count)
-            if not isinstance(method, str) or not isinstance(params, dict):
-                raise Refusal(400, -1102, "Mandatory parameter 'method' was not sent, was empty/null, or malformed.")
-            result = self._dispatch(conn, method, params)
-        except Refusal as refusal:
-            data = None
-            if refusal.status in (418, 429) and faults.retry_after_in_errors:
-                retry = self.banned_until_ms if refusal.status == 418 else (self._window() + 1) * 60_000
-                data = {"serverTime": self.server_time_ms(), "retryAfter": retry}
-            await self._send(
-                conn,
-                None if refusal.to_null_id else request_id,
-                refusal.status,
-                error=(refusal.code, refusal.msg),
-                data=data,
-            )
-            if refusal.status == 418 and faults.close_on_ban:
-                await conn.ws.close(1008, "IP banned")
-                return False
-            return True
-        self.last_result[method] = result
-        await self._send(conn, request_id, 200, result=result)
-        return True
+    async def command(self, line: str) -> str:
+        """One fault-console line (``help`` lists them); returns what to tell the person who typed it."""
+        return await command(self, line)
 
-    async def _send(
+    # -- the exchange's everyday actions ----------------------------------------------------------------------
+
+    @property
+    def requests(self) -> Any:
+        """(server time, method) of the requests received, the latest 50,000."""
+        return self.api.requests
+
+    @property
+    def last_params(self) -> dict[str, Any]:
+        return self.api.last_params
+
+    @property
+    def last_result(self) -> dict[str, Any]:
+        return self.api.last_result
+
+    def add_hmac_key(self, api_key: str | None = None, secret: str | None = None) -> tuple[str, str]:
+        return self.keyring.add_hmac_key(api_key, secret)
+
+    def add_public_key(self, public_key: Any, api_key: str | None = None) -> str:
+        return self.keyring.add_public_key(public_key, api_key)
+
+    def revoke_key(self, api_key: str) -> None:
+        self.keyring.revoke_key(api_key)
+
+    def weight_count(self) -> int:
+        return self.ip.count()
+
+    def own_weight(self, window: int | None = None) -> int:
+        return self.ip.own(window)
+
+    def spend_weight(self, weight: int) -> None:
+        self.ip.spend(weight)
+
+    def ban(self, seconds: float) -> None:
+        self.ip.ban(seconds)
+
+    async def push(self, event: dict[str, Any], *, listen_key: str | None = None) -> int:
+        return await self.user_data.push(event, listen_key=listen_key)
+
+    async def push_balance_change(
+        self, asset: str, delta: Decimal | str, *, reason: str = "ORDER", symbol: str | None = None
+    ) -> dict[str, Any]:
+        return await self.user_data.push_balance_change(asset, delta, reason=reason, symbol=symbol)
+
+    async def push_margin_call(self) -> dict[str, Any]:
+        return await self.user_data.push_margin_call()
+
+    async def push_multi_assets(self, enabled: bool) -> dict[str, Any]:
+        return await self.user_data.push_multi_assets(enabled)
+
+    async def change_position(
         self,
-        conn: ApiConnection,
-        request_id: Any,
-        status: int,
+        symbol: str,
+        side: str,
+        amount_: Decimal | str,
+        entry: Decimal | str,
         *,
-        result: Any = None,
-        error: tuple[int, str] | None = None,
-        data: dict[str, int] | None = None,
-    ) -> None:
-        reply: dict[str, Any] = {"id": request_id, "status": status}
-        if error is None:
-            reply["result"] = result
-        else:
-            reply["error"] = {"code": error[0], "msg": error[1], **({"data": data} if data else {})}
-        if conn.return_rate_limits:
-            reply["rateLimits"] = [
-                {
-                    "rateLimitType": "REQUEST_WEIGHT",
-                    "interval": "MINUTE",
-                    "intervalNum": 1,
-                    "limit": self.weight_limit,
-                    "count": self.weight_count(),
-                }
-            ]
-        text = spoiled_reply(self.faults, reply, json_default)
-        with contextlib.suppress(ConnectionClosed):
-            await conn.ws.send(text)
+        reason: str = "ORDER",
+        margin_asset: str | None = None,
+    ) -> dict[str, Any]:
+        return await self.user_data.change_position(
+            symbol, side, amount_, entry, reason=reason, margin_asset=margin_asset
+        )
 
-    # -- methods ----------------------------------------------------------------------------------------------
+    async def expire_listen_keys(self) -> None:
+        await self.user_data.expire_listen_keys()
 
-    def _dispatch(self, conn: ApiConnection, method: str, params: dict[str, Any]) -> Any:
-        self._check_revoked(conn, params)
-        if method in SIGNED_METHODS:
-            self._authenticate(conn, params)
-            if method in ("account.balance", "v2/account.balance"):
-                return self.account.balance_rows()
-            if method in ("account.position", "v2/account.position"):
-                rows = self.account.position_rows(v2=method.startswith("v2/"))
-                symbol = params.get("symbol")
-                return [r for r in rows if r["symbol"] == symbol] if isinstance(symbol, str) else rows
-            return self.account.status(v2=method.startswith("v2/"))
-        if method == "session.logon":
-            if not self.sessions_enabled:
-                raise Refusal(400, -4056, "Invalid api key type.")
-            if self.faults.logon_skew_next:
-                self.faults.logon_skew_next -= 1
-                raise Refusal(400, -1021, "Timestamp for this request was 1000ms ahead of the server's time.")
-            key = self._verify_signature(params)
-            if key.kind != "ed25519":
-                raise Refusal(400, -4056, "Invalid api key type.")
-            conn.session_key = key.api_key
-            conn.authorized_since = self.server_time_ms()
-            return self._session(conn)
-        if method == "session.status":
-            return self._session(conn)
-        if method == "session.logout":
-            conn.session_key = None
-            conn.authorized_since = None
-            return self._session(conn)
-        if method in ("userDataStream.start", "userDataStream.ping", "userDataStream.stop"):
-            return self._user_data_stream(conn, method, params)
-        raise Refusal(400, -1100, f"Unknown method '{method}'.")
+    def drop_streams(self) -> int:
+        return self.user_data.drop_streams()
+
+    async def push_marks(self, tick: int = 0) -> int:
+        return await self.market.push_marks(tick)
+
+    async def move_marks(self, changes: dict[str, Decimal | str]) -> int:
+        return await self.market.move_marks(changes)
+
+    def market_subscriptions(self) -> set[str]:
+        return self.market.subscriptions()
+
+    # -- demo -------------------------------------------------------------------------------------------------
 
     async def _demo_change(self, n: int) -> None:
         """The demo's balance changes, with the variety of reasons a real account's tape shows."""
@@ -320,4 +288,4 @@ class ExchangeSimulator(Console):
                 if push_every and ticks % push_every == 0:
                     await self._demo_change(ticks // push_every)
 
-        self._spawn(ticker())
+        self.venue.spawn(ticker())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import secrets
@@ -15,34 +14,38 @@ from websockets.exceptions import ConnectionClosed
 
 from services.simulator.account import amount
 from services.simulator.auth import KeyRing
-from services.simulator.core import LISTEN_KEY_LIFETIME_MS, PUSH_LAG_MS, ApiConnection, Refusal, json_default
+from services.simulator.core import LISTEN_KEY_LIFETIME_MS, PUSH_LAG_MS, ApiConnection, Refusal, Venue, json_default
 
 
-class UserData(KeyRing):
-    """Listen keys and the streams that read them."""
+class UserDataHub:
+    """Listen keys, the ``/private`` connections that read them, and the events the account pushes on them."""
 
-    def _init_user_data(self) -> None:
+    def __init__(self, venue: Venue, keyring: KeyRing) -> None:
+        self._venue = venue
+        self._keyring = keyring
+        self.account = venue.account
         self.listen_keys: dict[str, tuple[str, int]] = {}  # listen key → (api key, expires at)
-        self._api: set[ApiConnection] = set()
         self._streams: dict[str, set[ServerConnection]] = {}
 
+    def connections(self) -> list[ServerConnection]:
+        """Every open user-data stream connection."""
+        return [ws for subscribers in self._streams.values() for ws in subscribers]
+
     @staticmethod
-    def _stream_key(path: str, query: str) -> str | None:
+    def stream_key(path: str, query: str) -> str | None:
         if path.startswith("/private/ws/"):
             return path.removeprefix("/private/ws/") or None
         keys = parse_qs(query).get("listenKey")
         return keys[0] if keys else None
 
-    # -- connections ------------------------------------------------------------------------------------------
-
-    def _user_data_stream(self, conn: ApiConnection, method: str, params: dict[str, Any]) -> dict[str, Any]:
+    def handle(self, conn: ApiConnection, method: str, params: dict[str, Any]) -> dict[str, Any]:
         if conn.session_key is not None and "apiKey" not in params:
             api_key = conn.session_key
         else:
-            api_key = self._known_key(params).api_key
-        now = self.server_time_ms()
+            api_key = self._keyring.known_key(params).api_key
+        now = self._venue.server_time_ms()
         current = next((k for k, (owner, _) in self.listen_keys.items() if owner == api_key), None)
-        if current is not None and not self._listen_key_alive(current):
+        if current is not None and not self.listen_key_alive(current):
             current = None
         if method == "userDataStream.start":
             key = current or secrets.token_urlsafe(48)
@@ -54,17 +57,15 @@ class UserData(KeyRing):
             self.listen_keys[current] = (api_key, now + LISTEN_KEY_LIFETIME_MS)
             return {"listenKey": current}
         self.listen_keys.pop(current, None)
-        self._spawn(self._close_streams(current))
+        self._venue.spawn(self._close_streams(current))
         return {}
 
-    def _listen_key_alive(self, key: str) -> bool:
+    def listen_key_alive(self, key: str) -> bool:
         entry = self.listen_keys.get(key)
-        return entry is not None and entry[1] > self.server_time_ms()
+        return entry is not None and entry[1] > self._venue.server_time_ms()
 
-    # -- user-data stream -------------------------------------------------------------------------------------
-
-    async def _serve_stream(self, ws: ServerConnection, path: str, query: str) -> None:
-        key = self._stream_key(path, query)
+    async def serve(self, ws: ServerConnection, path: str, query: str) -> None:
+        key = self.stream_key(path, query)
         assert key is not None
         # As production is reported to behave (PROTOCOL.md §1): the key as a path segment is accepted and then
         # delivers nothing; the query form delivers only the events named in ``events=`` (none named: nothing).
@@ -74,11 +75,9 @@ class UserData(KeyRing):
         subscribers = self._streams.setdefault(key, set())
         setattr(ws, "bt_filter", (wanted, combined))  # noqa: B010 (per-connection delivery options)
         subscribers.add(ws)
-        lifetime = asyncio.create_task(self._expire_after(ws, self.max_connection_age))
         try:
-            await ws.wait_closed()
+            await self._venue.serve_for_lifetime(ws, ws.wait_closed())
         finally:
-            lifetime.cancel()
             subscribers.discard(ws)
 
     async def _close_streams(self, key: str) -> None:
@@ -93,7 +92,7 @@ class UserData(KeyRing):
                 continue
             for ws in list(subscribers):
                 wanted, combined = getattr(ws, "bt_filter", (set(), False))
-                if self.faults.stream_mute or event.get("e") not in wanted:
+                if self._venue.faults.stream_mute or event.get("e") not in wanted:
                     continue
                 payload = {"stream": key, "data": event} if combined else event
                 with contextlib.suppress(ConnectionClosed):
@@ -111,7 +110,7 @@ class UserData(KeyRing):
         row.wallet += change
         # The transaction's time, which the push carries as T and a poll as updateTime (after the last one's, even
         # on a clock that has not moved); the event's time E a few ms after it.
-        happened = max(self.server_time_ms() - PUSH_LAG_MS, row.update_time + 1)
+        happened = max(self._venue.server_time_ms() - PUSH_LAG_MS, row.update_time + 1)
         row.update_time = happened
         event = {
             "e": "ACCOUNT_UPDATE",
@@ -131,7 +130,7 @@ class UserData(KeyRing):
     async def push_margin_call(self) -> dict[str, Any]:
         event = {
             "e": "MARGIN_CALL",
-            "E": self.server_time_ms(),
+            "E": self._venue.server_time_ms(),
             "cw": amount(self.account.assets["USDT"].wallet),
             "p": [
                 {
@@ -153,8 +152,8 @@ class UserData(KeyRing):
         self.account.multi_assets = enabled
         event = {
             "e": "ACCOUNT_CONFIG_UPDATE",
-            "E": self.server_time_ms(),
-            "T": self.server_time_ms(),
+            "E": self._venue.server_time_ms(),
+            "T": self._venue.server_time_ms(),
             "ai": {"j": enabled},
         }
         await self.push(event)
@@ -162,7 +161,7 @@ class UserData(KeyRing):
 
     async def expire_listen_keys(self) -> None:
         """Expire every listen key now: streams get ``listenKeyExpired`` and are closed."""
-        now = self.server_time_ms()
+        now = self._venue.server_time_ms()
         for key in list(self.listen_keys):
             await self.push({"e": "listenKeyExpired", "E": str(now), "listenKey": key}, listen_key=key)
             self.listen_keys.pop(key, None)
@@ -170,18 +169,35 @@ class UserData(KeyRing):
 
     def drop_streams(self) -> int:
         """Abort every user-data stream connection (the API connections stay up); returns how many."""
-        sockets = [ws for subs in self._streams.values() for ws in subs]
+        sockets = self.connections()
         for ws in sockets:
             ws.transport.abort()
         return len(sockets)
 
-    async def drop_connections(self, code: int | None = None) -> None:
-        """Close every connection, API and stream: abruptly, or with a close code."""
-        sockets = [conn.ws for conn in self._api] + [ws for subs in self._streams.values() for ws in subs]
-        for ws in sockets:
-            if code is None:
-                ws.transport.abort()
-            else:
-                await ws.close(code, "going away")
-
-    # -- console ----------------------------------------------------------------------------------------------
+    async def change_position(
+        self,
+        symbol: str,
+        side: str,
+        amount_: Decimal | str,
+        entry: Decimal | str,
+        *,
+        reason: str = "ORDER",
+        margin_asset: str | None = None,
+    ) -> dict[str, Any]:
+        """Open, change or (amount 0) close a position and push the ``ACCOUNT_UPDATE`` with its ``P[]`` (each entry
+        naming its margin asset in ``ma``, as production does)."""
+        held = self.account.positions.get((symbol, side))
+        guess = margin_asset or (held.margin_asset if held else "USDC" if symbol.endswith("USDC") else "USDT")
+        before = self.account.assets[guess].update_time if guess in self.account.assets else 0
+        happened = max(self._venue.server_time_ms() - PUSH_LAG_MS, before + 1)  # T, after the asset's last transaction
+        entry_p = self.account.change_position(
+            symbol, side, Decimal(amount_), Decimal(entry), happened, margin_asset=margin_asset
+        )
+        asset = entry_p["ma"]
+        wallet = amount(self.account.assets[asset].wallet)
+        event = {
+            "e": "ACCOUNT_UPDATE", "E": happened + PUSH_LAG_MS, "T": happened,
+            "a": {"m": reason, "B": [{"a": asset, "wb": wallet, "cw": wallet, "bc": "0"}], "P": [entry_p]},
+        }  # fmt: skip
+        await self.push(event)
+        return event
