@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -46,6 +47,8 @@ IO_TURN = 0.002
 SYNC_QUERY = b"\x1b[?2026$p"  # DECRQM: does the terminal support synchronized output?
 SYNC_SUPPORTED = b"\x1b[?2026;2$y"  # yes (reset for now)
 SYNC_START, SYNC_END = b"\x1b[?2026h", b"\x1b[?2026l"  # a frame begins, ends
+CURSOR_MOVE = re.compile(r"\x1b\[\d+;\d+H")  # move the cursor to a row and column
+CONTROL = re.compile(r"\x1b(?:\[[0-9;?$]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)|[@-Z\\-_])")  # CSI, OSC, other ESC
 
 
 async def drive(clock: VirtualClock, awaitable: Awaitable[T], *, step: float = 0.5, limit: float = 3600.0) -> T:
@@ -319,6 +322,19 @@ class Terminal:
 
     def shows(self, text: str) -> bool:
         return any(text in line for line in self.lines())
+
+    def mark(self) -> int:
+        """Where the output stands now: :meth:`written_since` reads what came after."""
+        with self._lock:
+            return len(self.output)
+
+    def written_since(self, mark: int) -> list[str]:
+        """What the app wrote to the terminal after ``mark``, as text: one string for each run it wrote at a cursor
+        position it moved to (a line, or the part of one, that it drew again), styles and controls taken out."""
+        with self._lock:
+            text = bytes(self.output[mark:]).decode(errors="replace")
+        runs = CURSOR_MOVE.split(text)
+        return [plain for run in runs if (plain := CONTROL.sub("", run)).strip()]
 
     def type(self, keys: bytes) -> None:
         os.write(self.master, keys)

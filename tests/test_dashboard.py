@@ -254,39 +254,6 @@ async def test_only_changed_cells_are_written(app: BalanceApp, sim: ExchangeSimu
         assert t.cursor_row == 2
 
 
-async def test_a_written_cell_reaches_the_terminal_with_its_row_alone(
-    app: BalanceApp, sim: ExchangeSimulator, clock: VirtualClock
-) -> None:
-    """The table repaints a written row's line, not the whole table, and what is sent is the new figure (cached
-    renders of the row's other cells reused, the changed one drawn again)."""
-    async with app.run_test(size=(120, 36)) as pilot:
-        await started(pilot, app)
-        await pilot.pause()
-        sent: list[str] = []
-        original = app._display
-
-        def capture(screen: object, update: object) -> None:
-            # What goes to the terminal: each line's chops, as text.
-            for line in getattr(update, "chops", []):
-                text = "".join("".join(seg.text for seg in strip) for strip in line.values() if strip is not None)
-                if text.strip():
-                    sent.append(text)
-            original(screen, update)  # type: ignore[arg-type]
-
-        app._display = capture  # type: ignore[method-assign,assignment]  # still a private hook (issue 20)
-        sim.account.assets["ETH"].wallet += Decimal("1.5")
-        await pilot.press("r")
-        await until(
-            lambda: dashboard(app).snapshot.balances["ETH"].wallet_balance == Decimal("5.7"),  # type: ignore[union-attr]
-            pilot=pilot,
-        )
-        await pilot.pause()
-        await pilot.pause()
-        table_lines = [line for line in sent if re.match(r"\s*(BNB|BTC|ETH|FDUSD|USDC|USDT)\s+[\d,]+\.\d{8}\s", line)]
-        assert any("5.70000000" in line for line in table_lines if line.lstrip().startswith("ETH")), sent
-        assert {line.split()[0] for line in table_lines} == {"ETH"}, table_lines  # no other row was sent
-
-
 async def test_exchange_killed_goes_stale_then_recovers_by_itself(
     clock: VirtualClock, hmac_credentials: Credentials
 ) -> None:

@@ -117,6 +117,44 @@ async def test_the_stale_frame_cuts_no_column(live_sim: ExchangeSimulator, env: 
         term.kill()
 
 
+async def test_a_changed_balance_redraws_only_its_row_in_the_terminal(
+    live_sim: ExchangeSimulator, env: dict[str, str]
+) -> None:
+    """What reaches the terminal when one balance changes, by a poll or by a push: that asset's row, drawn again;
+    no other row is sent (the table reuses the renders of the rows and cells that did not change)."""
+    for asset in live_sim.account.assets.values():
+        asset.update_time -= 3 * 3600 * 1000  # every age reads 3h, and stays so while the test runs
+    term = dashboard(live_sim, env)
+    row = re.compile(r"\s*(BNB|BTC|ETH|FDUSD|USDC|USDT)\s+[\d,]+\.\d{8}\s")
+
+    def rows_since(mark: int) -> list[str]:
+        return [text for text in term.written_since(mark) if row.match(text)]
+
+    try:
+        await until(lambda: term.shows("LIVE") and term.shows("4.20000000"), limit=30)
+        await until(lambda: bool(live_sim.user_data.connections()), limit=30)
+        # The first push proves the stream ("push live"), and the whole screen is restyled once for it. (ETH's, so
+        # that the one age that now moves is the row the test changes.)
+        await live_sim.push_balance_change("ETH", "0.5")
+        await until(lambda: term.shows("push live") and term.shows("4.70000000"), limit=10)
+        for how in ("poll", "push"):
+            mark = term.mark()
+            if how == "poll":
+                live_sim.account.assets["ETH"].wallet += Decimal("1.0")
+                term.type(b"r")  # refresh now
+                figure = "5.70000000"
+            else:
+                await live_sim.push_balance_change("ETH", "-0.2")
+                figure = "5.50000000"
+            await until(lambda figure=figure: term.shows(figure), limit=10)  # type: ignore[misc]
+            sent = rows_since(mark)
+            assert any(figure in text for text in sent if text.lstrip().startswith("ETH")), (how, sent)
+            assert {text.split()[0] for text in sent} == {"ETH"}, (how, sent)  # no other row was sent
+    finally:
+        term.kill()
+    assert b"Traceback" not in term.output
+
+
 @pytest.mark.parametrize("command", [["snapshot", "--json"], ["watch", "--jsonl"], ["history"]])
 async def test_a_full_disk_is_one_line_and_exit_74(
     live_sim: ExchangeSimulator, env: dict[str, str], command: list[str]
