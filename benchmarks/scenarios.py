@@ -205,7 +205,7 @@ def startup(plan: Plan) -> dict[str, Any]:
 
 async def scale(plan: Plan) -> dict[str, Any]:
     from services.clock import VirtualClock
-    from services.models import AccountSnapshot, AccountStatus, AssetBalance
+    from services.models import AccountStatus, AssetBalance
     from services.settings import Settings
     from services.simulator import SimulatedAccount
     from tui.app import BalanceApp
@@ -225,7 +225,7 @@ async def scale(plan: Plan) -> dict[str, Any]:
         repaint: list[float] = []
         async with app.run_test(size=(120, 36)) as pilot:
             table = app.dashboard.query_one(BalanceTable)
-            table.show(AccountSnapshot(balances=base), 0)
+            table.balances = base
             await pilot.pause()
             assets = list(base)
             current = dict(base)
@@ -238,7 +238,7 @@ async def scale(plan: Plan) -> dict[str, Any]:
                     changed[asset] = row.model_copy(update={"wallet_balance": row.wallet_balance + step + 1})
                 current = changed
                 started = time.perf_counter()
-                table.show(AccountSnapshot(balances=changed), 0)
+                table.balances = changed
                 timings.append((time.perf_counter() - started) * 1000)
                 started = time.perf_counter()
                 await pilot.pause()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal
 
 from rich.style import Style
@@ -11,7 +12,7 @@ from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
 
 from services.formatting import amount_width, format_amount
-from services.models import AccountSnapshot, AssetBalance
+from services.models import AssetBalance
 from widgets import columns
 from widgets.patched_table import PatchedDataTable
 from widgets.styles import Tones
@@ -24,7 +25,8 @@ COMPACT_WIDTH = 12
 
 
 class BalanceTable(PatchedDataTable[Text]):
-    """Balances by asset. Give it data with :meth:`show`; it writes only the cells whose text changed."""
+    """Balances by asset, bound from the screen (``balances``, ``now_ms``, ``ages_at``, ``alerted``, ``compact``);
+    it writes only the cells whose text changed. Sorting and hiding zeros are the user's commands (methods)."""
 
     COMPONENT_CLASSES = DataTable.COMPONENT_CLASSES | {
         "balance-table--gain",
@@ -43,10 +45,20 @@ class BalanceTable(PatchedDataTable[Text]):
 
     #: The numbers shown are not current (no refresh for a while, or the link is down): bound from the screen.
     stale: reactive[bool] = reactive(False, repaint=False)
+    #: The rows, by asset: reconciled on every change (add new assets, patch changed cells, remove assets gone).
+    balances: reactive[Mapping[str, AssetBalance]] = reactive(dict, repaint=False, init=False, always_update=True)
+    #: Now, for the ages of the rows drawn from here on.
+    now_ms: reactive[int] = reactive(0, repaint=False, init=False)
+    #: When the Age cells are to read: set, and every age on screen is drawn again for that time.
+    ages_at: reactive[int] = reactive(0, repaint=False, init=False)
+    #: (asset, column) of the figures alerts fired on: highlighted by sign and style, not colour alone.
+    alerted: reactive[frozenset[tuple[str, str]]] = reactive(frozenset, repaint=False, init=False)
+    #: Narrow terminals drop the cross-wallet and max-withdraw columns and show 4 decimals.
+    compact: reactive[bool] = reactive(False, repaint=False, init=False)
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.compact = False
+        self._built_compact = False  # what the columns on screen were built for
         self.sort_key = "asset"
         self.sort_reverse = False
         self.hide_zero = False
@@ -66,6 +78,8 @@ class BalanceTable(PatchedDataTable[Text]):
 
     def on_mount(self) -> None:
         self._build_columns()
+        if self._rows:
+            self._reconcile()
 
     def watch_stale(self, stale: bool) -> None:
         # Only on a change: a border title set to the same text still repaints the whole table.
@@ -81,12 +95,9 @@ class BalanceTable(PatchedDataTable[Text]):
     def places(self) -> int:
         return COMPACT_PLACES if self.compact else FULL_PLACES
 
-    def set_compact(self, compact: bool) -> None:
-        """Narrow terminals drop the cross-wallet and max-withdraw columns and show 4 decimals."""
-        if compact == self.compact and self._columns_shown:
-            return
-        self.compact = compact
-        self._rebuild()
+    def watch_compact(self, compact: bool) -> None:
+        if compact != self._built_compact and self._columns_shown:
+            self._rebuild()
 
     def _rebuild(self) -> None:
         keep = self.selected_asset
@@ -154,6 +165,7 @@ class BalanceTable(PatchedDataTable[Text]):
         return widest
 
     def _build_columns(self) -> None:
+        self._built_compact = self.compact
         self._columns_shown = tuple(c for c in columns.COLUMNS if c.compact or not self.compact)
         self._column_by_key = {c.key: c for c in self._columns_shown}
         self._inputs.clear()
@@ -201,20 +213,24 @@ class BalanceTable(PatchedDataTable[Text]):
             return None
         return row_key.value
 
-    def show(self, snapshot: AccountSnapshot | None, now_ms: int) -> None:
-        """Reconcile the table with a snapshot: add new assets, patch changed cells, remove assets gone."""
-        self._rows = dict(snapshot.balances) if snapshot is not None else {}
+    def watch_balances(self, balances: Mapping[str, AssetBalance]) -> None:
+        self._rows = dict(balances)
+        if self._columns_shown:  # before the columns are built (mount), on_mount reconciles
+            self._reconcile()
+
+    def watch_now_ms(self, now_ms: int) -> None:
         self._now_ms = now_ms
-        self._reconcile()
 
     def next_change_ms(self, now_ms: int) -> int | None:
         """When the next Age cell on screen will read differently, in ms from now (None: no ages shown)."""
         times = [self._rows[a].update_time_ms for a in self._visible_assets() if self._rows[a].update_time_ms]
         return min((columns.next_age_change_ms(now_ms - t) for t in times), default=None)
 
-    def tick(self, now_ms: int) -> None:
+    def watch_ages_at(self, now_ms: int) -> None:
         """Time moved: only the Age cells can change."""
         self._now_ms = now_ms
+        if not self._columns_shown:
+            return
         for asset in list(self._visible_assets()):
             self._write(asset, "age")
         self.repaint_patched()
@@ -330,9 +346,9 @@ class BalanceTable(PatchedDataTable[Text]):
             text, sort_value=column.sort_value(row), style=self._tone_style(tone), justify=cell.justify
         )
 
-    def set_alerted(self, cells: set[tuple[str, str]]) -> None:
+    def watch_alerted(self, alerted: frozenset[tuple[str, str]]) -> None:
         """Highlight the figures alerts fired on (and the asset's name), by sign and style, not colour alone."""
-        cells = cells | {(asset, "asset") for asset, _ in cells}
+        cells = set(alerted) | {(asset, "asset") for asset, _ in alerted}
         if cells == self._alerted:
             return
         touched = cells ^ self._alerted

@@ -4,21 +4,34 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal
+from textual.reactive import reactive
 from textual.widgets import Static
 
 LABELS = ("DEMO", "TESTNET", "LIVE", "CUSTOM")
 
 
 class Masthead(Horizontal):
+    label: reactive[str] = reactive("")  # one of LABELS, once the exchange is known
+    url: reactive[str] = reactive("")
+
     def compose(self) -> ComposeResult:
         yield Static("", id="mode")
         yield Static("balance-tui", id="title")
         yield Static("", id="endpoint")
 
-    def show(self, label: str, url: str) -> None:
+    def watch_label(self) -> None:
+        self._show()
+
+    def watch_url(self) -> None:
+        self._show()
+
+    def _show(self) -> None:
+        if not self.is_mounted or not self.label:
+            return
+        label = self.label
         mode = self.query_one("#mode", Static)
         mode.update(f" {label} ")
         for name in LABELS:
             mode.set_class(label == name, f"-{name.lower()}")
         suffix = " — simulated exchange, not real money" if label == "DEMO" else ""
-        self.query_one("#endpoint", Static).update(f"{url}{suffix}")
+        self.query_one("#endpoint", Static).update(f"{self.url}{suffix}")

@@ -157,8 +157,12 @@ class TotalsBar(LineDrawn):
     totals: reactive[AccountTotals | None] = reactive(None, repaint=False)
     multi_assets: reactive[bool | None] = reactive(None, repaint=False)
     estimated: reactive[bool] = reactive(False, repaint=False)  # uPnL and margin balance computed from mark prices
+    alerted: reactive[bool] = reactive(False, repaint=False)  # an account-wide alert holds: the line says so
 
     watch_totals = watch_multi_assets = watch_estimated = LineDrawn.changed
+
+    def watch_alerted(self, alerted: bool) -> None:
+        self.set_class(alerted, "-alert")
 
     def text_lines(self) -> list[Text]:
         return [self.line()]

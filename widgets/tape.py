@@ -54,7 +54,11 @@ class HistoryPanel(Vertical):
     HistoryPanel ChangeTape { padding: 0 1; }
     """
 
+    series: reactive[tuple[float, ...]] = reactive(())  # the margin balance's shape (a drawing, not a figure)
+    changes: reactive[tuple[Change, ...]] = reactive(())
+    note: reactive[str] = reactive("")
+
     def compose(self) -> ComposeResult:
         yield Static("Margin balance (session, last 24 h) · changes, newest first", id="history-title")
-        yield Sparkline([], id="margin-sparkline")
-        yield ChangeTape(id="tape")
+        yield Sparkline([], id="margin-sparkline").data_bind(data=HistoryPanel.series)
+        yield ChangeTape(id="tape").data_bind(HistoryPanel.changes, HistoryPanel.note)

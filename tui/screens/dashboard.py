@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Mapping
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.reactive import reactive
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Sparkline
+from textual.widgets import DataTable, Footer
 from textual.worker import Worker, WorkerState
 
 from services import freshness
@@ -21,7 +22,17 @@ from services.events import BalanceChangeEvent, FeedEvent, MarginCallEvent, Snap
 from services.feed import AccountFeed
 from services.formatting import format_exact
 from services.history import HistoryError
-from services.models import AccountSnapshot, ConnectionStatus, LinkState, MarginCall
+from services.models import (
+    AccountSnapshot,
+    AccountTotals,
+    AssetBalance,
+    Change,
+    ConnectionStatus,
+    LinkState,
+    MarginCall,
+    WeightReading,
+)
+from services.positions import LivePosition
 from services.session import Session
 from services.settings import Settings
 from tui.messages import AlertsRaised, ChangeReceived, MarginCallReceived, SnapshotReceived, StatusChanged
@@ -36,7 +47,7 @@ from widgets.margin_pane import MarginPane
 from widgets.masthead import Masthead
 from widgets.status_line import StatusLine, TotalsBar
 from widgets.stop_banner import StopBanner
-from widgets.tape import ChangeTape, HistoryPanel
+from widgets.tape import HistoryPanel
 from widgets.weight_meter import WeightMeter
 
 COMPACT_BELOW = 112  # columns: narrower terminals get the compact table
@@ -73,6 +84,27 @@ class DashboardScreen(Screen[None]):
     # table never disagree.
     stale: reactive[bool] = reactive(False, repaint=False)  # no new numbers for three refreshes
     behind: reactive[bool] = reactive(False, repaint=False)  # stale, or the link is down: numbers may have moved
+    # What the widgets show, derived from the snapshot here and bound down (data_bind): each widget is told only of
+    # the facts it draws, and only when one of them changed (an unchanged value does not fire a binding).
+    totals: reactive[AccountTotals | None] = reactive(None, repaint=False)
+    multi_assets: reactive[bool | None] = reactive(None, repaint=False)
+    estimated: reactive[bool] = reactive(False, repaint=False)  # totals carried by marks since the last poll
+    totals_alerted: reactive[bool] = reactive(False, repaint=False)  # an account-wide alert holds
+    weight: reactive[WeightReading | None] = reactive(None, repaint=False)
+    weight_budget: reactive[int | None] = reactive(None, repaint=False)
+    server_now_ms: reactive[int] = reactive(0, repaint=False)  # now on the exchange's clock
+    balances: reactive[Mapping[str, AssetBalance]] = reactive(dict, repaint=False, always_update=True)  # (1)
+    ages_at: reactive[int] = reactive(0, repaint=False)  # when the table's ages are to read: set when a step is due
+    alerted_cells: reactive[frozenset[tuple[str, str]]] = reactive(frozenset, repaint=False)
+    compact: reactive[bool] = reactive(False, repaint=False)  # a narrow terminal: the compact table
+    # (1) Every snapshot, without comparing 2,000 rows first: the table's reconcile compares only what it draws.
+    exchange_label: reactive[str] = reactive("", repaint=False)  # DEMO, TESTNET, LIVE, CUSTOM
+    exchange_url: reactive[str] = reactive("", repaint=False)
+    series: reactive[tuple[float, ...]] = reactive((), repaint=False)  # margin balance, while the panel is open
+    tape: reactive[tuple[Change, ...]] = reactive((), repaint=False)
+    tape_note: reactive[str] = reactive("", repaint=False)  # why the history is off, if it is
+    selected_row: reactive[AssetBalance | None] = reactive(None, repaint=False)  # the highlighted asset's row
+    selected_positions: reactive[tuple[LivePosition, ...]] = reactive((), repaint=False)  # margined in it
 
     def __init__(self, settings: Settings, clock: Clock, exchange_factory: ExchangeFactory | None) -> None:
         super().__init__()
@@ -87,7 +119,7 @@ class DashboardScreen(Screen[None]):
         self.notifier: Notifier | None = None  # --notify: each alert on the desktop too, as watch does
 
     def compose(self) -> ComposeResult:
-        yield Masthead(id="top")
+        yield Masthead(id="top").data_bind(label=DashboardScreen.exchange_label, url=DashboardScreen.exchange_url)
         yield StatusLine(id="status").data_bind(
             DashboardScreen.status,
             DashboardScreen.snapshot,
@@ -97,11 +129,33 @@ class DashboardScreen(Screen[None]):
         )
         yield MarginCallBanner(id="margin-call").data_bind(DashboardScreen.margin_call)
         yield StopBanner(id="banner").data_bind(DashboardScreen.status, DashboardScreen.now_ms)
-        yield TotalsBar(id="totals")
-        yield BalanceTable(id="balances").data_bind(stale=DashboardScreen.behind)
-        yield HistoryPanel(id="history")
-        yield MarginPane(id="margin")
-        yield WeightMeter(id="weight")
+        yield TotalsBar(id="totals").data_bind(
+            DashboardScreen.totals,
+            DashboardScreen.multi_assets,
+            DashboardScreen.estimated,
+            alerted=DashboardScreen.totals_alerted,
+        )
+        yield BalanceTable(id="balances").data_bind(
+            DashboardScreen.balances,
+            DashboardScreen.now_ms,
+            DashboardScreen.ages_at,
+            DashboardScreen.compact,
+            stale=DashboardScreen.behind,
+            alerted=DashboardScreen.alerted_cells,
+        )
+        yield HistoryPanel(id="history").data_bind(
+            DashboardScreen.series, changes=DashboardScreen.tape, note=DashboardScreen.tape_note
+        )
+        yield MarginPane(id="margin").data_bind(
+            DashboardScreen.totals,
+            DashboardScreen.multi_assets,
+            DashboardScreen.estimated,
+            row=DashboardScreen.selected_row,
+            positions=DashboardScreen.selected_positions,
+        )
+        yield WeightMeter(id="weight").data_bind(
+            DashboardScreen.server_now_ms, reading=DashboardScreen.weight, budget=DashboardScreen.weight_budget
+        )
         # The palette (ctrl+p) is in the help screen; its footer entry would push Quit off an 80-column screen.
         yield Footer(show_command_palette=False)
 
@@ -110,7 +164,7 @@ class DashboardScreen(Screen[None]):
         if self.settings.notify:
             # Where there is no desktop, the one line watch prints on stderr is a toast here (stderr is the screen).
             self.notifier = Notifier(True, err=Toaster(self))
-        self.query_one(BalanceTable).set_compact(self.size.width < COMPACT_BELOW)
+        self.compact = self.size.width < COMPACT_BELOW
         self._schedule_tick()
         if self.exchange_factory is not None:
             self.run_feed()
@@ -182,17 +236,18 @@ class DashboardScreen(Screen[None]):
 
     def show_exchange(self, exchange: Exchange) -> None:
         self.exchange = exchange
-        self.query_one(Masthead).show(exchange.label, exchange.ws_url)
+        self.exchange_url = exchange.ws_url
+        self.exchange_label = exchange.label
 
     @on(SnapshotReceived)
     def _snapshot_received(self, message: SnapshotReceived) -> None:
         self.snapshot = message.snapshot
         if self.query_one(HistoryPanel).display:
-            self.query_one("#margin-sparkline", Sparkline).data = self._series()
+            self.series = self._series()
 
     @on(ChangeReceived)
     def _change_received(self) -> None:
-        self.query_one(ChangeTape).changes = tuple(self.session.tape)
+        self.tape = tuple(self.session.tape)
 
     # -- history ----------------------------------------------------------------------------------------------
 
@@ -206,18 +261,18 @@ class DashboardScreen(Screen[None]):
             return
         self.session.load_series()
 
-    def _series(self) -> list[float]:
-        return [float(v) for v in self.session.margin_series]  # a shape to draw, not a figure to read
+    def _series(self) -> tuple[float, ...]:
+        return tuple(float(v) for v in self.session.margin_series)  # a shape to draw, not a figure to read
 
     def _history_off(self, why: str) -> None:
         self.notify(why, severity="warning", timeout=15)
-        self.query_one(ChangeTape).note = why
+        self.tape_note = why
 
     def action_tape(self) -> None:
         panel = self.query_one(HistoryPanel)
         panel.display = not panel.display
         if panel.display:
-            self.query_one("#margin-sparkline", Sparkline).data = self._series()
+            self.series = self._series()
 
     @on(StatusChanged)
     def _status_changed(self, message: StatusChanged) -> None:
@@ -243,18 +298,15 @@ class DashboardScreen(Screen[None]):
     def watch_snapshot(self, snapshot: AccountSnapshot | None) -> None:
         with self.app.batch_update():
             self.now_ms = self.clock.time_ms()
-            table = self.query_one(BalanceTable)
-            table.show(snapshot, self.now_ms)
+            self.balances = snapshot.balances if snapshot is not None else {}  # the table reconciles now
             if self.now_ms >= self._next_look.soft_due_ms:
-                table.tick(self.now_ms)  # an age step due: in this frame, not a frame of its own a moment later
-            totals = self.query_one(TotalsBar)
-            totals.totals = snapshot.totals if snapshot else None
-            totals.multi_assets = snapshot.multi_assets_margin if snapshot else None
-            totals.estimated = snapshot is not None and snapshot.totals_source == "mark"
-            meter = self.query_one(WeightMeter)
-            meter.reading = snapshot.weight if snapshot else None
-            meter.budget = snapshot.weight_budget if snapshot else None
-            self._update_pane()
+                self.ages_at = self.now_ms  # an age step due: in this frame, not a frame of its own a moment later
+            self.totals = snapshot.totals if snapshot else None
+            self.multi_assets = snapshot.multi_assets_margin if snapshot else None
+            self.estimated = snapshot is not None and snapshot.totals_source == "mark"
+            self.weight = snapshot.weight if snapshot else None
+            self.weight_budget = snapshot.weight_budget if snapshot else None
+            self._update_selected()
             self._update_stale()
             self._update_meter_clock()
         if self.is_mounted:
@@ -287,8 +339,8 @@ class DashboardScreen(Screen[None]):
 
     def watch_firing(self, firing: tuple[AlertEvent, ...]) -> None:
         cells, account = alerted(firing, self.session.alerts.rules)
-        self.query_one(BalanceTable).set_alerted(cells)
-        self.query_one(TotalsBar).set_class(account, "-alert")
+        self.alerted_cells = frozenset(cells)
+        self.totals_alerted = account
 
     def action_alerts(self) -> None:
         self.app.push_screen(AlertsScreen(self.session.alert_log, self.firing))
@@ -316,32 +368,29 @@ class DashboardScreen(Screen[None]):
     def _tick_body(self) -> None:
         with self.app.batch_update():
             self.now_ms = self.clock.time_ms()
-            self.query_one(BalanceTable).tick(self.now_ms)
+            self.ages_at = self.now_ms
             self._update_stale()
             self._update_meter_clock()
 
     def _update_meter_clock(self) -> None:
         offset = self.snapshot.clock_offset_ms if self.snapshot else 0
-        self.query_one(WeightMeter).server_now_ms = self.now_ms + offset
+        self.server_now_ms = self.now_ms + offset
 
     def _update_stale(self) -> None:
         self.stale = freshness.is_stale(self.status, self.snapshot, self.now_ms)
         self.behind = freshness.is_behind(self.status, self.snapshot, self.now_ms)
 
-    def _update_pane(self) -> None:
-        pane = self.query_one(MarginPane)
-        table = self.query_one(BalanceTable)
+    def _update_selected(self) -> None:
+        """The highlighted asset's row and positions, for the margin pane."""
         snapshot = self.snapshot
-        asset = table.selected_asset
-        pane.row = snapshot.balances.get(asset) if snapshot is not None and asset else None
-        pane.multi_assets = snapshot.multi_assets_margin if snapshot else None
-        pane.totals = snapshot.totals if snapshot else None
-        pane.estimated = snapshot is not None and snapshot.totals_source == "mark"
-        pane.positions = tuple(p for p in snapshot.positions if p.margin_asset == asset) if snapshot else ()
+        asset = self.query_one(BalanceTable).selected_asset
+        self.selected_row = snapshot.balances.get(asset) if snapshot is not None and asset else None
+        positions = tuple(p for p in snapshot.positions if p.margin_asset == asset) if snapshot else ()
+        self.selected_positions = positions
 
     @on(DataTable.RowHighlighted, "#balances")
     def _row_highlighted(self) -> None:
-        self._update_pane()
+        self._update_selected()
 
     @on(DataTable.HeaderSelected, "#balances")
     def _header_selected(self, event: DataTable.HeaderSelected) -> None:
@@ -353,7 +402,7 @@ class DashboardScreen(Screen[None]):
             table.sort_by(key)
 
     def on_resize(self) -> None:
-        self.query_one(BalanceTable).set_compact(self.size.width < COMPACT_BELOW)
+        self.compact = self.size.width < COMPACT_BELOW
 
     # -- actions ----------------------------------------------------------------------------------------------
 
@@ -383,7 +432,7 @@ class DashboardScreen(Screen[None]):
     def action_hide_zero(self) -> None:
         table = self.query_one(BalanceTable)
         table.set_hide_zero(not table.hide_zero)
-        self._update_pane()
+        self._update_selected()
 
     def action_details(self) -> None:
         pane = self.query_one(MarginPane)
