@@ -9,6 +9,7 @@ from __future__ import annotations
 from textual.message import Message
 
 from services.alerts import AlertEvent
+from services.events import BalanceChangeEvent, FeedEvent, MarginCallEvent, SnapshotEvent
 from services.models import AccountSnapshot, Change, ConnectionStatus, MarginCall
 
 
@@ -53,3 +54,14 @@ class AlertsRaised(Message):
     def __init__(self, events: list[AlertEvent]) -> None:
         super().__init__()
         self.events = events
+
+
+def message_for(event: FeedEvent) -> Message:
+    """The message that tells the screen of one of the feed's events."""
+    if isinstance(event, BalanceChangeEvent):
+        return ChangeReceived(event.change)
+    if isinstance(event, SnapshotEvent):
+        return SnapshotReceived(event.snapshot)
+    if isinstance(event, MarginCallEvent):
+        return MarginCallReceived(event.margin_call)
+    return StatusChanged(event.status)

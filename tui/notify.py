@@ -8,6 +8,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from services.alerts import AlertEvent
+from services.formatting import format_exact
 
 if TYPE_CHECKING:
     from textual.widget import Widget
@@ -68,3 +69,17 @@ class Toaster:
 
     def flush(self) -> None:
         pass
+
+
+def say(screen: Widget, event: AlertEvent, notifier: Notifier | None) -> None:
+    """Say an alert that fired (a toast that stays a while, the bell) or resolved, and on the desktop with
+    ``--notify``."""
+    stale = " (on stale data)" if event.stale else ""
+    value = f" at {format_exact(event.value)}" if event.value is not None else ""
+    if notifier is not None:
+        notifier.alert(event)
+    if event.state == "firing":
+        screen.app.bell()
+        screen.notify(f"ALERT {event.rule}{value}{stale}", severity="error", timeout=20)
+    else:
+        screen.notify(f"resolved: {event.rule}{value}", timeout=8)

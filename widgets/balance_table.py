@@ -11,17 +11,14 @@ from textual.reactive import reactive
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
 
-from services.formatting import amount_width, format_amount
+from services.formatting import amount_width
 from services.models import AssetBalance
-from widgets import columns
+from widgets import columns, widths
 from widgets.patched_table import PatchedDataTable
 from widgets.styles import Tones
 
-CELL_PADDING = 2  # DataTable pads each cell by one column on either side
-SCROLLBAR = 2
 FULL_PLACES = 8
 COMPACT_PLACES = 4
-COMPACT_WIDTH = 12
 
 
 class BalanceTable(PatchedDataTable[Text]):
@@ -111,58 +108,12 @@ class BalanceTable(PatchedDataTable[Text]):
         self._reconcile()
         self._restore_cursor(keep)
 
-    def _least_width(self, column: columns.Column) -> int:
-        width = COMPACT_WIDTH if column.key in columns.AMOUNT_COLUMNS and self.compact else column.width
-        # Room for the header with its sort arrow: "Unreal. PnL ▼" must not lose the arrow.
-        return max(width, len(self._header(column)) + 2)
-
     def planned_widths(self) -> dict[str, int]:
-        """Each column's width: amount columns grow to their widest amount, in order, while the table has room.
-
-        Past the room there is, an amount too wide for its column is abbreviated visibly (``1.000T``) rather
-        than cut at the screen's edge, where ``900,000,000,`` would read as a far smaller number.
-        """
+        """Each column's width for the rows on screen and the table's width now (:func:`widgets.widths.plan`)."""
         shown = tuple(c for c in columns.COLUMNS if c.compact or not self.compact)
-        widths = {c.key: self._least_width(c) for c in shown}
-        room = self.size.width - SCROLLBAR - sum(w + CELL_PADDING for w in widths.values())
-        widest = self._widest_amounts(shown)
-        if room < 0 and self.size.width:
-            # Not even the least widths fit (the STALE frame takes two columns): amount columns give up the width
-            # their figures do not use, then more, widest first, down to their header's (their figures then
-            # abbreviate visibly). The last column (Age) is never the one cut off at the edge.
-            floors = {c.key: max(COMPACT_WIDTH, len(self._header(c)) + 2) for c in shown}
-            shrinkable = [k for k in columns.AMOUNT_COLUMNS if k in widths]
-            while room < 0:
-                key = max(shrinkable, key=lambda k: (widths[k] > widest.get(k, 0), widths[k] - floors[k]))
-                if widths[key] <= floors[key]:
-                    break
-                widths[key] -= 1
-                room += 1
-            return widths
-        for column in shown:
-            if column.key not in widest or room <= 0:
-                continue
-            grow = min(room, max(0, widest[column.key] - widths[column.key]))
-            widths[column.key] += grow
-            room -= grow
-        return widths
-
-    def _widest_amounts(self, shown: tuple[columns.Column, ...]) -> dict[str, int]:
-        """How wide each amount column's widest figure is, as formatted now (none without rows)."""
+        headers = {c.key: self._header(c) for c in shown}
         rows = [self._rows[a] for a in self._visible_assets()]
-        if not rows:
-            return {}
-        widest = {}
-        for column in shown:
-            if column.key not in columns.AMOUNT_COLUMNS:
-                continue
-            signed = column.key in columns.SIGNED_COLUMNS
-            # The widest text is the largest or the most negative amount: two formats, not one per row.
-            values = [column.sort_value(r) for r in rows]
-            extremes = (max(values), min(values))
-            width = max(len(format_amount(v, self.places, signed=signed)) for v in extremes)  # type: ignore[arg-type]
-            widest[column.key] = width + (column.key == "upnl")  # room for the ≈ of a figure computed from marks
-        return widest
+        return widths.plan(shown, headers, rows, self.size.width, compact=self.compact, places=self.places)
 
     def _build_columns(self) -> None:
         self._built_compact = self.compact

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
 
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.reactive import reactive
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer
 from textual.worker import Worker, WorkerState
 
@@ -18,28 +15,25 @@ from services import freshness
 from services.alerts import AlertEvent
 from services.clock import Clock
 from services.errors import because
-from services.events import BalanceChangeEvent, FeedEvent, MarginCallEvent, SnapshotEvent
+from services.events import FeedEvent
 from services.feed import AccountFeed
-from services.formatting import format_exact
 from services.history import HistoryError
-from services.models import (
-    AccountSnapshot,
-    AccountTotals,
-    AssetBalance,
-    Change,
-    ConnectionStatus,
-    LinkState,
-    MarginCall,
-    WeightReading,
-)
-from services.positions import LivePosition
+from services.models import AccountSnapshot, ConnectionStatus, LinkState
 from services.session import Session
 from services.settings import Settings
-from tui.messages import AlertsRaised, ChangeReceived, MarginCallReceived, SnapshotReceived, StatusChanged
-from tui.notify import Notifier, Toaster
+from tui.messages import (
+    AlertsRaised,
+    ChangeReceived,
+    MarginCallReceived,
+    SnapshotReceived,
+    StatusChanged,
+    message_for,
+)
+from tui.notify import Notifier, Toaster, say
 from tui.screens import controls, ticks
 from tui.screens.alerts import AlertsScreen, alerted
 from tui.screens.help import HelpScreen
+from tui.screens.view import DashboardView
 from tui.wiring import Exchange, ExchangeFactory, alerts_from, make_client, make_feed, open_history
 from widgets.balance_table import BalanceTable
 from widgets.margin_call_banner import MarginCallBanner
@@ -56,8 +50,9 @@ SHUTDOWN_WAIT = 3.5  # seconds the feed gets to close the stream and stop the li
 FEED_RESTART = 5.0  # seconds before a feed that failed on something unexpected is started again
 
 
-class DashboardScreen(Screen[None]):
-    """Balances, totals, margin, weight and the connection's state on one screen."""
+class DashboardScreen(DashboardView):
+    """Balances, totals, margin, weight and the connection's state on one screen. What it shows is declared in
+    :class:`~tui.screens.view.DashboardView`; this is what it does: run the feed, derive, bind, answer the keys."""
 
     BINDINGS = [
         Binding("r", "refresh", "Refresh", id="refresh"),
@@ -74,37 +69,6 @@ class DashboardScreen(Screen[None]):
         Binding("question_mark", "help", "Help", id="help", key_display="?"),
         Binding("q", "app.quit", "Quit", id="quit"),
     ]
-
-    snapshot: reactive[AccountSnapshot | None] = reactive(None, repaint=False)
-    status: reactive[ConnectionStatus | None] = reactive(None, repaint=False)
-    now_ms: reactive[int] = reactive(0, repaint=False)  # bound down; the screen itself draws nothing from it
-    margin_call: reactive[MarginCall | None] = reactive(None, bindings=True)
-    firing: reactive[tuple[AlertEvent, ...]] = reactive(())  # the alerts that hold now, oldest first
-    # Staleness is decided here once (_update_stale, by services.freshness) and bound down: the status line and the
-    # table never disagree.
-    stale: reactive[bool] = reactive(False, repaint=False)  # no new numbers for three refreshes
-    behind: reactive[bool] = reactive(False, repaint=False)  # stale, or the link is down: numbers may have moved
-    # What the widgets show, derived from the snapshot here and bound down (data_bind): each widget is told only of
-    # the facts it draws, and only when one of them changed (an unchanged value does not fire a binding).
-    totals: reactive[AccountTotals | None] = reactive(None, repaint=False)
-    multi_assets: reactive[bool | None] = reactive(None, repaint=False)
-    estimated: reactive[bool] = reactive(False, repaint=False)  # totals carried by marks since the last poll
-    totals_alerted: reactive[bool] = reactive(False, repaint=False)  # an account-wide alert holds
-    weight: reactive[WeightReading | None] = reactive(None, repaint=False)
-    weight_budget: reactive[int | None] = reactive(None, repaint=False)
-    server_now_ms: reactive[int] = reactive(0, repaint=False)  # now on the exchange's clock
-    balances: reactive[Mapping[str, AssetBalance]] = reactive(dict, repaint=False, always_update=True)  # (1)
-    ages_at: reactive[int] = reactive(0, repaint=False)  # when the table's ages are to read: set when a step is due
-    alerted_cells: reactive[frozenset[tuple[str, str]]] = reactive(frozenset, repaint=False)
-    compact: reactive[bool] = reactive(False, repaint=False)  # a narrow terminal: the compact table
-    # (1) Every snapshot, without comparing 2,000 rows first: the table's reconcile compares only what it draws.
-    exchange_label: reactive[str] = reactive("", repaint=False)  # DEMO, TESTNET, LIVE, CUSTOM
-    exchange_url: reactive[str] = reactive("", repaint=False)
-    series: reactive[tuple[float, ...]] = reactive((), repaint=False)  # margin balance, while the panel is open
-    tape: reactive[tuple[Change, ...]] = reactive((), repaint=False)
-    tape_note: reactive[str] = reactive("", repaint=False)  # why the history is off, if it is
-    selected_row: reactive[AssetBalance | None] = reactive(None, repaint=False)  # the highlighted asset's row
-    selected_positions: reactive[tuple[LivePosition, ...]] = reactive((), repaint=False)  # margined in it
 
     def __init__(self, settings: Settings, clock: Clock, exchange_factory: ExchangeFactory | None) -> None:
         super().__init__()
@@ -206,14 +170,7 @@ class DashboardScreen(Screen[None]):
         """One of the feed's events: into the session (the history is written here, in the worker, not in a
         message handler), then to the screen as a message. The worker's one hook, and a test's."""
         raised = self.session.apply(event)
-        if isinstance(event, BalanceChangeEvent):
-            self.post_message(ChangeReceived(event.change))
-        elif isinstance(event, SnapshotEvent):
-            self.post_message(SnapshotReceived(event.snapshot))
-        elif isinstance(event, MarginCallEvent):
-            self.post_message(MarginCallReceived(event.margin_call))
-        else:
-            self.post_message(StatusChanged(event.status))
+        self.post_message(message_for(event))
         if raised:
             self.post_message(AlertsRaised(raised))
 
@@ -326,15 +283,7 @@ class DashboardScreen(Screen[None]):
     def _raised(self, events: list[AlertEvent]) -> None:
         """Say each alert that fired or resolved (a toast, the bell, the desktop with --notify)."""
         for event in events:
-            stale = " (on stale data)" if event.stale else ""
-            value = f" at {format_exact(event.value)}" if event.value is not None else ""
-            if self.notifier is not None:
-                self.notifier.alert(event)
-            if event.state == "firing":
-                self.app.bell()
-                self.notify(f"ALERT {event.rule}{value}{stale}", severity="error", timeout=20)
-            else:
-                self.notify(f"resolved: {event.rule}{value}", timeout=8)
+            say(self, event, self.notifier)
         self.firing = self.session.firing
 
     def watch_firing(self, firing: tuple[AlertEvent, ...]) -> None:

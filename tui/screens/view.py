@@ -1,0 +1,57 @@
+"""What the dashboard shows, declared once: the one snapshot and status it holds, and each fact a widget draws,
+which the screen derives from them and binds down (``data_bind``). A widget is told only of the facts it draws, and
+only when one of them changed: a binding does not fire for a value set again unchanged."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from textual.reactive import reactive
+from textual.screen import Screen
+
+from services.alerts import AlertEvent
+from services.models import (
+    AccountSnapshot,
+    AccountTotals,
+    AssetBalance,
+    Change,
+    ConnectionStatus,
+    MarginCall,
+    WeightReading,
+)
+from services.positions import LivePosition
+
+
+class DashboardView(Screen[None]):
+    """The dashboard's state as reactives (the behaviour is :class:`tui.screens.dashboard.DashboardScreen`'s)."""
+
+    snapshot: reactive[AccountSnapshot | None] = reactive(None, repaint=False)
+    status: reactive[ConnectionStatus | None] = reactive(None, repaint=False)
+    now_ms: reactive[int] = reactive(0, repaint=False)  # bound down; the screen itself draws nothing from it
+    margin_call: reactive[MarginCall | None] = reactive(None, bindings=True)
+    firing: reactive[tuple[AlertEvent, ...]] = reactive(())  # the alerts that hold now, oldest first
+    # Staleness is decided here once (_update_stale, by services.freshness) and bound down: the status line and the
+    # table never disagree.
+    stale: reactive[bool] = reactive(False, repaint=False)  # no new numbers for three refreshes
+    behind: reactive[bool] = reactive(False, repaint=False)  # stale, or the link is down: numbers may have moved
+    # What the widgets show, derived from the snapshot here and bound down (data_bind): each widget is told only of
+    # the facts it draws, and only when one of them changed (an unchanged value does not fire a binding).
+    totals: reactive[AccountTotals | None] = reactive(None, repaint=False)
+    multi_assets: reactive[bool | None] = reactive(None, repaint=False)
+    estimated: reactive[bool] = reactive(False, repaint=False)  # totals carried by marks since the last poll
+    totals_alerted: reactive[bool] = reactive(False, repaint=False)  # an account-wide alert holds
+    weight: reactive[WeightReading | None] = reactive(None, repaint=False)
+    weight_budget: reactive[int | None] = reactive(None, repaint=False)
+    server_now_ms: reactive[int] = reactive(0, repaint=False)  # now on the exchange's clock
+    balances: reactive[Mapping[str, AssetBalance]] = reactive(dict, repaint=False, always_update=True)  # (1)
+    ages_at: reactive[int] = reactive(0, repaint=False)  # when the table's ages are to read: set when a step is due
+    alerted_cells: reactive[frozenset[tuple[str, str]]] = reactive(frozenset, repaint=False)
+    compact: reactive[bool] = reactive(False, repaint=False)  # a narrow terminal: the compact table
+    # (1) Every snapshot, without comparing 2,000 rows first: the table's reconcile compares only what it draws.
+    exchange_label: reactive[str] = reactive("", repaint=False)  # DEMO, TESTNET, LIVE, CUSTOM
+    exchange_url: reactive[str] = reactive("", repaint=False)
+    series: reactive[tuple[float, ...]] = reactive((), repaint=False)  # margin balance, while the panel is open
+    tape: reactive[tuple[Change, ...]] = reactive((), repaint=False)
+    tape_note: reactive[str] = reactive("", repaint=False)  # why the history is off, if it is
+    selected_row: reactive[AssetBalance | None] = reactive(None, repaint=False)  # the highlighted asset's row
+    selected_positions: reactive[tuple[LivePosition, ...]] = reactive((), repaint=False)  # margined in it
