@@ -15,7 +15,6 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from decimal import Decimal
 
 import websockets
 from pydantic import ValidationError
@@ -24,6 +23,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 from services.backoff import Backoff
 from services.clock import Clock
 from services.positions import MarkPrice, parse_mark_frame
+from services.shapes import loads_exact
 from services.tasks import cancel_and_wait
 
 log = logging.getLogger("balance_tui.marks")
@@ -113,7 +113,7 @@ class MarkPriceStream:
             yield MarkState("live")
             async for frame in ws:
                 try:
-                    parsed = parse_mark_frame(json.loads(frame, parse_float=Decimal))
+                    parsed = parse_mark_frame(loads_exact(frame))
                 except (ValueError, ValidationError):
                     log.warning("ignored a /market frame that is not a mark price")
                     continue

@@ -3,8 +3,9 @@ as ints from ints or strings, and the immutable, unknown-fields-ignored base mod
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal, InvalidOperation
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 
@@ -15,17 +16,28 @@ def decimal_text(value: Decimal) -> str:
     return format(value if value else abs(value), "f")
 
 
+_EXACT_JSON = json.JSONDecoder(parse_float=Decimal)  # one decoder: json.loads(parse_float=...) makes one a call
+
+
+def loads_exact(frame: str | bytes) -> Any:
+    """A frame's JSON with every number that has a fraction as an exact Decimal (raises ValueError if not JSON)."""
+    return _EXACT_JSON.decode(frame if isinstance(frame, str) else frame.decode())
+
+
 def _parse_amount(value: object) -> Decimal:
     # Only exact inputs: the exchange's strings, ints, or Decimals. A float already lost digits, and a bool is a bug.
-    if isinstance(value, bool) or not isinstance(value, str | int | Decimal):
-        raise ValueError(f"an amount must be a decimal string, not {type(value).__name__}")
-    try:
-        amount = Decimal(value.strip()) if isinstance(value, str) else Decimal(value)
-    except InvalidOperation:
-        raise ValueError(f"not a decimal number: {value!r}") from None
-    if not amount.is_finite():
-        raise ValueError(f"not a finite decimal number: {value!r}")
-    return amount
+    # The exchange's string first, on the type itself: every amount of every reply comes this way (Decimal takes
+    # the surrounding whitespace a string may carry).
+    kind = type(value)
+    if kind is str or kind is Decimal or kind is int or (kind is not bool and isinstance(value, str | int | Decimal)):
+        try:
+            amount = Decimal(value)  # type: ignore[arg-type]
+        except InvalidOperation:
+            raise ValueError(f"not a decimal number: {value!r}") from None
+        if not amount.is_finite():
+            raise ValueError(f"not a finite decimal number: {value!r}")
+        return amount
+    raise ValueError(f"an amount must be a decimal string, not {kind.__name__}")
 
 
 Amount = Annotated[

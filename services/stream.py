@@ -13,11 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from decimal import Decimal
 from urllib.parse import quote
 
 import websockets
@@ -28,6 +26,7 @@ from services.backoff import Backoff
 from services.client import WsApiClient
 from services.errors import CredentialsRejected, ExchangeError, NetworkError, RequestRejected, because
 from services.models import ListenKeyExpired, UserDataEvent, parse_user_data_event
+from services.shapes import loads_exact
 from services.tasks import cancel_and_wait
 
 log = logging.getLogger("balance_tui.stream")
@@ -119,7 +118,7 @@ class UserDataStream:
             yield StreamState("live")
             async for frame in ws:
                 try:
-                    event = parse_user_data_event(json.loads(frame, parse_float=Decimal))
+                    event = parse_user_data_event(loads_exact(frame))
                 except (ValueError, ValidationError) as exc:
                     log.warning("ignored a stream frame that is not a valid event: %s", _first_line(exc))
                     continue

@@ -59,7 +59,9 @@ class WeightLedger:
 
     def __init__(self, window_ms: int = MINUTE_MS) -> None:
         self.window_ms = window_ms
-        self._spent: dict[int, dict[int, int]] = {}  # window → booking → weight
+        # window → booking → weight, each window's bookings in the order they were made (numbers only grow)
+        self._spent: dict[int, dict[int, int]] = {}
+        self._totals: dict[int, int] = {}  # window → the sum of its bookings, kept as they are made and corrected
         self._windows: dict[int, range] = {}  # booking → the windows it is booked in
         self._next = 0
 
@@ -71,8 +73,10 @@ class WeightLedger:
         self._next += 1
         for window in range(first, last + 1):
             self._spent.setdefault(window, {})[booking] = weight
+            self._totals[window] = self._totals.get(window, 0) + weight
         self._windows[booking] = range(first, last + 1)
         for old in [w for w in self._spent if w < first - 1]:
+            self._totals.pop(old, None)
             for gone in self._spent.pop(old):
                 self._windows.pop(gone, None)
         return booking
@@ -80,18 +84,29 @@ class WeightLedger:
     def correct(self, booking: int, weight: int) -> None:
         """The request booked as ``booking`` cost ``weight`` as the exchange counts it."""
         for window in self._windows.get(booking, ()):
-            if booking in self._spent.get(window, {}):
-                self._spent[window][booking] = weight
+            spent = self._spent.get(window, {})
+            if booking in spent:
+                self._totals[window] += weight - spent[booking]
+                spent[booking] = weight
 
     def own(self, server_time_ms: int) -> int:
         """Weight booked in the window holding ``server_time_ms``."""
-        return sum(self._spent.get(window_of(server_time_ms, self.window_ms), {}).values())
+        return self._totals.get(window_of(server_time_ms, self.window_ms), 0)
 
     def own_upto(self, booking: int, server_time_ms: int) -> int:
         """Weight booked in that window by ``booking`` and the requests sent before it (not those sent after, which
-        the exchange had not counted when it answered this one)."""
-        spent = self._spent.get(window_of(server_time_ms, self.window_ms), {})
-        return sum(weight for number, weight in spent.items() if number <= booking)
+        the exchange had not counted when it answered this one).
+
+        The window's total less the bookings made after this one: those are the requests still in flight, a few,
+        so a reply costs the same however many requests the window already holds (a sum over the whole window
+        grew with each: a desk's or a benchmark's thousands of calls a minute made it quadratic)."""
+        window = window_of(server_time_ms, self.window_ms)
+        total = self._totals.get(window, 0)
+        for number, weight in reversed(self._spent.get(window, {}).items()):
+            if number <= booking:
+                break
+            total -= weight
+        return total
 
     def window_end_ms(self, server_time_ms: int) -> int:
         return window_end_ms(server_time_ms, self.window_ms)

@@ -589,6 +589,32 @@ def test_the_ledger_corrects_a_booking_and_counts_only_what_was_sent_before() ->
     assert ledger.own_upto(second, T0 + 2) == 10
 
 
+def test_the_ledger_keeps_its_sums_right_through_windows_edges_and_corrections() -> None:
+    """The running totals against a plain sum of what was booked, over many windows, bookings across an edge
+    (within the clock's doubt) and corrections of bookings both current and still in flight."""
+    rng = random.Random(5)
+    ledger = WeightLedger()
+    booked: dict[int, tuple[range, int]] = {}  # booking → (its windows, its weight)
+    now = T0
+    for _ in range(3000):
+        now += rng.randint(0, 400)
+        doubt = rng.choice((0, 0, 0, 30))
+        weight = rng.choice((1, 2, 5, 10))
+        booking = ledger.book(now, weight, uncertainty_ms=doubt)
+        booked[booking] = (range((now - doubt) // 60_000, (now + doubt) // 60_000 + 1), weight)
+        if rng.random() < 0.2:
+            corrected = rng.choice([b for b in booked if b >= booking - 5])
+            cost = rng.choice((1, 5, 10))
+            ledger.correct(corrected, cost)
+            if (now // 60_000) - 1 <= booked[corrected][0].stop:  # still kept (the ledger forgets old windows)
+                booked[corrected] = (booked[corrected][0], cost)
+        window = now // 60_000
+        mine = {b: w for b, (windows, w) in booked.items() if window in windows}
+        assert ledger.own(now) == sum(mine.values())
+        upto = rng.choice(list(mine))
+        assert ledger.own_upto(upto, now) == sum(w for b, w in mine.items() if b <= upto)
+
+
 async def test_an_hmac_key_probes_the_clock_once_not_on_every_connection(
     sim: ExchangeSimulator, client: WsApiClient, clock: VirtualClock
 ) -> None:

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 
 import websockets
@@ -19,6 +17,8 @@ from websockets.frames import CloseCode
 
 from services.client.replies import frame_id
 from services.errors import ExchangeError, NetworkError, ProtocolError
+from services.models import RateLimit
+from services.shapes import loads_exact
 from services.tasks import cancel_and_wait
 
 log = logging.getLogger("balance_tui.client")
@@ -27,9 +27,12 @@ Message = dict[str, Any]
 
 
 async def dial(url: str, *, open_timeout: float, max_size: int) -> ClientConnection:
-    """Open a connection; websockets' own pings keep it alive, answered within 30 s."""
+    """Open a connection; websockets' own pings keep it alive, answered within 30 s. No per-message compression
+    (docs/DECISIONS.md, "The API connection"): replies are a few KB, and deflating each on both ends cost more
+    than the bytes it saved."""
     return await websockets.connect(
         url,
+        compression=None,
         open_timeout=open_timeout,
         max_size=max_size,
         ping_interval=60,
@@ -47,6 +50,7 @@ class Pending:
     method: str
     booking: int  # in the ledger
     booked: int  # the weight booked
+    limit: RateLimit | None = None  # the reply's REQUEST_WEIGHT entry, read once by the reader (meter.learn)
 
 
 @dataclass
@@ -128,7 +132,7 @@ class Reader:
     def frame(self, frame: str | bytes) -> None:
         link = self.link
         try:
-            message = json.loads(frame, parse_float=Decimal)
+            message = loads_exact(frame)
         except ValueError:
             # Which request it answered is readable when the frame begins as replies do ({"id": 7, ...): that one
             # fails, and the others' replies still count. Otherwise every request waiting on the connection fails,

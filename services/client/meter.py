@@ -36,7 +36,7 @@ class Meter:
     def learn(self, link: Link, entry: Pending, message: Mapping[str, Any], now_ms: int, slack_ms: int) -> None:
         """What the request cost, from this reply's count beside the last one's on this connection; its booking
         corrected to what the method is now known to cost. Called in the order the exchange answered."""
-        limit = request_weight(message)
+        limit = entry.limit = request_weight(message)
         if limit is None:
             return
         window = window_of(now_ms - slack_ms, limit.window_ms)
@@ -51,8 +51,8 @@ class Meter:
 
     def reading(self, message: Mapping[str, Any], entry: Pending, now_ms: int) -> WeightReading | None:
         """The reply's weight reading, beside what this client had spent in the window up to this request (as the
-        exchange's counts have corrected it)."""
-        limit = request_weight(message)
+        exchange's counts have corrected it). The reply's limit is the one the reader read (parsed once)."""
+        limit = entry.limit if entry.limit is not None else request_weight(message)
         if limit is None:
             return None
         self.ledger.window_ms = limit.window_ms

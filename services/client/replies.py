@@ -5,12 +5,13 @@ Pure: no socket. The connection reads frames; this reads what is in them.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from services.errors import (
     CLOCK_CODE,
@@ -132,11 +133,17 @@ def retry_at_ms(data: Mapping[str, Any], text: str) -> int | None:
 # -- results ------------------------------------------------------------------------------------------------------
 
 
+@functools.cache
+def _list_of(model: type[M]) -> TypeAdapter[list[M]]:
+    return TypeAdapter(list[model])  # type: ignore[valid-type]
+
+
 def validated_list(model: type[M], result: Any, method: str, what: str) -> list[M]:
+    """The rows of a list reply, validated in one call (a row at a time was one call into pydantic-core a row)."""
     if not isinstance(result, list):
         raise ProtocolError(f"{method}: expected a list of {what}, got {type(result).__name__}")
     try:
-        return [model.model_validate(row) for row in result]
+        return _list_of(model).validate_python(result)
     except ValidationError as exc:
         raise ProtocolError(f"{method}: unexpected reply: {first_error(exc)}") from None
 
