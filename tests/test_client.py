@@ -267,18 +267,13 @@ async def test_clock_skew_that_cannot_be_fixed_is_reported(
         sim.faults.clock_skew_ms = 30_000
         # the exchange says its time is 30 s ahead only when asked, so the retry fixes it
         assert await client.account_balance()
-        # a session.status that lies leaves a skew the client can only report
+        # a session.status that lies (its serverTime 20 s ahead of the time the exchange checks by) leaves a skew
+        # the client can only report
         sim.faults.clock_skew_ms = 0
+        sim.faults.reported_skew_ms = 20_000
         client.offset = Offset(20_000, 0)
-        original = client._sync_clock
-
-        async def stuck(link: object) -> None:
-            return None
-
-        client._sync_clock = stuck  # type: ignore[method-assign]
         with pytest.raises(ClockSkew):
             await client.account_balance()
-        client._sync_clock = original  # type: ignore[method-assign]
 
 
 # -- rate limits --------------------------------------------------------------------------------------------------

@@ -417,7 +417,7 @@ async def test_sort_arrows_are_never_clipped(app: BalanceApp) -> None:
     async with app.run_test(size=(80, 24)) as pilot:
         await started(pilot, app)
         t = table(app)
-        for key in [c.key for c in t._columns_shown]:
+        for key in [str(column_key.value) for column_key in t.columns]:
             t.sort_by(key, reverse=True)
             await pilot.pause()
             column = t.columns[ColumnKey(key)]

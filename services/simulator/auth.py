@@ -66,7 +66,7 @@ class KeyRing:
             "authorizedSince": conn.authorized_since,
             "connectedSince": conn.connected_at_ms,
             "returnRateLimits": conn.return_rate_limits,
-            "serverTime": self._venue.server_time_ms(),
+            "serverTime": self._venue.reported_time_ms(),
         }
 
     def logon(self, conn: ApiConnection, params: dict[str, Any]) -> dict[str, Any]:

@@ -92,6 +92,10 @@ class Venue:
     def server_time_ms(self) -> int:
         return self.clock.time_ms() + self.faults.clock_skew_ms
 
+    def reported_time_ms(self) -> int:
+        """The server time the exchange tells a client (session.status, /fapi/v1/time)."""
+        return self.server_time_ms() + self.faults.reported_skew_ms
+
     def spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
         self.tasks.add(task)

@@ -22,6 +22,8 @@ class Faults:
     oversized_bytes: int = 9 * 1024 * 1024
     shutdown_notice_next: int = 0  # send a serverShutdown event before the reply
     clock_skew_ms: int = 0  # the server's clock runs this far ahead of the machine's
+    reported_skew_ms: int = 0  # the time the server *says* (session.status, /fapi/v1/time) is off by this much
+    # from the time it checks timestamps by: a client that trusts it stays skewed, and can only report it
     retry_after_in_errors: bool = True  # 429/418 replies carry error.data.retryAfter [open: spot does]
     close_on_ban: bool = True  # a 418 also closes the socket [open: spot does]
     logon_skew_next: int = 0  # refuse the next N session.logon with -1021, as a clock not yet measured would get

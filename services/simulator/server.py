@@ -124,7 +124,7 @@ class ExchangeSimulator:
     def _process_request(self, connection: ServerConnection, request: Request) -> Response | None:
         url = urlsplit(request.path)
         if url.path == "/fapi/v1/time":
-            return json_response(200, {"serverTime": self.server_time_ms()})
+            return json_response(200, {"serverTime": self.venue.reported_time_ms()})
         if self.ip.banned():
             banned_until = self.ip.banned_until_ms
             retry = max(1, (banned_until - self.server_time_ms()) // 1000)
