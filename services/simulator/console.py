@@ -3,13 +3,36 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from services.simulator.server import ExchangeSimulator
+from services.simulator.account import SimulatedAccount
+from services.simulator.auth import KeyRing
+from services.simulator.core import Venue
+from services.simulator.faults import Faults
+from services.simulator.market import MarketHub
+from services.simulator.userdata import UserDataHub
+from services.simulator.weights import IpWeight
 
 
-async def command(sim: ExchangeSimulator, line: str) -> str:
+class Exchange(Protocol):
+    """What the console acts on: the exchange's parts (the simulator's server has them)."""
+
+    venue: Venue
+    ip: IpWeight
+    keyring: KeyRing
+    user_data: UserDataHub
+    market: MarketHub
+
+    @property
+    def faults(self) -> Faults: ...
+
+    @property
+    def account(self) -> SimulatedAccount: ...
+
+    async def drop_connections(self, code: int | None = None) -> None: ...
+
+
+async def command(sim: Exchange, line: str) -> str:
     """Apply one console command (``help`` lists them); returns what to tell the person who typed it."""
     words = line.split()
     if not words:
