@@ -29,6 +29,17 @@ def versions() -> dict[str, str]:
     return found
 
 
+def measured_when(results: dict[str, Any]) -> str:
+    """When the figures were measured (not when this report was written): one time, or each section's."""
+    stamps: dict[str, str] = results.get("measured_at") or {}
+    if not stamps:
+        return f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC"
+    times = sorted(set(stamps.values()))
+    if len(times) == 1:
+        return f"{times[0]} UTC"
+    return "; ".join(f"{key} {when} UTC" for key, when in sorted(stamps.items()))
+
+
 def machine() -> str:
     cpu = "unknown CPU"
     with contextlib.suppress(OSError):
@@ -110,7 +121,7 @@ def report(results: dict[str, Any], plan: Plan) -> str:
     lines = [
         "# Benchmarks",
         "",
-        f"Measured {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC on {machine()}"
+        f"Measured {measured_when(results)} on {machine()}"
         + (" — **quick smoke run: too few samples to mean anything**" if plan.quick else "")
         + ".",
         "",

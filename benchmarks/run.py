@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import datetime as dt
 import json
 import sys
 import tempfile
@@ -60,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     if "startup" in wanted:
         print("5. start-up…", flush=True)
         results["startup"] = startup(plan)
+    stamp = f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M}"
+    measured = results.setdefault("measured_at", {})  # section → when it was measured (UTC): the report's stamp
+    measured.update({key: stamp for key in wanted if key in results})
     harness.RESULTS.mkdir(parents=True, exist_ok=True)
     summary_file.write_text(json.dumps(results, indent=1, default=str) + "\n")
     args.out.write_text(report(results, plan))
