@@ -40,14 +40,9 @@ class WsApi:
     async def serve(self, conn: ApiConnection) -> None:
         self._conns.add(conn)
         try:
-            await self._venue.serve_for_lifetime(conn.ws, self._read(conn))
+            await self._venue.serve(conn.ws, lambda frame: self._on_request(conn, frame))
         finally:
             self._conns.discard(conn)
-
-    async def _read(self, conn: ApiConnection) -> None:
-        async for frame in conn.ws:
-            if not await self._on_request(conn, frame):
-                break
 
     async def _on_request(self, conn: ApiConnection, frame: str | bytes) -> bool:
         """Answer one request; False once the connection is to be dropped."""

@@ -6,7 +6,7 @@ import asyncio
 import http
 import json
 import logging
-from collections.abc import Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -78,6 +78,9 @@ class Refusal(Exception):
         self.status, self.code, self.msg, self.to_null_id = status, code, msg, to_null_id
 
 
+FrameHandler = Callable[[str | bytes], Awaitable[bool]]
+
+
 class Venue:
     """What every part of the exchange shares: its clock (the server's time is the machine's plus any skew), the
     account, the faults switched on, how long a connection may live, and the background tasks it runs."""
@@ -101,11 +104,17 @@ class Venue:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def serve_for_lifetime(self, ws: ServerConnection, serving: Coroutine[Any, Any, None]) -> None:
-        """Run one connection's loop, closing the connection once it has lived ``max_connection_age``."""
+    async def serve(self, ws: ServerConnection, on_frame: FrameHandler | None = None) -> None:
+        """Serve one connection until it closes: each frame it sends to ``on_frame`` (which returns False once the
+        connection is to be dropped), or none read at all; closed once it has lived ``max_connection_age``."""
         lifetime = asyncio.create_task(self._expire_after(ws, self.max_connection_age))
         try:
-            await serving
+            if on_frame is None:
+                await ws.wait_closed()
+            else:
+                async for frame in ws:
+                    if not await on_frame(frame):
+                        break
         except ConnectionClosed:
             pass
         finally:

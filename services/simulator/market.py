@@ -51,14 +51,9 @@ class MarketHub:
             conn.streams.update(s for s in streams[0].split("/") if s)
         self._conns.add(conn)
         try:
-            await self._venue.serve_for_lifetime(ws, self._read(conn))
+            await self._venue.serve(ws, lambda frame: self._on_message(conn, frame))
         finally:
             self._conns.discard(conn)
-
-    async def _read(self, conn: MarketConnection) -> None:
-        async for frame in conn.ws:
-            if not await self._on_message(conn, frame):
-                break
 
     async def _on_message(self, conn: MarketConnection, frame: str | bytes) -> bool:
         now = self._venue.server_time_ms()

@@ -76,7 +76,7 @@ class UserDataHub:
         setattr(ws, "bt_filter", (wanted, combined))  # noqa: B010 (per-connection delivery options)
         subscribers.add(ws)
         try:
-            await self._venue.serve_for_lifetime(ws, ws.wait_closed())
+            await self._venue.serve(ws)
         finally:
             subscribers.discard(ws)
 
