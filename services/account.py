@@ -19,6 +19,7 @@ from decimal import Decimal
 from typing import Literal
 
 from services.book import PositionBook, Sums
+from services.fills import OrderTradeUpdate, Trade
 from services.models import (
     AccountConfigUpdate,
     AccountSnapshot,
@@ -57,6 +58,7 @@ class Outcome:
 
     changed: bool = False  # the snapshot reads differently
     changes: tuple[Change, ...] = ()  # wallets that moved: pushed with their reason, or found by a poll
+    trades: tuple[Trade, ...] = ()  # fills: how much of an ORDER change was realized PnL and how much commission
     reconcile: bool = False  # a poll soon: a push does not carry available, max withdraw or uPnL
     full_refresh: bool = False  # the margin flags (and the Multi-Assets mode) are wanted
     follow_marks: bool = False  # the symbols held changed
@@ -262,6 +264,12 @@ class AccountState:
         self.multi_assets = event.multi_assets
         self._cause = "push"
         return Outcome(changed=self.polled, reconcile=True, full_refresh=True)
+
+    def order_update(self, event: OrderTradeUpdate) -> Outcome:
+        """``ORDER_TRADE_UPDATE``: a fill's realized PnL (in its position's margin asset) and commission. The wallets
+        it moved come in the ``ACCOUNT_UPDATE`` of the same fill: nothing shown changes here."""
+        trade = Trade.of(event, self.positions.margin_asset(event.order.symbol))
+        return Outcome(trades=(trade,) if trade else ())
 
     def stream_link(self, state: str, server_now_ms: int, detail: str = "") -> bool:
         """The stream's socket went up or down; returns whether the stream's state changed."""

@@ -2,6 +2,10 @@
 
 Rules have one grammar everywhere (``--alert``, the config file): ``<metric>[:<ASSET>] <op> <value>``, e.g.
 ``available:USDT<500``, ``margin_ratio>0.8``, ``upnl:USDT<-1000``; values are exact decimals, compared as Decimals.
+Positions' risk takes a symbol, optional: ``liq_distance:BTCUSDT<0.05`` (a fraction of the mark; without a symbol,
+the nearest position), ``adl>=4`` (without a symbol, the highest quantile held); today's figures an asset, optional
+(USDT without one): ``today_pnl:USDT<-500``, ``today_funding<-20``. A rule whose figure goes away (the position
+closed) resolves.
 A rule fires when it starts to hold and resolves when it stops; it fires again only after it has stayed resolved for
 ``rearm_after`` seconds (hysteresis: a value wobbling on the line does not flap). Pure: no I/O, no clock of its own.
 """
@@ -18,6 +22,7 @@ from typing import Literal
 
 from services import freshness
 from services.models import AccountSnapshot, AssetBalance, ConnectionStatus, LinkState
+from services.today import TodayView
 
 log = logging.getLogger("balance_tui.alerts")
 
@@ -33,8 +38,15 @@ ASSET_METRICS: dict[str, Callable[[AssetBalance], Decimal]] = {
     "max_withdraw": lambda r: r.max_withdraw_amount,
 }
 ACCOUNT_METRICS = ("margin_ratio", "total_upnl", "total_margin_balance", "total_wallet")
+#: Per position, by symbol (without one: the nearest liquidation, the highest ADL quantile).
+POSITION_METRICS = ("liq_distance", "adl")
+#: Today's figures (services/today.py), by asset (without one: USDT).
+TODAY_METRICS = ("today_pnl", "today_funding")
+TODAY_DEFAULT_ASSET = "USDT"
 #: Metrics computed from mark prices between polls: stale when marks stop.
-MARK_METRICS = frozenset({"upnl", "margin_balance", "margin_ratio", "total_upnl", "total_margin_balance"})
+MARK_METRICS = frozenset(
+    {"upnl", "margin_balance", "margin_ratio", "total_upnl", "total_margin_balance", "liq_distance"}
+)
 BUILTINS = ("margin_call", "stream_silent", "stale", "credentials", "rate_limited")
 OPS: dict[str, Callable[[Decimal, Decimal], bool]] = {
     "<=": lambda a, b: a <= b,
@@ -61,8 +73,15 @@ class Rule:
     value: Decimal
     asset: str | None = None
 
-    def measure(self, snapshot: AccountSnapshot) -> Decimal | None:
+    def measure(self, snapshot: AccountSnapshot, today: TodayView | None = None) -> Decimal | None:
         """The figure the rule watches, or None if the snapshot does not have it (an asset not held)."""
+        if self.metric in POSITION_METRICS:
+            return _position_figure(snapshot, self.metric, self.asset)
+        if self.metric in TODAY_METRICS:
+            if today is None or today.since_ms is None:
+                return None
+            figures = today.figures(self.asset or TODAY_DEFAULT_ASSET)
+            return figures.pnl if self.metric == "today_pnl" else figures.funding
         if self.asset is not None:
             row = snapshot.balances.get(self.asset)
             return ASSET_METRICS[self.metric](row) if row is not None else None
@@ -81,13 +100,24 @@ class Rule:
         return OPS[self.op](value, self.value)
 
 
+def _position_figure(snapshot: AccountSnapshot, metric: str, symbol: str | None) -> Decimal | None:
+    """The nearest liquidation (smallest distance) or the highest ADL quantile, of one symbol's positions (both
+    sides in hedge mode) or of all; None when no position has one."""
+    held = [p for p in snapshot.positions if symbol is None or p.symbol == symbol]
+    if metric == "liq_distance":
+        distances = [d for p in held if (d := p.liq_distance) is not None]
+        return min(distances) if distances else None
+    quantiles = [p.adl for p in held if p.adl is not None]
+    return Decimal(max(quantiles)) if quantiles else None
+
+
 def parse_rule(text: str) -> Rule:
     """A rule from its text; raises :class:`AlertRuleError` naming the rule and the problem."""
     match = _RULE.match(text)
     if match is None:
         raise AlertRuleError(f"alert {text!r}: not <metric>[:<ASSET>] <op> <value>, e.g. available:USDT<500")
     metric, asset, op, raw = match["metric"].lower(), match["asset"], match["op"], match["value"]
-    known = [*ASSET_METRICS, *ACCOUNT_METRICS]
+    known = [*ASSET_METRICS, *ACCOUNT_METRICS, *POSITION_METRICS, *TODAY_METRICS]
     if metric not in known:
         close = difflib.get_close_matches(metric, known, n=1)
         hint = f" (did you mean {close[0]}?)" if close else f" (metrics: {', '.join(known)})"
@@ -164,17 +194,26 @@ class Alerts:
         now_ms: int,
         *,
         margin_call: bool = False,
+        today: TodayView | None = None,
     ) -> list[AlertEvent]:
         stale = not freshness.is_current(status, snapshot, now_ms, from_marks=True)
         stale_link = not freshness.is_current(status, snapshot, now_ms)
         events: list[AlertEvent] = []
         if snapshot is not None:
             for rule in self.rules:
-                value = rule.measure(snapshot)
+                value = rule.measure(snapshot, today)
                 if value is None:
                     if rule.asset and rule.asset not in self._warned:
                         self._warned.add(rule.asset)
-                        log.warning("alert %s: the account holds no %s (yet)", rule.text, rule.asset)
+                        what = (
+                            "no position in {} with one"
+                            if rule.metric in POSITION_METRICS
+                            else "the account holds no {}"
+                        )
+                        log.warning("alert %s: %s (yet)", rule.text, what.format(rule.asset))
+                    track = self._tracks.get(rule.text)
+                    if track is not None and track.firing:  # the figure went away (the position closed)
+                        events += self._step(rule.text, False, now_ms, asset=rule.asset, detail="no longer held")
                     continue
                 # Marks stopping makes only the figures computed from marks stale; available and wallet are the exchange's.
                 rule_stale = stale if rule.metric in MARK_METRICS else stale_link

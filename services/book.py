@@ -42,6 +42,10 @@ class _Held:
     notional_at_poll: Decimal
     source: str
     time_ms: int
+    liquidation: Decimal | None = None  # the exchange's at the last poll (None: not said yet)
+    break_even: Decimal | None = None
+    leverage: int | None = None
+    adl: int | None = None
 
 
 #: The assets whose wallets the Multi-Assets estimate values at 1 USD (an estimate: the exchange applies haircuts).
@@ -94,6 +98,7 @@ class PositionBook:
         self._held: dict[tuple[str, str], _Held] = {}
         self._marks: dict[str, _Mark] = {}
         self._had_positions: set[str] = set()  # margin assets with positions at the last poll
+        self._asset_of: dict[str, str] = {}  # each symbol's margin asset, as last told (kept after a close)
 
     # -- in -----------------------------------------------------------------------------------------------------
 
@@ -117,8 +122,13 @@ class PositionBook:
                 notional_at_poll=p.notional,
                 source="poll",
                 time_ms=max(p.update_time, at_ms),
+                liquidation=p.liquidation_price,
+                break_even=p.break_even_price,
+                leverage=p.leverage,
+                adl=p.adl,
             )
         self._had_positions = {h.margin_asset for h in self._held.values() if not h.isolated}
+        self._asset_of.update({h.symbol: h.margin_asset for h in self._held.values()})
 
     def positions_pushed(self, updates: tuple[PositionUpdate, ...], event_time_ms: int) -> None:
         """``ACCOUNT_UPDATE`` ``a.P[]``: upsert the positions that changed; ``pa`` 0 closes one."""
@@ -144,10 +154,24 @@ class PositionBook:
                 notional_at_poll=old.notional_at_poll if old else ZERO,
                 source="push",
                 time_ms=event_time_ms,
+                # A push carries no liquidation price or ADL quantile: the last poll's stand (an estimate now: the
+                # distance wears ≈) until the reconcile poll the push asks for. A position the push opened, or
+                # turned from long to short, has none yet: the old price is on the wrong side of the mark.
+                liquidation=old.liquidation if old and (old.amount > 0) == (u.amount > 0) else None,
+                break_even=u.break_even_price if u.break_even_price is not None else (old.break_even if old else None),
+                leverage=old.leverage if old else None,
+                adl=old.adl if old else None,
             )
+
+        self._asset_of.update({h.symbol: h.margin_asset for h in self._held.values()})
 
     def mark(self, symbol: str, price: Decimal, time_ms: int) -> None:
         self._marks[symbol] = _Mark(price, time_ms)
+
+    def margin_asset(self, symbol: str) -> str:
+        """The asset a symbol's PnL is booked in: as the exchange last said (``ma``, ``marginAsset``), even after the
+        position closed (the fill that closed it is told after), else the symbol's suffix."""
+        return self._asset_of.get(symbol) or margin_asset_of(symbol)
 
     # -- out ----------------------------------------------------------------------------------------------------
 
@@ -224,6 +248,10 @@ class PositionBook:
                     maint_margin=maint,
                     source=source,
                     time_ms=time_ms,
+                    liquidation_price=h.liquidation,
+                    break_even_price=h.break_even,
+                    leverage=h.leverage,
+                    adl=h.adl,
                 )
             )
         return out

@@ -1,9 +1,10 @@
-"""What a feed tells its consumers: a snapshot, a state of the link, a margin call, a balance change."""
+"""What a feed tells its consumers: a snapshot, a state of the link, a margin call, a balance change, a fill."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from services.fills import Trade
 from services.models import AccountSnapshot, Change, ConnectionStatus, MarginCall
 
 
@@ -35,4 +36,11 @@ class BalanceChangeEvent:
     change: Change
 
 
-FeedEvent = SnapshotEvent | StatusEvent | MarginCallEvent | BalanceChangeEvent
+@dataclass(frozen=True)
+class TradeEvent:
+    """A fill: its realized PnL and commission (the wallets it moved come as a balance change)."""
+
+    trade: Trade
+
+
+FeedEvent = SnapshotEvent | StatusEvent | MarginCallEvent | BalanceChangeEvent | TradeEvent

@@ -20,20 +20,14 @@ from services.book import PositionBook
 from services.client import Fetched, WsApiClient
 from services.clock import Clock
 from services.errors import CredentialsRejected, ExchangeError, RateLimited
-from services.events import BalanceChangeEvent, FeedEvent, MarginCallEvent, SnapshotEvent, StatusEvent
+from services.events import BalanceChangeEvent, FeedEvent, SnapshotEvent, StatusEvent, TradeEvent
 from services.linkstate import LinkStatus, classify, worst
 from services.markflow import EPSILON, MarkFlow
 from services.marks import MarkPriceStream
-from services.models import (
-    AccountConfigUpdate,
-    AccountSnapshot,
-    AccountUpdate,
-    ConnectionStatus,
-    LinkState,
-    MarginCall,
-)
+from services.models import AccountSnapshot, ConnectionStatus, LinkState
 from services.pacing import BALANCE, POSITIONS, STATUS, STATUS_V1, Pacing, clamp
-from services.stream import StreamState, UserDataStream
+from services.pushflow import PushFlow
+from services.stream import UserDataStream
 from services.tasks import cancel_and_wait, wait_or_set
 from services.weight import DEFAULT_LIMIT, WeightBudget
 
@@ -220,6 +214,8 @@ class AccountFeed:
         """What an event asked for: the changes told, a reconcile or a full refresh planned, marks followed."""
         for change in outcome.changes:
             self._emit(BalanceChangeEvent(change))
+        for trade in outcome.trades:
+            self._emit(TradeEvent(trade))
         if outcome.full_refresh:
             self.pacing.want_full()
         if outcome.reconcile and self.pacing.reconcile(self.clock.monotonic()):
@@ -238,7 +234,9 @@ class AccountFeed:
         yield StatusEvent(self.status)
         tasks = [asyncio.create_task(self._guard(self._poll_loop()), name="feed-polls")]
         if self.stream is not None:
-            tasks.append(asyncio.create_task(self._guard(self._stream_loop()), name="feed-stream"))
+            pushes = PushFlow(self.stream, self.account, self.client, follow=self._follow, emit=self._emit,
+                              paint=self._pushed, stream_changed=self._stream_changed)  # fmt: skip
+            tasks.append(asyncio.create_task(self._guard(pushes.take()), name="feed-stream"))
         if self.markflow is not None:
             tasks.append(asyncio.create_task(self._guard(self.markflow.take()), name="feed-marks"))
             tasks.append(asyncio.create_task(self._guard(self.markflow.paint()), name="feed-paint"))
@@ -351,30 +349,9 @@ class AccountFeed:
                      self.allowance())  # fmt: skip
             await self._wait_until_server_time(self.client.window_resets_at_ms())
 
-    async def _stream_loop(self) -> None:
-        assert self.stream is not None
-        try:
-            async for item in self.stream.events():
-                if isinstance(item, StreamState):
-                    if self.account.stream_link(item.state, self.client.server_time_ms(), item.detail):
-                        self._stream_changed()
-                    continue
-                if self.account.stream_delivered():
-                    self._stream_changed()
-                if isinstance(item, AccountUpdate | AccountConfigUpdate):
-                    if isinstance(item, AccountUpdate):
-                        outcome = self.account.account_update(item, received_at_ms=self.clock.time_ms())
-                    else:
-                        outcome = self.account.config_update(item)
-                    self._follow(outcome)
-                    if outcome.changed and (snapshot := self.snapshot("push")) is not None:
-                        self._emit(SnapshotEvent(snapshot))
-                elif isinstance(item, MarginCall):
-                    self._emit(MarginCallEvent(item))
-        except CredentialsRejected:
-            # The poll loop reports rejected credentials; the stream just stops.
-            if self.account.stream_link("off", self.client.server_time_ms(), "credentials rejected"):
-                self._stream_changed()
+    def _pushed(self) -> None:
+        if (snapshot := self.snapshot("push")) is not None:
+            self._emit(SnapshotEvent(snapshot))
 
     def _paint(self) -> None:
         """The marks moved (or stopped): a snapshot for the screen, once a poll has given the account."""

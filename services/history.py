@@ -16,10 +16,11 @@ from decimal import Decimal
 from pathlib import Path
 
 from services.files import private_opener
+from services.fills import Trade
 from services.models import AccountTotals, Change
 from services.shapes import decimal_text
 
-SCHEMA = 2
+SCHEMA = 3
 FILE_NAME = "history.sqlite3"
 DEFAULT_RETENTION_DAYS = 90
 
@@ -71,6 +72,22 @@ _MIGRATIONS = {
         DROP TABLE changes;
         ALTER TABLE changes_v2 RENAME TO changes;
         CREATE INDEX changes_by_time ON changes (account, at_ms);
+    """,
+    # Fills (ORDER_TRADE_UPDATE): how much of a fill's wallet change was realized PnL and how much commission, for a
+    # day's figures by reason. Keyed by the exchange's trade: stored once however many processes see it.
+    3: """
+        CREATE TABLE trades (
+            account TEXT NOT NULL,
+            at_ms INTEGER NOT NULL,
+            symbol TEXT NOT NULL,
+            trade_id INTEGER NOT NULL,
+            realized TEXT NOT NULL,
+            realized_asset TEXT NOT NULL,
+            commission TEXT NOT NULL,
+            commission_asset TEXT NOT NULL,
+            UNIQUE (account, symbol, trade_id, at_ms)
+        );
+        CREATE INDEX trades_by_time ON trades (account, at_ms);
     """,
 }
 
@@ -176,6 +193,25 @@ class HistoryStore:
             ),
         )
 
+    def record_trade(self, account: str, trade: Trade) -> None:
+        self._write(
+            "INSERT OR IGNORE INTO trades (account, at_ms, symbol, trade_id, realized, realized_asset, commission, "
+            "commission_asset) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (account, trade.at_ms, trade.symbol, trade.trade_id, decimal_text(trade.realized), trade.realized_asset,
+             decimal_text(trade.commission), trade.commission_asset),
+        )  # fmt: skip
+
+    def trades(self, account: str, *, since_ms: int = 0) -> list[Trade]:
+        try:
+            rows = self._db.execute(
+                "SELECT at_ms, symbol, trade_id, realized, realized_asset, commission, commission_asset FROM trades "
+                "WHERE account = ? AND at_ms >= ? ORDER BY at_ms",
+                (account, since_ms),
+            ).fetchall()
+        except sqlite3.Error as exc:
+            raise HistoryError(f"cannot read the history store {self.path}: {exc}") from None
+        return [Trade(r[0], r[1], r[2], Decimal(r[3]), r[4], Decimal(r[5]), r[6]) for r in rows]
+
     def sample(self, account: str, at_ms: int, wallet: Decimal, upnl: Decimal, margin_balance: Decimal) -> None:
         self._write(
             "INSERT INTO samples (account, at_ms, wallet, upnl, margin_balance) VALUES (?, ?, ?, ?, ?)",
@@ -185,6 +221,7 @@ class HistoryStore:
     def prune(self, before_ms: int) -> None:
         self._write("DELETE FROM changes WHERE at_ms < ?", (before_ms,))
         self._write("DELETE FROM samples WHERE at_ms < ?", (before_ms,))
+        self._write("DELETE FROM trades WHERE at_ms < ?", (before_ms,))
 
     def changes(
         self, account: str, *, since_ms: int = 0, asset: str | None = None, reason: str | None = None
@@ -261,6 +298,9 @@ class HistoryRecorder:
 
     def change(self, change: Change) -> None:
         self.store.record(self.account, change)
+
+    def trade(self, trade: Trade) -> None:
+        self.store.record_trade(self.account, trade)
 
     def sample(self, totals: AccountTotals, now_ms: int) -> None:
         self.store.sample(

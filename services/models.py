@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.fills import OrderTradeUpdate
 from services.formatting import cut
 from services.positions import LivePosition, PositionUpdate
 from services.shapes import Amount, EventTime, ExchangeModel, decimal_text
@@ -300,7 +301,7 @@ class ListenKeyExpired(ExchangeModel):
     listen_key: str = Field("", alias="listenKey")
 
 
-UserDataEvent = AccountUpdate | MarginCall | AccountConfigUpdate | ListenKeyExpired
+UserDataEvent = AccountUpdate | MarginCall | AccountConfigUpdate | ListenKeyExpired | OrderTradeUpdate
 
 
 def parse_user_data_event(raw: object) -> UserDataEvent | None:
@@ -321,6 +322,8 @@ def parse_user_data_event(raw: object) -> UserDataEvent | None:
         return AccountConfigUpdate.parse(raw)
     if kind == "listenKeyExpired":
         return ListenKeyExpired.model_validate(raw)
+    if kind == "ORDER_TRADE_UPDATE":
+        return OrderTradeUpdate.model_validate(raw)
     return None
 
 

@@ -3,11 +3,12 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Any, Literal
+from decimal import ROUND_FLOOR, Decimal
+from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field, computed_field
 
+from services.formatting import cut
 from services.shapes import Amount, EventTime, ExchangeModel
 
 #: The quote assets a USDⓈ-M symbol's PnL is booked in, when a push does not say (``BTCUSDC`` → USDC).
@@ -16,6 +17,17 @@ MARGIN_ASSETS = ("USDT", "USDC", "FDUSD", "BFUSD")
 
 def margin_asset_of(symbol: str) -> str:
     return next((asset for asset in MARGIN_ASSETS if symbol.endswith(asset)), "USDT")
+
+
+def _small_int(value: object) -> int | None:
+    # ``adl`` is an int in the docs' example; ``leverage`` a string ("10") in v1 rows: accept both, never a bool.
+    if value is None or isinstance(value, bool):
+        return None
+    text = str(value).strip()
+    return int(text) if text.isdigit() else None
+
+
+SmallInt = Annotated[int | None, BeforeValidator(_small_int)]
 
 
 class Position(ExchangeModel):
@@ -37,6 +49,11 @@ class Position(ExchangeModel):
     isolated_wallet: Amount = Field(Decimal(0), alias="isolatedWallet")
     margin_type: str | None = Field(None, alias="marginType")  # v1 only
     update_time: int = Field(0, alias="updateTime")
+    # Risk (PROTOCOL.md §10): "0" is no liquidation price (a position the wallet fully covers); absent is unknown.
+    liquidation_price: Amount | None = Field(None, alias="liquidationPrice")
+    break_even_price: Amount | None = Field(None, alias="breakEvenPrice")
+    adl: SmallInt = None  # the auto-deleverage queue's quantile, 0-4 (4: first in line)
+    leverage: SmallInt = None  # v1 only
 
     @property
     def isolated(self) -> bool:
@@ -55,6 +72,7 @@ class PositionUpdate(ExchangeModel):
     symbol: str = Field(alias="s")
     amount: Amount = Field(alias="pa")
     entry_price: Amount = Field(Decimal(0), alias="ep")
+    break_even_price: Amount | None = Field(None, alias="bep")
     unrealized: Amount = Field(Decimal(0), alias="up")
     margin_type: str = Field("cross", alias="mt")
     isolated_wallet: Amount = Field(Decimal(0), alias="iw")
@@ -114,3 +132,31 @@ class LivePosition(BaseModel):
     maint_margin: Amount = Decimal(0)  # the exchange's at the last poll, or scaled with notional since (estimate)
     source: Source = "poll"
     time_ms: int = 0
+    # The exchange's figures at the last poll (a cross position's liquidation price moves with the others' PnL
+    # between polls): None where the exchange has not said (a position a push opened), 0 for no liquidation price.
+    liquidation_price: Amount | None = None
+    break_even_price: Amount | None = None
+    leverage: int | None = None
+    adl: int | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def liq_distance(self) -> Decimal | None:
+        """How far the mark may move against the position before it reaches the liquidation price, as a fraction of
+        the mark: a long's is below the mark, a short's above. At or past the price it is 0 or less (never "safe");
+        None when there is no liquidation price or no mark. An estimate unless both are the same poll's."""
+        return liquidation_distance(self.amount, self.mark_price, self.liquidation_price)
+
+    @property
+    def risk_estimated(self) -> bool:
+        """The distance reads a live mark (or a pushed change) against the last poll's liquidation price."""
+        return self.source != "poll"
+
+
+def liquidation_distance(amount: Decimal, mark: Decimal | None, liquidation: Decimal | None) -> Decimal | None:
+    """(mark − liquidation) / mark for a long, (liquidation − mark) / mark for a short: the fraction the mark can move
+    against the position. Cut toward −∞ at 8 places: never nearer safety than the exact quotient."""
+    if not amount or not mark or mark <= 0 or liquidation is None or liquidation <= 0:
+        return None
+    room = mark - liquidation if amount > 0 else liquidation - mark
+    return cut(room / mark, 8, rounding=ROUND_FLOOR)

@@ -16,9 +16,10 @@ from decimal import Decimal
 
 from services.alerts import AlertEvent, Alerts
 from services.clock import Clock
-from services.events import BalanceChangeEvent, FeedEvent, MarginCallEvent, SnapshotEvent, StatusEvent
+from services.events import BalanceChangeEvent, FeedEvent, MarginCallEvent, SnapshotEvent, StatusEvent, TradeEvent
 from services.history import HistoryError, HistoryRecorder
 from services.models import AccountSnapshot, Change, ConnectionStatus, MarginCall
+from services.today import Today, TodayView
 
 SAMPLE_EVERY_MS = 60_000  # the series and the history's samples: one point a minute, whatever the marks' pace
 SERIES_POINTS = 1_440  # the last 24 hours of the margin balance
@@ -53,6 +54,7 @@ class Session:
         self.margin_series: deque[Decimal] = deque(maxlen=SERIES_POINTS)  # the sparkline's points
         self.alert_log: deque[AlertEvent] = deque(maxlen=ALERT_LOG_LENGTH)
         self.firing: tuple[AlertEvent, ...] = ()  # what holds now, oldest first
+        self.today = Today()  # the UTC day's wallet change by reason, counted from the first snapshot
         self._sampled_at_ms: int | None = None
 
     def load_series(self) -> None:
@@ -70,10 +72,16 @@ class Session:
         now = self.clock.time_ms()
         if isinstance(event, BalanceChangeEvent):
             self.tape.append(event.change)
+            self.today.change(event.change)
             self._write(lambda h: h.change(event.change))
             return []  # a change comes with the snapshot that holds it: the alerts look then
+        if isinstance(event, TradeEvent):
+            self.today.trade(event.trade)
+            self._write(lambda h: h.trade(event.trade))
+            return self.check(now)
         if isinstance(event, SnapshotEvent):
             self.snapshot = event.snapshot
+            self.today.start(event.snapshot.server_time_ms)
             self._sample(event.snapshot, now)
         elif isinstance(event, MarginCallEvent):
             self.margin_call, self.margin_call_at_ms = event.margin_call, now
@@ -89,7 +97,9 @@ class Session:
     def check(self, now_ms: int | None = None) -> list[AlertEvent]:
         """Look again as time passes: stale numbers and a silent stream need no event to come true."""
         now = self.clock.time_ms() if now_ms is None else now_ms
-        events = self.alerts.check(self.snapshot, self.status, now, margin_call=self.margin_call_holds(now))
+        events = self.alerts.check(
+            self.snapshot, self.status, now, margin_call=self.margin_call_holds(now), today=self.today_at(now)
+        )
         if events:
             self.alert_log.extend(events)
             firing = {e.rule: e for e in self.firing}
@@ -100,6 +110,11 @@ class Session:
                     firing.pop(event.rule, None)
             self.firing = tuple(firing.values())
         return events
+
+    def today_at(self, now_ms: int | None = None) -> TodayView:
+        """Today's figures now: the day is the exchange's (this machine's clock corrected by the offset measured)."""
+        now = self.clock.time_ms() if now_ms is None else now_ms
+        return self.today.at(now + (self.snapshot.clock_offset_ms if self.snapshot else 0))
 
     def margin_call_holds(self, now_ms: int) -> bool:
         return self.margin_call_at_ms is not None and now_ms - self.margin_call_at_ms < MARGIN_CALL_HOLD_MS

@@ -34,7 +34,8 @@ log = logging.getLogger("balance_tui.stream")
 #: Ping the key well inside its 60-minute life (PROTOCOL.md §6 says every ≤ 30 min).
 PING_EVERY = 25 * 60.0
 #: Every event balance-tui reads, ``listenKeyExpired`` included: production delivers only the events named.
-EVENTS = ("ACCOUNT_UPDATE", "MARGIN_CALL", "ACCOUNT_CONFIG_UPDATE", "listenKeyExpired")
+#: ``ORDER_TRADE_UPDATE`` for today's figures: how much of a fill's wallet change was realized PnL, how much fees.
+EVENTS = ("ACCOUNT_UPDATE", "ORDER_TRADE_UPDATE", "MARGIN_CALL", "ACCOUNT_CONFIG_UPDATE", "listenKeyExpired")
 LISTEN_KEY_GONE = -1125
 
 

@@ -52,7 +52,7 @@ async def test_the_stream_uses_the_query_form_naming_every_event_and_receives_pu
     assert stream.listen_key is not None
     assert stream.url_for(stream.listen_key) == (
         f"{sim.stream_url}/private/ws?listenKey={stream.listen_key}"
-        "&events=ACCOUNT_UPDATE/MARGIN_CALL/ACCOUNT_CONFIG_UPDATE/listenKeyExpired"
+        "&events=ACCOUNT_UPDATE/ORDER_TRADE_UPDATE/MARGIN_CALL/ACCOUNT_CONFIG_UPDATE/listenKeyExpired"
     )
     sent = await sim.push_balance_change("USDT", "25.5")
     await until(lambda: len(reader.updates) == 1)

@@ -9,7 +9,8 @@ from __future__ import annotations
 from textual.message import Message
 
 from services.alerts import AlertEvent
-from services.events import BalanceChangeEvent, FeedEvent, MarginCallEvent, SnapshotEvent
+from services.events import BalanceChangeEvent, FeedEvent, MarginCallEvent, SnapshotEvent, TradeEvent
+from services.fills import Trade
 from services.models import AccountSnapshot, Change, ConnectionStatus, MarginCall
 
 
@@ -30,6 +31,14 @@ class ChangeReceived(Message):
     def __init__(self, change: Change) -> None:
         super().__init__()
         self.change = change
+
+
+class TradeReceived(Message):
+    """A fill: its realized PnL and commission (today's figures by reason)."""
+
+    def __init__(self, trade: Trade) -> None:
+        super().__init__()
+        self.trade = trade
 
 
 class MarginCallReceived(Message):
@@ -64,4 +73,6 @@ def message_for(event: FeedEvent) -> Message:
         return SnapshotReceived(event.snapshot)
     if isinstance(event, MarginCallEvent):
         return MarginCallReceived(event.margin_call)
+    if isinstance(event, TradeEvent):
+        return TradeReceived(event.trade)
     return StatusChanged(event.status)

@@ -48,14 +48,20 @@ class SimPosition:
     maint_rate: Decimal = Decimal("0.004")
     isolated: bool = False
     update_time: int = 0
+    # The exchange's liquidation price when set (a test's or the demo's: a short already past it, a long 0.5 % away);
+    # otherwise computed as a cross position's, from the wallet and the other positions' PnL (liquidation_price).
+    liquidation: Decimal | None = None
+    adl: int = 2
 
 
-#: The demo's positions: one-way and hedge, USDT- and USDC-margined (symbol, side, amount, entry, asset, mark, tick).
+#: The demo's positions: one-way and hedge, USDT- and USDC-margined (symbol, side, amount, entry, asset, mark, tick,
+#: liquidation price, ADL quantile). The liquidation prices are given, as for positions margined tighter than the
+#: demo's wallet would make them: a wallet of 122,607 USDT covers every one of these, and "0" everywhere shows nothing.
 DEMO_POSITIONS = (
-    ("BTCUSDT", "BOTH", "0.500", "95000.00", "USDT", "96412.30", "0.10"),
-    ("ETHUSDT", "LONG", "3.000", "3300.00", "USDT", "3421.55", "0.01"),
-    ("ETHUSDT", "SHORT", "-1.000", "3500.00", "USDT", "3421.55", "0.01"),
-    ("SOLUSDC", "BOTH", "40", "180.000", "USDC", "182.150", "0.001"),
+    ("BTCUSDT", "BOTH", "0.500", "95000.00", "USDT", "96412.30", "0.10", "89463.10", 2),
+    ("ETHUSDT", "LONG", "3.000", "3300.00", "USDT", "3421.55", "0.01", "3118.40", 1),
+    ("ETHUSDT", "SHORT", "-1.000", "3500.00", "USDT", "3421.55", "0.01", "3905.12", 4),
+    ("SOLUSDC", "BOTH", "40", "180.000", "USDC", "182.150", "0.001", "0", 0),
 )
 
 
@@ -85,8 +91,10 @@ class SimulatedAccount:
         self.marks: dict[str, Decimal] = {}
         self.ticks: dict[str, Decimal] = {}  # each symbol's price step
         self.mark_time = 0
-        for symbol, side, amt, entry, asset, mark, step in DEMO_POSITIONS if positions else ():
-            self.positions[(symbol, side)] = SimPosition(symbol, side, Decimal(amt), Decimal(entry), asset)
+        for symbol, side, amt, entry, asset, mark, step, liq, adl in DEMO_POSITIONS if positions else ():
+            self.positions[(symbol, side)] = SimPosition(
+                symbol, side, Decimal(amt), Decimal(entry), asset, liquidation=Decimal(liq), adl=adl
+            )
             self.marks[symbol] = Decimal(mark)
             self.ticks[symbol] = Decimal(step)
 
@@ -128,22 +136,46 @@ class SimulatedAccount:
     def maint_margin(self, a: SimAsset) -> Decimal:
         return a.maint_margin + sum((abs(self._notional(p)) * p.maint_rate for p in self._held(a.asset)), Decimal(0))
 
+    def liquidation_price(self, p: SimPosition) -> Decimal:
+        """The mark at which the position's margin asset would be down to its maintenance margin, the other positions
+        of that asset at their marks (a cross position's liquidation price moves with their PnL); 0 when no mark
+        reaches it (the wallet covers the position). A price set on the position is the exchange's word instead."""
+        if p.liquidation is not None:
+            return p.liquidation
+        others = [o for o in self._held(p.margin_asset, cross_only=True) if o is not p]
+        wallet = self.assets[p.margin_asset].wallet if p.margin_asset in self.assets else Decimal(0)
+        room = wallet + sum((self.position_pnl(o) for o in others), Decimal(0))
+        room -= sum((abs(self._notional(o)) * o.maint_rate for o in others), Decimal(0))
+        # room + amount × (P − entry) = |amount| × P × rate, solved for P.
+        price = (p.amount * p.entry - room) / (p.amount - abs(p.amount) * p.maint_rate)
+        return max(price, Decimal(0))
+
     def change_position(
-        self, symbol: str, side: str, size: Decimal, entry: Decimal, now_ms: int, *, margin_asset: str | None = None
+        self,
+        symbol: str,
+        side: str,
+        size: Decimal,
+        entry: Decimal,
+        now_ms: int,
+        *,
+        margin_asset: str | None = None,
+        realize: bool = True,
     ) -> dict[str, Any]:
         """Open, change or (size 0) close a position; returns its ``a.P[]`` entry as the exchange pushes it.
 
-        ``margin_asset`` for an account whose margin is not the symbol's quote (credits mode: BNFCR)."""
+        ``margin_asset`` for an account whose margin is not the symbol's quote (credits mode: BNFCR); ``realize``
+        False when the caller books the realized PnL itself (a fill that says how much)."""
         key = (symbol, side)
         old = self.positions.get(key)
         asset = margin_asset or (old.margin_asset if old else ("USDC" if symbol.endswith("USDC") else "USDT"))
         self.marks.setdefault(symbol, entry)
         self.ticks.setdefault(symbol, Decimal("0.01"))
         if size:
-            self.positions[key] = SimPosition(symbol, side, size, entry, asset, update_time=now_ms)
+            adl = old.adl if old is not None else 2
+            self.positions[key] = SimPosition(symbol, side, size, entry, asset, update_time=now_ms, adl=adl)
             pnl = self.position_pnl(self.positions[key])
         else:
-            if old is not None:  # closing realizes the PnL into the wallet
+            if old is not None and realize:  # closing realizes the PnL into the wallet
                 self.assets[asset].wallet += self.position_pnl(old)
                 self.assets[asset].update_time = now_ms
             self.positions.pop(key, None)
@@ -166,7 +198,7 @@ class SimulatedAccount:
                 "breakEvenPrice": f"{p.entry:f}",
                 "markPrice": amount(self.marks[p.symbol]),
                 "unRealizedProfit": amount(self.position_pnl(p)),
-                "liquidationPrice": "0",
+                "liquidationPrice": amount(self.liquidation_price(p)),
                 "isolatedMargin": "0",
                 "notional": amount(notional),
                 "marginAsset": p.margin_asset,
@@ -175,7 +207,7 @@ class SimulatedAccount:
                 "maintMargin": amount(abs(notional) * p.maint_rate),
                 "positionInitialMargin": amount(abs(notional) / p.leverage),
                 "openOrderInitialMargin": "0",
-                "adl": 2,
+                "adl": p.adl,
                 "bidNotional": "0",
                 "askNotional": "0",
                 "updateTime": p.update_time,

@@ -78,6 +78,27 @@ async def command(sim: Exchange, line: str) -> str:
             symbol, side = args[0].upper(), args[1].upper()
             await user_data.change_position(symbol, side, args[2], args[3] if len(args) > 3 else "0")
             return f"position {symbol} {side} {args[2]}"
+        if name == "fill":  # fill SYMBOL SIDE AMOUNT PRICE [REALIZED [COMMISSION [ASSET]]]
+            symbol, side = args[0].upper(), args[1].upper()
+            realized = args[4] if len(args) > 4 else "0"
+            fee = args[5] if len(args) > 5 else "0"
+            fee_asset = args[6].upper() if len(args) > 6 else None
+            await user_data.fill(symbol, side, args[2], args[3], realized=realized, commission=fee,
+                                 commission_asset=fee_asset)  # fmt: skip
+            return f"filled {symbol} {side} to {args[2]} at {args[3]}: realized {realized}, commission {fee}"
+        if name == "funding":  # funding SYMBOL AMOUNT
+            symbol = args[0].upper()
+            held = [p for p in sim.account.positions.values() if p.symbol == symbol]
+            asset = held[0].margin_asset if held else "USDC" if symbol.endswith("USDC") else "USDT"
+            await user_data.push_balance_change(asset, Decimal(args[1]), reason="FUNDING_FEE", symbol=symbol)
+            return f"funding {args[1]} {asset} for {symbol}"
+        if name in ("liq", "adl"):  # liq SYMBOL SIDE PRICE | adl SYMBOL SIDE N
+            symbol, side = args[0].upper(), args[1].upper()
+            if name == "liq":
+                user_data.set_risk(symbol, side, liquidation=Decimal(args[2]))
+            else:
+                user_data.set_risk(symbol, side, adl=int(args[2]))
+            return f"{name} of {symbol} {side} now {args[2]} (the next poll says so)"
         if name == "mute":
             faults.stream_mute = switch()
             return f"user-data streams {'mute' if faults.stream_mute else 'delivering'}"
@@ -146,6 +167,9 @@ mute on|off                   user-data streams stay open but deliver nothing (b
 marks stop|go | drop-market   stop / restart mark prices; drop the /market connections
 mark SYMBOL PRICE             set a mark price now (pushed at once)
 position SYMBOL SIDE AMT [ENTRY]   open, change or (AMT 0) close a position, pushed as ACCOUNT_UPDATE
+fill SYMBOL SIDE AMT PRICE [REALIZED [FEE [ASSET]]]   a fill: ACCOUNT_UPDATE and ORDER_TRADE_UPDATE (rp, n, N)
+funding SYMBOL AMOUNT         a funding fee (ACCOUNT_UPDATE FUNDING_FEE with a.S)
+liq SYMBOL SIDE PRICE | adl SYMBOL SIDE N   the liquidation price / ADL quantile the exchange reports
 malformed | wrong-shape | bad-amount | oversized [N]   spoil the next N replies
 shutdown [N]                  send a serverShutdown notice before the next N replies
 skew MS                       run the server clock MS milliseconds ahead (negative: behind)

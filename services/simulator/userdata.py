@@ -26,6 +26,7 @@ class UserDataHub:
         self.account = venue.account
         self.listen_keys: dict[str, tuple[str, int]] = {}  # listen key → (api key, expires at)
         self._streams: dict[str, set[ServerConnection]] = {}
+        self._trades = 0  # trade and order ids
 
     def connections(self) -> list[ServerConnection]:
         """Every open user-data stream connection."""
@@ -201,3 +202,66 @@ class UserDataHub:
         }  # fmt: skip
         await self.push(event)
         return event
+
+    async def fill(
+        self,
+        symbol: str,
+        side: str,
+        amount_: Decimal | str,
+        price: Decimal | str,
+        *,
+        realized: Decimal | str = "0",
+        commission: Decimal | str = "0",
+        commission_asset: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """A fill that leaves the position at ``amount_`` (0: closed) and books ``realized`` PnL and ``commission``
+        (charged, in ``commission_asset``: the margin asset by default) into the wallets, pushed as the exchange
+        does: the ``ACCOUNT_UPDATE`` (``m`` ORDER, the wallets and the position) and the fill's
+        ``ORDER_TRADE_UPDATE`` (``rp``, ``n``, ``N``). Returns both events."""
+        held = self.account.positions.get((symbol, side))
+        asset = held.margin_asset if held else "USDC" if symbol.endswith("USDC") else "USDT"
+        fee_asset = commission_asset or asset
+        realized_, fee = Decimal(realized), Decimal(commission)
+        stamps = [self.account.assets[a].update_time for a in {asset, fee_asset} if a in self.account.assets]
+        happened = max(self._venue.server_time_ms() - PUSH_LAG_MS, max(stamps, default=0) + 1)
+        was, now = (held.amount if held else Decimal(0)), Decimal(amount_)
+        qty = f"{abs(now - was):f}"
+        entry = Decimal(price) if not held or abs(now) > abs(was) else held.entry  # adding moves the entry: simplified
+        position = self.account.change_position(symbol, side, now, entry, happened, realize=False)
+        moved = {asset: realized_, fee_asset: Decimal(0)} if fee_asset != asset else {asset: realized_ - fee}
+        if fee_asset != asset:
+            moved[fee_asset] -= fee
+        rows = []
+        for name, delta in moved.items():
+            row = self.account.assets[name]
+            row.wallet += delta
+            row.update_time = happened
+            rows.append({"a": name, "wb": amount(row.wallet), "cw": amount(row.wallet), "bc": "0"})
+        self._trades += 1
+        update = {"e": "ACCOUNT_UPDATE", "E": happened + PUSH_LAG_MS, "T": happened,
+                  "a": {"m": "ORDER", "B": rows, "P": [position]}}  # fmt: skip
+        order = {
+            "e": "ORDER_TRADE_UPDATE", "E": happened + PUSH_LAG_MS, "T": happened,
+            "o": {
+                "s": symbol, "c": f"sim-{self._trades}", "S": "BUY" if now > was else "SELL", "o": "MARKET",
+                "f": "GTC", "q": qty, "p": "0", "ap": f"{Decimal(price):f}", "sp": "0", "x": "TRADE", "X": "FILLED",
+                "i": self._trades, "l": qty, "z": qty, "L": f"{Decimal(price):f}",
+                "N": fee_asset, "n": amount(fee), "T": happened, "t": self._trades, "b": "0", "a": "0",
+                "m": False, "R": False, "wt": "CONTRACT_PRICE", "ot": "MARKET", "ps": side, "cp": False,
+                "rp": amount(realized_), "pP": False, "si": 0, "ss": 0, "V": "NONE", "pm": "NONE", "gtd": 0,
+            },
+        }  # fmt: skip
+        # The wallet's change first, the order's after (nothing documents the order: the client takes either).
+        await self.push(update)
+        await self.push(order)
+        return [update, order]
+
+    def set_risk(
+        self, symbol: str, side: str, *, liquidation: Decimal | str | None = None, adl: int | None = None
+    ) -> None:
+        """The exchange's liquidation price and ADL quantile of a position from now on (what the next poll says)."""
+        position = self.account.positions[(symbol, side)]
+        if liquidation is not None:
+            position.liquidation = Decimal(liquidation)
+        if adl is not None:
+            position.adl = adl

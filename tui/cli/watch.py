@@ -9,7 +9,7 @@ import sys
 from typing import Any
 
 from services.alerts import AlertEvent
-from services.events import BalanceChangeEvent, FeedEvent, MarginCallEvent, SnapshotEvent, StatusEvent
+from services.events import BalanceChangeEvent, FeedEvent, MarginCallEvent, SnapshotEvent, StatusEvent, TradeEvent
 from services.history import HistoryError, HistoryRecorder
 from services.models import LinkState
 from services.session import Session
@@ -59,7 +59,7 @@ async def run_watch(settings: Settings, *, duration: float | None, out: Writer) 
             async with contextlib.aclosing(feed.events()) as events:
                 async for event in events:
                     raised = session.apply(event)
-                    out.write(json.dumps(_event_line(event, exchange)) + "\n")
+                    out.write(json.dumps(_event_line(event, exchange, session)) + "\n")
                     out.flush()
                     said(raised)
                     if isinstance(event, StatusEvent) and event.status.state is LinkState.CREDENTIALS_REJECTED:
@@ -74,11 +74,14 @@ async def run_watch(settings: Settings, *, duration: float | None, out: Writer) 
             ticker.cancel()
 
 
-def _event_line(event: FeedEvent, exchange: Exchange) -> dict[str, Any]:
+def _event_line(event: FeedEvent, exchange: Exchange, session: Session) -> dict[str, Any]:
     if isinstance(event, BalanceChangeEvent):
         return {"type": "change", "schema": JSON_SCHEMA, **event.change.json_dict()}
+    if isinstance(event, TradeEvent):
+        return {"type": "trade", "schema": JSON_SCHEMA, **event.trade.json_dict()}
     if isinstance(event, SnapshotEvent):
-        return {"type": "snapshot", **snapshot_json(event.snapshot, exchange)}
+        # Today's figures by reason (exact strings), counted since the session's first snapshot.
+        return {"type": "snapshot", **snapshot_json(event.snapshot, exchange), "today": session.today_at().json_dict()}
     if isinstance(event, MarginCallEvent):
         return {
             "type": "margin_call",
