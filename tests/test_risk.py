@@ -8,15 +8,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from textual.coordinate import Coordinate
 
 from services.alerts import AlertRuleError, Alerts, parse_rule
 from services.book import PositionBook
+from services.clock import VirtualClock
+from services.endpoints import Credentials
 from services.fills import OrderTradeUpdate, Trade
 from services.models import AccountSnapshot, Change, parse_user_data_event
 from services.positions import LivePosition, Position, PositionUpdate, liquidation_distance
+from services.settings import Settings
 from services.simulator import ExchangeSimulator
 from services.today import DAY_MS, Today
-from tests.helpers import TEST_API_KEY, TEST_SECRET, Watch, clean_env
+from tests.helpers import TEST_API_KEY, TEST_SECRET, Watch, clean_env, dashboard, factory, started, table, until
+from tui.app import BalanceApp
+from widgets.positions_table import PositionsTable
+from widgets.risk_line import RiskLine
 
 D = Decimal
 T0 = 1_790_000_000_000  # 2026-09-21 13:33:20 UTC
@@ -233,7 +240,7 @@ async def test_watch_counts_today_s_funding_as_pushed(tmp_path: Path) -> None:
     async with simulator:
         watch = await Watch.start("--ws-url", simulator.ws_url, env=env)
         try:
-            await watch.until(watch.stream_connected)
+            await watch.until(lambda: watch.stream_connected() and bool(simulator.user_data.connections()))
             await watch.until(lambda: bool(watch.of_type("snapshot")))
             funding = ["-1.25", "-0.5", "0.125"]
             for fee in funding:
@@ -271,3 +278,52 @@ def test_the_simulated_cross_liquidation_price_is_where_margin_meets_maintenance
     assert abs(usdt.wallet + account.unrealized(usdt) - account.maint_margin(usdt)) < D("0.000001")
     account.assets["USDT"].wallet = D(10**9)
     assert account.liquidation_price(long) == 0  # a wallet that covers it: no liquidation price ("0")
+
+
+# -- on screen ------------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def app(sim: ExchangeSimulator, clock: VirtualClock, hmac_credentials: Credentials) -> BalanceApp:
+    sim.user_data.set_risk("ETHUSDT", "SHORT", liquidation=sim.account.marks["ETHUSDT"] - 20, adl=4)
+    return BalanceApp(Settings(interval=2.0), clock=clock, exchange_factory=factory(sim, hmac_credentials))
+
+
+def _rows(positions: PositionsTable) -> list[str]:
+    return [str(positions.coordinate_to_cell_key(Coordinate(i, 0)).row_key.value) for i in range(positions.row_count)]
+
+
+async def test_o_shows_the_positions_nearest_liquidation_first_and_back(app: BalanceApp) -> None:
+    async with app.run_test(size=(120, 36)) as pilot:
+        await started(pilot, app)
+        screen = dashboard(app)
+        positions, balances = screen.query_one(PositionsTable), table(app)
+        await until(pilot=pilot, predicate=lambda: len(screen.positions) == 4)
+        assert not positions.display and balances.display
+        await pilot.press("o")
+        assert positions.display and not balances.display and positions.has_focus
+        assert _rows(positions) == ["ETHUSDT/SHORT", "BTCUSDT/BOTH", "ETHUSDT/LONG", "SOLUSDC/BOTH"]
+        assert positions.get_cell("ETHUSDT/SHORT", "distance").plain == "PAST LIQ."
+        assert positions.get_cell("SOLUSDC/BOTH", "distance").plain == "—"  # "0": no liquidation price, not 100 %
+        assert positions.get_cell("ETHUSDT/SHORT", "adl").plain == "■■■■ 4"
+        assert "ETHUSDT SHORT PAST LIQ." in screen.query_one(RiskLine).text()
+        await pilot.press("s")  # the balance table's sort is not a key of this view
+        assert balances.sort_key == "asset"
+        await pilot.press("o")
+        assert balances.display and not positions.display
+        await pilot.press("s")
+        assert balances.sort_key != "asset"
+
+
+async def test_a_fill_and_a_funding_fee_show_on_the_today_line(app: BalanceApp, sim: ExchangeSimulator) -> None:
+    async with app.run_test(size=(120, 36)) as pilot:
+        await started(pilot, app)
+        screen = dashboard(app)
+        line = screen.query_one(RiskLine)
+        # the stream open on both ends: the client says so, and the exchange has it among its subscribers
+        await until(pilot=pilot, predicate=lambda: bool(sim.user_data.connections()) and screen.status is not None
+                    and screen.status.stream in ("unproven", "live"))  # fmt: skip
+        await sim.user_data.fill("ETHUSDT", "LONG", "2.5", "3450", realized="75", commission="0.69")
+        await sim.user_data.push_balance_change("USDT", "-3.14", reason="FUNDING_FEE", symbol="ETHUSDT")
+        await until(pilot=pilot, predicate=lambda: "funding -3.14" in line.text())
+        assert "+71.17 USDT · funding -3.14 · fees -0.69 · realized +75.00" in line.text()

@@ -15,7 +15,8 @@ from textual.pilot import Pilot
 
 from services.account import AccountState, Reply
 from services.clock import VirtualClock
-from services.events import BalanceChangeEvent, SnapshotEvent, StatusEvent
+from services.events import BalanceChangeEvent, SnapshotEvent, StatusEvent, TradeEvent
+from services.fills import Trade
 from services.models import (
     AccountSnapshot,
     AccountStatus,
@@ -38,10 +39,13 @@ SIZES = [(80, 24), (120, 36)]
 
 
 def account_snapshot(
-    *, multi_assets: bool = False, extra_assets: int = 0, age_ms: int = 400, marks: bool = True
+    *, multi_assets: bool = False, extra_assets: int = 0, age_ms: int = 400, marks: bool = True, risky: bool = False
 ) -> AccountSnapshot:
     account = SimulatedAccount(multi_assets=multi_assets, seed=11)
     account.add_assets(extra_assets)
+    if risky:  # the ETHUSDT short's mark already past its liquidation price, the BTCUSDT long 0.5 % above its own
+        account.positions[("ETHUSDT", "SHORT")].liquidation = Decimal("3400.00")
+        account.positions[("BTCUSDT", "BOTH")].liquidation = Decimal("95932.63")
     account.set_time(NOW - 95_000)
     account.assets["USDT"].update_time = NOW - 2_000
     received = NOW - age_ms
@@ -101,6 +105,8 @@ SCENES: dict[str, tuple[AccountSnapshot, ConnectionStatus]] = {
     "alert": (account_snapshot(), status(LinkState.LIVE, stream="live")),
     "tape": (account_snapshot(), status(LinkState.LIVE, stream="live")),
     "forty_assets": (account_snapshot(extra_assets=34), status(LinkState.LIVE)),
+    "positions": (account_snapshot(risky=True), status(LinkState.LIVE, stream="live")),
+    "today": (account_snapshot(), status(LinkState.LIVE, stream="live")),
 }
 
 
@@ -111,6 +117,8 @@ TAPE = (
     ("-0.04000000", "ORDER", None),
     ("-1.07250000", "FUNDING_FEE", "ETHUSDT"),
 )
+
+TODAY = ((NOW - 2_000, "-3.14", "FUNDING_FEE", "BTCUSDT"), (NOW - 1_000, "-9.20", "ORDER", None))
 
 #: Scenes with alert rules: the USDT available under the line, the margin ratio far from its.
 ALERTS = {"alert": ["available:USDT<200000", "margin_ratio>0.99"]}
@@ -134,6 +142,15 @@ def scene(name: str) -> tuple[BalanceApp, Callable[[Pilot[int]], Any]]:
                 screen.take(BalanceChangeEvent(change))
             screen.action_tape()
         screen.take(SnapshotEvent(snapshot))
+        if name == "today":  # a day's fills and funding since the first numbers (counting starts with them)
+            for at, delta, reason, symbol in TODAY:
+                change = Change(at, "USDT", Decimal(122_600), Decimal(122_600) + Decimal(delta), Decimal(delta),
+                                reason, symbol, "push")  # fmt: skip
+                screen.take(BalanceChangeEvent(change))
+            screen.take(TradeEvent(Trade(NOW - 1_000, "BTCUSDT", 7, Decimal("-8"), "USDT", Decimal("-1.20"), "USDT")))
+            screen.take(SnapshotEvent(snapshot))
+        if name == "positions":
+            await pilot.press("o")
         await pilot.pause()
         await pilot.pause()
         app.clear_notifications()  # toasts come and go: the picture is of what stays

@@ -268,8 +268,22 @@ class ExchangeSimulator:
         elif kind == 7:
             await self.push_balance_change("USDT", Decimal(rng.randint(1, 50)) / 100, reason="ADJUSTMENT")
         else:
-            fee = -Decimal(rng.randint(1, 400)) / Decimal(10_000)
-            await self.push_balance_change("USDT", fee, reason="ORDER")
+            await self._demo_fill(n)
+
+    async def _demo_fill(self, n: int) -> None:
+        """A small fill on the ETHUSDT long, adding 0.01 and then taking it off again: a taker's commission on each,
+        the realized PnL of the 0.01 on the way out (both pushed: the wallet's change and the order's)."""
+        held = self.account.positions.get(("ETHUSDT", "LONG"))
+        if held is None:
+            return
+        mark = self.account.marks["ETHUSDT"]
+        step = Decimal("0.01")
+        adding = held.amount == Decimal(3)
+        realized = Decimal(0) if adding else step * (mark - held.entry)
+        fee = step * mark * Decimal("0.0004")  # the taker rate
+        await self.user_data.fill("ETHUSDT", "LONG", held.amount + (step if adding else -step), mark,
+                                  realized=realized.quantize(Decimal("0.00000001")),
+                                  commission=fee.quantize(Decimal("0.00000001")))  # fmt: skip
 
     def start_ticker(self, interval: float = 1.0, *, push_every: int = 0) -> None:
         """Move the demo account's marks every ``interval`` seconds of the simulator's clock.

@@ -226,7 +226,9 @@ class UserDataHub:
         happened = max(self._venue.server_time_ms() - PUSH_LAG_MS, max(stamps, default=0) + 1)
         was, now = (held.amount if held else Decimal(0)), Decimal(amount_)
         qty = f"{abs(now - was):f}"
-        entry = Decimal(price) if not held or abs(now) > abs(was) else held.entry  # adding moves the entry: simplified
+        # Adding moves the entry to the average of what was held and what was added; taking off leaves it.
+        entry = held.entry if held and abs(now) <= abs(was) else (
+            (was * (held.entry if held else 0) + (now - was) * Decimal(price)) / now)  # fmt: skip
         position = self.account.change_position(symbol, side, now, entry, happened, realize=False)
         moved = {asset: realized_, fee_asset: Decimal(0)} if fee_asset != asset else {asset: realized_ - fee}
         if fee_asset != asset:

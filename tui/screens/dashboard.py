@@ -11,7 +11,6 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Footer
 from textual.worker import Worker, WorkerState
 
-from services import freshness
 from services.alerts import AlertEvent
 from services.clock import Clock
 from services.errors import because
@@ -27,6 +26,7 @@ from tui.messages import (
     MarginCallReceived,
     SnapshotReceived,
     StatusChanged,
+    TradeReceived,
     message_for,
 )
 from tui.notify import Notifier, Toaster, say
@@ -39,6 +39,8 @@ from widgets.balance_table import BalanceTable
 from widgets.margin_call_banner import MarginCallBanner
 from widgets.margin_pane import MarginPane
 from widgets.masthead import Masthead
+from widgets.positions_table import PositionsTable
+from widgets.risk_line import RiskLine
 from widgets.status_line import StatusLine, TotalsBar
 from widgets.stop_banner import StopBanner
 from widgets.tape import HistoryPanel
@@ -66,6 +68,7 @@ class DashboardScreen(DashboardView):
         Binding("a", "acknowledge", "Acknowledge", id="acknowledge"),
         Binding("exclamation_mark", "alerts", "Alerts", id="alerts", key_display="!"),
         Binding("t", "tape", "Tape", id="tape"),
+        Binding("o", "positions", "Positions", id="positions"),
         Binding("question_mark", "help", "Help", id="help", key_display="?"),
         Binding("q", "app.quit", "Quit", id="quit"),
     ]
@@ -99,6 +102,8 @@ class DashboardScreen(DashboardView):
             DashboardScreen.estimated,
             alerted=DashboardScreen.totals_alerted,
         )
+        yield RiskLine(id="risk").data_bind(DashboardScreen.positions, DashboardScreen.today)
+        yield PositionsTable(id="positions").data_bind(DashboardScreen.positions, DashboardScreen.compact)
         yield BalanceTable(id="balances").data_bind(
             DashboardScreen.balances,
             DashboardScreen.now_ms,
@@ -205,6 +210,11 @@ class DashboardScreen(DashboardView):
     @on(ChangeReceived)
     def _change_received(self) -> None:
         self.tape = tuple(self.session.tape)
+        self.today = self.session.today_at()
+
+    @on(TradeReceived)
+    def _trade_received(self) -> None:
+        self.today = self.session.today_at()
 
     # -- history ----------------------------------------------------------------------------------------------
 
@@ -244,6 +254,8 @@ class DashboardScreen(DashboardView):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "acknowledge":
             return self.margin_call is not None  # the key shows only while there is something to acknowledge
+        if action in ("sort", "reverse", "hide_zero"):
+            return not self.showing_positions  # the balance table's commands: away while the positions stand there
         return True
 
     def action_acknowledge(self) -> None:
@@ -255,17 +267,10 @@ class DashboardScreen(DashboardView):
     def watch_snapshot(self, snapshot: AccountSnapshot | None) -> None:
         with self.app.batch_update():
             self.now_ms = self.clock.time_ms()
-            self.balances = snapshot.balances if snapshot is not None else {}  # the table reconciles now
+            self.derive(snapshot)
             if self.now_ms >= self._next_look.soft_due_ms:
                 self.ages_at = self.now_ms  # an age step due: in this frame, not a frame of its own a moment later
-            self.totals = snapshot.totals if snapshot else None
-            self.multi_assets = snapshot.multi_assets_margin if snapshot else None
-            self.estimated = snapshot is not None and snapshot.totals_source == "mark"
-            self.weight = snapshot.weight if snapshot else None
-            self.weight_budget = snapshot.weight_budget if snapshot else None
-            self._update_selected()
-            self._update_stale()
-            self._update_meter_clock()
+            self.today = self.session.today_at()
         if self.is_mounted:
             self._schedule_tick()
 
@@ -311,31 +316,13 @@ class DashboardScreen(DashboardView):
 
     def _tick(self) -> None:
         self._raised(self.session.check())  # stale and silent need no event to come true
-        self._tick_body()
-        self._schedule_tick()
-
-    def _tick_body(self) -> None:
         with self.app.batch_update():
             self.now_ms = self.clock.time_ms()
             self.ages_at = self.now_ms
             self._update_stale()
             self._update_meter_clock()
-
-    def _update_meter_clock(self) -> None:
-        offset = self.snapshot.clock_offset_ms if self.snapshot else 0
-        self.server_now_ms = self.now_ms + offset
-
-    def _update_stale(self) -> None:
-        self.stale = freshness.is_stale(self.status, self.snapshot, self.now_ms)
-        self.behind = freshness.is_behind(self.status, self.snapshot, self.now_ms)
-
-    def _update_selected(self) -> None:
-        """The highlighted asset's row and positions, for the margin pane."""
-        snapshot = self.snapshot
-        asset = self.query_one(BalanceTable).selected_asset
-        self.selected_row = snapshot.balances.get(asset) if snapshot is not None and asset else None
-        positions = tuple(p for p in snapshot.positions if p.margin_asset == asset) if snapshot else ()
-        self.selected_positions = positions
+            self.today = self.session.today_at()  # a new UTC day starts at 00:00 with no event to say so
+        self._schedule_tick()
 
     @on(DataTable.RowHighlighted, "#balances")
     def _row_highlighted(self) -> None:
@@ -382,6 +369,17 @@ class DashboardScreen(DashboardView):
         table = self.query_one(BalanceTable)
         table.set_hide_zero(not table.hide_zero)
         self._update_selected()
+
+    def action_positions(self) -> None:
+        self.showing_positions = not self.showing_positions
+
+    def watch_showing_positions(self, showing: bool) -> None:
+        """The positions view takes the balance table's place (the state, totals and weight stay in view)."""
+        positions, balances = self.query_one(PositionsTable), self.query_one(BalanceTable)
+        positions.display, balances.display = showing, not showing
+        if showing:
+            positions.draw()
+        (positions if showing else balances).focus()
 
     def action_details(self) -> None:
         pane = self.query_one(MarginPane)

@@ -24,6 +24,7 @@ decimal, cut (never rounded up) to the column's precision. The margin pane shows
 | `a` | acknowledge a margin call (shown only while there is one) |
 | `!` | the alerts: what holds now, and what fired and resolved this session |
 | `t` | the tape of balance changes (and why), with a sparkline of the margin balance |
+| `o` | the positions, nearest liquidation first, in the table's place (again: the balances) |
 | `?` | this help |
 | `q` | quit |
 
@@ -31,6 +32,12 @@ decimal, cut (never rounded up) to the column's precision. The margin pane shows
 stay on screen, marked. *RECONNECTING*: the connection dropped; the countdown says when the next try is.
 *RATE-LIMITED* / *BANNED*: the exchange said stop (429/418); nothing is sent until the time shown.
 *CREDENTIALS REJECTED*: check the key, its permissions and the IP whitelist, then press `r`.
+
+**Risk.** Under the totals: the nearest liquidation — how far the mark may move against a position before it
+reaches the exchange's liquidation price (a long's below, a short's above; *PAST LIQ.* when it already has), `≈` when
+read from a live mark against the last poll's price — and today's wallet change (the UTC day, counted from the
+first numbers of this run) split into funding, fees, realized PnL and other. ADL ■■■■ 4 is first in line to be
+auto-deleveraged.
 
 **Weight.** Binance allows 2400 request weight a minute per IP, shared with every other program on it. The meter
 shows the whole IP's count, this app's share, and what other programs used.

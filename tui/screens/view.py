@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from textual.reactive import reactive
 from textual.screen import Screen
 
+from services import freshness
 from services.alerts import AlertEvent
 from services.models import (
     AccountSnapshot,
@@ -20,6 +21,8 @@ from services.models import (
     WeightReading,
 )
 from services.positions import LivePosition
+from services.today import TodayView
+from widgets.balance_table import BalanceTable
 
 
 class DashboardView(Screen[None]):
@@ -55,3 +58,35 @@ class DashboardView(Screen[None]):
     tape_note: reactive[str] = reactive("", repaint=False)  # why the history is off, if it is
     selected_row: reactive[AssetBalance | None] = reactive(None, repaint=False)  # the highlighted asset's row
     selected_positions: reactive[tuple[LivePosition, ...]] = reactive((), repaint=False)  # margined in it
+    positions: reactive[tuple[LivePosition, ...]] = reactive((), repaint=False)  # every position, for the risk
+    today: reactive[TodayView | None] = reactive(None, repaint=False)  # the UTC day's change by reason
+    showing_positions: reactive[bool] = reactive(False, bindings=True)  # the positions view in the table's place
+
+    def derive(self, snapshot: AccountSnapshot | None) -> None:
+        """Each widget's facts from the one snapshot, the table's rows first (they reconcile at once)."""
+        self.balances = snapshot.balances if snapshot is not None else {}
+        self.totals = snapshot.totals if snapshot else None
+        self.multi_assets = snapshot.multi_assets_margin if snapshot else None
+        self.estimated = snapshot is not None and snapshot.totals_source == "mark"
+        self.weight = snapshot.weight if snapshot else None
+        self.weight_budget = snapshot.weight_budget if snapshot else None
+        self.positions = snapshot.positions if snapshot else ()
+        self._update_selected()
+        self._update_stale()
+        self._update_meter_clock()
+
+    def _update_meter_clock(self) -> None:
+        offset = self.snapshot.clock_offset_ms if self.snapshot else 0
+        self.server_now_ms = self.now_ms + offset
+
+    def _update_stale(self) -> None:
+        self.stale = freshness.is_stale(self.status, self.snapshot, self.now_ms)
+        self.behind = freshness.is_behind(self.status, self.snapshot, self.now_ms)
+
+    def _update_selected(self) -> None:
+        """The highlighted asset's row and positions, for the margin pane."""
+        snapshot = self.snapshot
+        asset = self.query_one(BalanceTable).selected_asset
+        self.selected_row = snapshot.balances.get(asset) if snapshot is not None and asset else None
+        positions = tuple(p for p in snapshot.positions if p.margin_asset == asset) if snapshot else ()
+        self.selected_positions = positions
