@@ -27,6 +27,9 @@ SHOTS = {
     "forty-assets": ("forty_assets", (120, 36)),
     "alert": ("alert", (120, 36)),
     "tape": ("tape", (120, 36)),
+    "positions": ("positions", (120, 36)),
+    "positions-80x24": ("positions", (80, 24)),
+    "today": ("today", (120, 36)),
 }
 
 
