@@ -259,8 +259,11 @@ class AccountState:
 
     def config_update(self, event: AccountConfigUpdate) -> Outcome:
         """``ACCOUNT_CONFIG_UPDATE``: a Multi-Assets switch changes which assets count and how the totals count."""
+        if event.leverage_symbol is not None and event.leverage is not None:
+            # A symbol's leverage: shown beside its positions (v2/account.position does not carry it).
+            return Outcome(changed=self.positions.leverage(event.leverage_symbol, event.leverage) and self.polled)
         if event.multi_assets is None:
-            return Outcome()  # a leverage change: nothing balance-tui shows
+            return Outcome()
         self.multi_assets = event.multi_assets
         self._cause = "push"
         return Outcome(changed=self.polled, reconcile=True, full_refresh=True)

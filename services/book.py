@@ -13,7 +13,7 @@ look stale, or a poll look newer than the marks that came after it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_CEILING, Decimal
 
 from services.formatting import cut
@@ -104,10 +104,11 @@ class PositionBook:
 
     def positions_polled(self, positions: list[Position], at_ms: int) -> None:
         """Every open position, from ``v2/account.position``: replaces what the book held."""
-        self._held = {}
+        before, self._held = self._held, {}
         for p in positions:
             if not p.position_amt:
                 continue
+            old = before.get((p.symbol, p.position_side))
             self._held[(p.symbol, p.position_side)] = _Held(
                 symbol=p.symbol,
                 side=p.position_side,
@@ -124,7 +125,8 @@ class PositionBook:
                 time_ms=max(p.update_time, at_ms),
                 liquidation=p.liquidation_price,
                 break_even=p.break_even_price,
-                leverage=p.leverage,
+                # v2 rows carry no leverage: what an ACCOUNT_CONFIG_UPDATE said of the symbol stands
+                leverage=p.leverage if p.leverage is not None else (old.leverage if old else None),
                 adl=p.adl,
             )
         self._had_positions = {h.margin_asset for h in self._held.values() if not h.isolated}
@@ -167,6 +169,15 @@ class PositionBook:
 
     def mark(self, symbol: str, price: Decimal, time_ms: int) -> None:
         self._marks[symbol] = _Mark(price, time_ms)
+
+    def leverage(self, symbol: str, leverage: int) -> bool:
+        """A symbol's leverage changed (``ACCOUNT_CONFIG_UPDATE`` ``ac``): its positions say so; whether any did."""
+        changed = False
+        for key, held in self._held.items():
+            if held.symbol == symbol and held.leverage != leverage:
+                self._held[key] = replace(held, leverage=leverage)
+                changed = True
+        return changed
 
     def margin_asset(self, symbol: str) -> str:
         """The asset a symbol's PnL is booked in: as the exchange last said (``ma``, ``marginAsset``), even after the

@@ -280,17 +280,29 @@ class MarginCall(ExchangeModel):
 
 
 class AccountConfigUpdate(ExchangeModel):
-    """``ACCOUNT_CONFIG_UPDATE``: ``ai.j`` is the Multi-Assets mode; a leverage change (``ac``) carries none."""
+    """``ACCOUNT_CONFIG_UPDATE``: ``ai.j`` is the Multi-Assets mode; ``ac`` a symbol's new leverage."""
 
     event: Literal["ACCOUNT_CONFIG_UPDATE"] = Field(alias="e")
     event_time: EventTime = Field(alias="E")
     multi_assets: bool | None = None
+    leverage_symbol: str | None = None  # ``ac.s`` and ``ac.l``: a symbol's leverage changed
+    leverage: int | None = None
 
     @classmethod
     def parse(cls, raw: dict[str, Any]) -> AccountConfigUpdate:
-        ai = raw.get("ai")
+        ai, ac = raw.get("ai"), raw.get("ac")
         flag = ai.get("j") if isinstance(ai, dict) else None
-        return cls.model_validate({**raw, "multi_assets": flag if isinstance(flag, bool) else None})
+        lever = ac.get("l") if isinstance(ac, dict) else None
+        symbol = ac.get("s") if isinstance(ac, dict) else None
+        known = isinstance(lever, int) and not isinstance(lever, bool) and isinstance(symbol, str)
+        return cls.model_validate(
+            {
+                **raw,
+                "multi_assets": flag if isinstance(flag, bool) else None,
+                "leverage_symbol": symbol if known else None,
+                "leverage": lever if known else None,
+            }
+        )
 
 
 class ListenKeyExpired(ExchangeModel):

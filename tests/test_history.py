@@ -251,3 +251,19 @@ def test_a_data_dir_that_is_a_file_is_said_plainly(tmp_path: Path) -> None:
     not_a_dir.write_text("x")
     with pytest.raises(HistoryError, match="is a file, not a directory"):
         HistoryStore(not_a_dir)
+
+
+def test_fills_are_kept_once_each_beside_the_changes(tmp_path: Path) -> None:
+    from services.fills import Trade
+
+    store = HistoryStore(tmp_path)
+    trade = Trade(T0, "BTCUSDT", 42, Decimal("12.50000000"), "USDT", Decimal("-0.01920000"), "BNB")
+    for _ in range(2):  # a dashboard and a watch on one store both see the fill
+        store.record_trade("a", trade)
+    store.record_trade("b", trade)  # another account's is its own
+    assert store.trades("a") == [trade]  # the exact text back, 8 places and all
+    assert str(store.trades("a")[0].realized) == "12.50000000"
+    assert store.trades("a", since_ms=T0 + 1) == []
+    store.prune(T0 + 1)
+    assert store.trades("b") == []
+    store.close()

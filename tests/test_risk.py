@@ -15,7 +15,7 @@ from services.book import PositionBook
 from services.clock import VirtualClock
 from services.endpoints import Credentials
 from services.fills import OrderTradeUpdate, Trade
-from services.models import AccountSnapshot, Change, parse_user_data_event
+from services.models import AccountConfigUpdate, AccountSnapshot, Change, parse_user_data_event
 from services.positions import LivePosition, Position, PositionUpdate, liquidation_distance
 from services.settings import Settings
 from services.simulator import ExchangeSimulator
@@ -327,3 +327,17 @@ async def test_a_fill_and_a_funding_fee_show_on_the_today_line(app: BalanceApp, 
         await sim.user_data.push_balance_change("USDT", "-3.14", reason="FUNDING_FEE", symbol="ETHUSDT")
         await until(pilot=pilot, predicate=lambda: "funding -3.14" in line.text())
         assert "+71.17 USDT · funding -3.14 · fees -0.69 · realized +75.00" in line.text()
+
+
+def test_a_leverage_change_pushed_shows_beside_the_position_and_outlives_the_next_poll() -> None:
+    from services.account import AccountState, Reply
+
+    state = AccountState()
+    reply = Reply("v2/account.position", T0, T0, T0)
+    state.positions_polled([_position()], reply)
+    event = parse_user_data_event({"e": "ACCOUNT_CONFIG_UPDATE", "E": T0, "T": T0, "ac": {"s": "BTCUSDT", "l": 25}})
+    assert isinstance(event, AccountConfigUpdate) and event.leverage == 25
+    state.config_update(event)
+    assert [p.leverage for p in state.positions.live_positions(T0)] == [25]
+    state.positions_polled([_position()], Reply("v2/account.position", T0 + 1, T0 + 1, T0 + 1))
+    assert [p.leverage for p in state.positions.live_positions(T0 + 1)] == [25]

@@ -132,7 +132,8 @@ def _common_options(*, default: Any) -> OneLineParser:
         action="append",
         default=default,
         metavar="RULE",
-        help="alert when RULE holds, e.g. 'available:USDT<500' or 'margin_ratio>0.8' (repeatable)",
+        help="alert when RULE holds, e.g. 'available:USDT<500', 'margin_ratio>0.8', 'liq_distance<0.05', 'adl>=4', "
+        "'today_pnl<-500' (repeatable)",
     )
     group.add_argument(
         "--notify", action="store_true", default=default, help="desktop notifications for alerts, where there is one"
