@@ -62,6 +62,7 @@ class Outcome:
     reconcile: bool = False  # a poll soon: a push does not carry available, max withdraw or uPnL
     full_refresh: bool = False  # the margin flags (and the Multi-Assets mode) are wanted
     follow_marks: bool = False  # the symbols held changed
+    positions_wanted: bool = False  # a pushed position change: its liquidation price and ADL come with a poll
     stream_changed: bool = False  # the stream's trust changed: the pace of polling and the state lines follow
 
 
@@ -246,7 +247,8 @@ class AccountState:
         touched = bool(moved or event.data.positions)
         if touched:
             self._cause = "push"
-        return Outcome(changed=touched and self.polled, changes=tuple(changes), reconcile=touched, follow_marks=follow)
+        return Outcome(changed=touched and self.polled, changes=tuple(changes), reconcile=touched, follow_marks=follow,
+                       positions_wanted=bool(event.data.positions))  # fmt: skip
 
     def _older(self, asset: str, event: AccountUpdate, happened: int) -> bool:
         """Strictly older than what is held: pushes are ordered by E among themselves, and a poll speaks of its

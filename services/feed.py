@@ -218,6 +218,8 @@ class AccountFeed:
             self._emit(TradeEvent(trade))
         if outcome.full_refresh:
             self.pacing.want_full()
+        if outcome.positions_wanted:
+            self.pacing.want_positions()
         if outcome.reconcile and self.pacing.reconcile(self.clock.monotonic()):
             self._wake.set()
         if outcome.follow_marks and self.markflow is not None:

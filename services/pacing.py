@@ -29,6 +29,11 @@ MAX_INTERVAL = 300.0
 STATUS, STATUS_V1, BALANCE, POSITIONS = "v2/account.status", "account.status", "account.balance", "v2/account.position"
 
 
+#: The least gap between position polls that pushes ask for (a bot filling every second must not spend 5 weight a
+#: second on them): the liquidation price of a changed position is at most this old, plus the reconcile's wait.
+POSITIONS_AFTER_PUSH = 10.0
+
+
 def clamp(seconds: float) -> float:
     return min(MAX_INTERVAL, max(MIN_INTERVAL, seconds))
 
@@ -47,6 +52,7 @@ class Pacing:
     _full_wanted: bool = True
     _positions_at: float | None = None
     _positions_connection: int = -1
+    _positions_wanted: bool = False
     _reconcile_at: float | None = None
     _reconcile_asked_at: float | None = None
     _failed: set[str] = field(default_factory=set)  # calls whose last try failed: asked first next time
@@ -61,6 +67,8 @@ class Pacing:
             self._positions_at is None
             or self._positions_connection != connection
             or now - self._positions_at >= self.reconcile_every
+            # A pushed position change: its liquidation price and ADL come only with a poll, at most one a while.
+            or (self._positions_wanted and now - self._positions_at >= POSITIONS_AFTER_PUSH)
         )
 
     def calls(self, now: float, connection: int, *, positions: bool = True) -> tuple[str, ...]:
@@ -82,6 +90,11 @@ class Pacing:
             self._full_at, self._full_wanted = now, False
         elif method == POSITIONS:
             self._positions_at, self._positions_connection = now, connection
+            self._positions_wanted = False
+
+    def want_positions(self) -> None:
+        """A push changed a position: its liquidation price and ADL quantile are wanted with a poll soon."""
+        self._positions_wanted = True
 
     def want_full(self) -> None:
         """The margin flags (and the Multi-Assets mode) are wanted with the next refresh."""

@@ -38,3 +38,17 @@ def test_the_pace_slows_for_a_trusted_stream_and_a_busy_ip() -> None:
     assert pacing.effective_interval(relying=False, busy=False) == 2.0
     assert pacing.effective_interval(relying=True, busy=False) == 60.0
     assert pacing.effective_interval(relying=False, busy=True) == 8.0
+
+
+def test_a_pushed_position_change_asks_for_positions_at_most_once_a_while() -> None:
+    """A fill changes a position's liquidation price, which only a poll says: asked for with the next poll, but a
+    bot filling every second does not make every reconcile cost positions too."""
+    pacing = Pacing()
+    pacing.answered(STATUS_V1, 0.0, 1)
+    pacing.answered(BALANCE, 0.0, 1)
+    pacing.answered(POSITIONS, 0.0, 1)
+    pacing.want_positions()
+    assert pacing.calls(3.0, connection=1) == (STATUS,)  # 3 s after the last: not yet
+    assert pacing.calls(10.0, connection=1) == (STATUS, POSITIONS)
+    pacing.answered(POSITIONS, 10.0, 1)
+    assert pacing.calls(25.0, connection=1) == (STATUS,)  # answered: the regular minute again
