@@ -24,6 +24,7 @@ from tests.helpers import TEST_API_KEY, TEST_SECRET, Watch, clean_env, dashboard
 from tui.app import BalanceApp
 from widgets.positions_table import PositionsTable
 from widgets.risk_line import RiskLine
+from widgets.status_line import TotalsBar
 
 D = Decimal
 T0 = 1_790_000_000_000  # 2026-09-21 13:33:20 UTC
@@ -341,3 +342,17 @@ def test_a_leverage_change_pushed_shows_beside_the_position_and_outlives_the_nex
     assert [p.leverage for p in state.positions.live_positions(T0)] == [25]
     state.positions_polled([_position()], Reply("v2/account.position", T0 + 1, T0 + 1, T0 + 1))
     assert [p.leverage for p in state.positions.live_positions(T0 + 1)] == [25]
+
+
+async def test_a_risk_rule_firing_marks_the_risk_line_not_the_totals(
+    sim: ExchangeSimulator, clock: VirtualClock, hmac_credentials: Credentials
+) -> None:
+    sim.user_data.set_risk("ETHUSDT", "SHORT", liquidation=sim.account.marks["ETHUSDT"] - 20)
+    settings = Settings(interval=2.0, alerts=["liq_distance:ETHUSDT<0.01"])
+    app = BalanceApp(settings, clock=clock, exchange_factory=factory(sim, hmac_credentials))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await started(pilot, app)
+        screen = dashboard(app)
+        await until(pilot=pilot, predicate=lambda: screen.query_one(RiskLine).has_class("-alert"))
+        assert [e.rule for e in screen.firing] == ["liq_distance:ETHUSDT<0.01"]
+        assert not screen.query_one(TotalsBar).has_class("-alert")

@@ -27,7 +27,12 @@ class RiskLine(LineDrawn):
     positions: reactive[tuple[LivePosition, ...]] = reactive((), repaint=False)
     today: reactive[TodayView | None] = reactive(None, repaint=False)
 
+    alerted: reactive[bool] = reactive(False, repaint=False)  # a rule on risk or today's figures holds
+
     watch_positions = watch_today = LineDrawn.changed
+
+    def watch_alerted(self, alerted: bool) -> None:
+        self.set_class(alerted, "-alert")
 
     def text_lines(self) -> list[Text]:
         near = nearest(self.positions)

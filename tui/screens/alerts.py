@@ -10,7 +10,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from services.alerts import AlertEvent, Rule
+from services.alerts import POSITION_METRICS, TODAY_METRICS, AlertEvent, Rule
 from services.formatting import format_exact
 from widgets.margin_pane import clock_time
 
@@ -24,12 +24,15 @@ ALERT_COLUMNS = {
 }
 
 
-def alerted(firing: Iterable[AlertEvent], rules: Iterable[Rule]) -> tuple[set[tuple[str, str]], bool]:
-    """The table's cells (asset, column) that firing rules are about, and whether an account-wide rule fires."""
+def alerted(firing: Iterable[AlertEvent], rules: Iterable[Rule]) -> tuple[set[tuple[str, str]], bool, bool]:
+    """The table's cells (asset, column) that firing rules are about, whether an account-wide rule fires (the totals
+    line), and whether a rule on positions' risk or today's figures fires (the risk line)."""
     by_text = {rule.text: rule for rule in rules}
     held = [by_text[e.rule] for e in firing if e.rule in by_text]
-    cells = {(rule.asset, ALERT_COLUMNS.get(rule.metric, "asset")) for rule in held if rule.asset}
-    return cells, any(rule.asset is None for rule in held)
+    risk = [rule for rule in held if rule.metric in POSITION_METRICS or rule.metric in TODAY_METRICS]
+    others = [rule for rule in held if rule not in risk]
+    cells = {(rule.asset, ALERT_COLUMNS.get(rule.metric, "asset")) for rule in others if rule.asset}
+    return cells, any(rule.asset is None for rule in others), bool(risk)
 
 
 class AlertsScreen(ModalScreen[None]):

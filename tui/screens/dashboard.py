@@ -102,7 +102,9 @@ class DashboardScreen(DashboardView):
             DashboardScreen.estimated,
             alerted=DashboardScreen.totals_alerted,
         )
-        yield RiskLine(id="risk").data_bind(DashboardScreen.positions, DashboardScreen.today)
+        yield RiskLine(id="risk").data_bind(
+            DashboardScreen.positions, DashboardScreen.today, alerted=DashboardScreen.risk_alerted
+        )
         yield PositionsTable(id="positions").data_bind(DashboardScreen.positions, DashboardScreen.compact)
         yield BalanceTable(id="balances").data_bind(
             DashboardScreen.balances,
@@ -292,9 +294,10 @@ class DashboardScreen(DashboardView):
         self.firing = self.session.firing
 
     def watch_firing(self, firing: tuple[AlertEvent, ...]) -> None:
-        cells, account = alerted(firing, self.session.alerts.rules)
+        cells, account, risk = alerted(firing, self.session.alerts.rules)
         self.alerted_cells = frozenset(cells)
         self.totals_alerted = account
+        self.risk_alerted = risk
 
     def action_alerts(self) -> None:
         self.app.push_screen(AlertsScreen(self.session.alert_log, self.firing))

@@ -43,6 +43,7 @@ class DashboardView(Screen[None]):
     multi_assets: reactive[bool | None] = reactive(None, repaint=False)
     estimated: reactive[bool] = reactive(False, repaint=False)  # totals carried by marks since the last poll
     totals_alerted: reactive[bool] = reactive(False, repaint=False)  # an account-wide alert holds
+    risk_alerted: reactive[bool] = reactive(False, repaint=False)  # a rule on positions' risk or today holds
     weight: reactive[WeightReading | None] = reactive(None, repaint=False)
     weight_budget: reactive[int | None] = reactive(None, repaint=False)
     server_now_ms: reactive[int] = reactive(0, repaint=False)  # now on the exchange's clock
