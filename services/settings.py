@@ -32,7 +32,7 @@ from services.endpoints import (
 from services.files import NotPrivate, require_private
 from services.signing import HmacSigner, KeyFileError, load_private_key_file
 
-SECRET_FIELDS = ("api_secret", "private_key_passphrase")
+SECRET_FIELDS = ("api_secret", "private_key_passphrase", "notify_urls")  # notification URLs hold tokens
 
 
 class ConfigError(Exception):
@@ -76,6 +76,10 @@ class Settings(BaseSettings):
     alerts: Annotated[list[str], NoDecode] = Field(default_factory=list)  # rules, e.g. "available:USDT<500"
     alert_builtins: Annotated[dict[str, bool], NoDecode] = Field(default_factory=dict)  # { stale = false }: one off
     notify: bool = False  # desktop notifications for alerts, where there is a desktop
+    # Where alerts and the daily summary go, as apprise URLs (tgram://, discord://, ntfy://, json://, …): secrets.
+    notify_urls: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    daily_summary: str | None = None  # "08:00": the daily summary at this local time, to the notify_urls
+    metrics: str | None = None  # "HOST:PORT" or "PORT": Prometheus metrics served there (127.0.0.1 by default)
     history: bool = True  # keep a local record of balance changes (services/history.py)
     data_dir: Path | None = None  # where the history lives (default: the platform's data dir)
     history_days: int = Field(90, ge=1, le=3650)  # retention: older rows are pruned at start
@@ -124,6 +128,30 @@ class Settings(BaseSettings):
         if value.lstrip().startswith("["):
             return _json(value, "a JSON list of rules, or rules separated by commas")
         return [part.strip() for part in value.replace("\n", ",").split(",") if part.strip()]
+
+    @field_validator("notify_urls", mode="before")
+    @classmethod
+    def _url_list(cls, value: object) -> object:
+        """URLs separated by spaces or lines, from the environment (a comma may be part of a URL)."""
+        return value.split() if isinstance(value, str) else value
+
+    @field_validator("daily_summary")
+    @classmethod
+    def _time_of_day(cls, value: str | None) -> str | None:
+        if value is not None:
+            from services.summary import parse_time_of_day
+
+            parse_time_of_day(value)
+        return value
+
+    @field_validator("metrics")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if value is not None:
+            from services.metrics import parse_address
+
+            parse_address(value)
+        return value
 
     @field_validator("alert_builtins", "keymap", mode="before")
     @classmethod

@@ -86,6 +86,7 @@ class Today:
         self.since_ms: int | None = None
         self._day_start = 0
         self._assets: dict[str, DayFigures] = {}
+        self.previous: TodayView | None = None  # the day before, as it stood at midnight (the daily summary's)
 
     def start(self, at_ms: int) -> None:
         """The figures count from here (the first snapshot: before it no change can be seen)."""
@@ -98,6 +99,7 @@ class Today:
         if self.since_ms is None:
             return False
         if at_ms >= self._day_start + DAY_MS:
+            self.previous = self._view()
             self._day_start = at_ms - at_ms % DAY_MS
             self.since_ms = self._day_start
             self._assets = {}
@@ -124,9 +126,27 @@ class Today:
 
     def at(self, now_ms: int) -> TodayView:
         """The figures as they stand at ``now_ms`` (the exchange's clock): a quiet midnight starts a new day too."""
-        if self.since_ms is not None:
-            self._current(now_ms)
-        start = self._day_start if self.since_ms is not None else now_ms - now_ms % DAY_MS
+        if self.since_ms is None:
+            return TodayView(day_of(now_ms - now_ms % DAY_MS), None)
+        self._current(now_ms)
+        return self._view()
+
+    def _view(self) -> TodayView:
         assets = {asset: DayFigures(f.change, f.realized, f.commission, f.funding, f.unknown)
                   for asset, f in self._assets.items()}  # fmt: skip
-        return TodayView(day_of(start), self.since_ms, assets)
+        return TodayView(day_of(self._day_start), self.since_ms, assets)
+
+
+def day_from_history(day_start_ms: int, changes: list[Change], trades: list[Trade]) -> TodayView:
+    """A whole UTC day's figures from what the local history recorded of it (every run that was recording)."""
+    today = Today()
+    today.start(day_start_ms)
+    items: list[Change | Trade] = [*changes, *trades]
+    for item in sorted(items, key=lambda x: x.at_ms):
+        if item.at_ms >= day_start_ms + DAY_MS:
+            continue
+        if isinstance(item, Change):
+            today.change(item)
+        else:
+            today.trade(item)
+    return today.at(day_start_ms)

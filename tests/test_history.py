@@ -184,6 +184,10 @@ async def test_every_pushed_change_is_recorded_and_listed_by_history(tmp_path: P
         "history", "--summary", "--csv", "--ws-url", sim.ws_url, "--data-dir", str(data), env=env
     )
     assert code == 0 and out.splitlines()[0] == "day,asset,reason,symbol,total,count,unknown"
+    code, out, _ = await run_cli("history", "--summary", "--ws-url", sim.ws_url, "--data-dir", str(data), env=env)
+    # the daily summary's words: the day's change by reason (an ORDER change with no fill told: other)
+    assert code == 0 and "+1.84 USDT · funding -3.14 · other +4.98" in out.splitlines()[1]
+    assert "funding: BTCUSDT -3.14000000 USDT" in out
 
 
 async def test_two_watches_on_one_fresh_store_record_each_pushed_change_once(tmp_path: Path) -> None:

@@ -18,10 +18,13 @@ from urllib.parse import urlsplit
 from services.alerts import BUILTINS, AlertRuleError, Alerts, parse_rules
 from services.client import WsApiClient
 from services.clock import SYSTEM_CLOCK, Clock
+from services.delivery import DeliveryError, apprise_sender
 from services.endpoints import Credentials
 from services.feed import AccountFeed
 from services.history import HistoryRecorder, HistoryStore, account_id
 from services.marks import MarkPriceStream
+from services.reach import Reach
+from services.session import Session
 from services.settings import ConfigError, Settings
 from services.signing import HmacSigner
 from services.stream import UserDataStream
@@ -141,3 +144,44 @@ def open_history(settings: Settings, exchange: Exchange, clock: Clock = SYSTEM_C
 def history_account(settings: Settings, endpoint: str, *, demo: bool) -> str:
     api_key = settings.api_key.get_secret_value().strip() if settings.api_key is not None else None
     return account_id(endpoint, profile=settings.profile, api_key=api_key, demo=demo)
+
+
+def account_label(settings: Settings, exchange: Exchange) -> str:
+    """How messages name the account: the profile, else where and whose key (its first and last four characters)."""
+    if settings.profile:
+        return settings.profile
+    key = exchange.credentials.api_key if exchange.credentials is not None else ""
+    who = f" {key[:4]}…{key[-4:]}" if len(key) > 8 and exchange.label != "DEMO" else ""
+    return f"{exchange.label.lower()}{who}"
+
+
+def make_reach(
+    settings: Settings,
+    exchange: Exchange,
+    session: Session,
+    clock: Clock,
+    *,
+    on_trouble: Callable[[str | None], None] | None = None,
+) -> Reach:
+    """Notifications, the daily summary and metrics, as the settings ask (a bad URL is a ConfigError, unnamed)."""
+    try:
+        return Reach(
+            session,
+            account=account_label(settings, exchange),
+            clock=clock,
+            urls=[url.get_secret_value() for url in settings.notify_urls],
+            metrics=settings.metrics,
+            daily_at=settings.daily_summary,
+            on_trouble=on_trouble,
+        )
+    except DeliveryError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def check_reach(settings: Settings) -> None:
+    """Every notification URL one apprise can send to, before anything connects (ConfigError, the URL unnamed)."""
+    if settings.notify_urls:
+        try:
+            apprise_sender([url.get_secret_value() for url in settings.notify_urls])
+        except DeliveryError as exc:
+            raise ConfigError(str(exc)) from None

@@ -9,7 +9,7 @@ from textual.widgets import DataTable
 
 from services.formatting import format_amount, format_exact
 from services.positions import LivePosition
-from widgets.risk import adl_gauge, by_distance, distance_text, is_near, is_past, price_text
+from services.risktext import adl_gauge, by_distance, distance_text, is_near, is_past, price_text
 from widgets.styles import Tones
 
 #: (key, header, shown on a narrow terminal too)

@@ -6,9 +6,9 @@ from rich.text import Text
 from textual.reactive import reactive
 
 from services.positions import LivePosition
+from services.risktext import is_near, is_past, nearest, nearest_text, today_text
 from services.today import TodayView
 from widgets.lines import LineDrawn
-from widgets.risk import is_near, is_past, nearest, nearest_text, today_text
 
 
 class RiskLine(LineDrawn):

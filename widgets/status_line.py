@@ -90,6 +90,7 @@ class StatusLine(Widget):
     firing: reactive[tuple[object, ...]] = reactive((), repaint=False)  # the alerts holding now
     stale: reactive[bool] = reactive(False, repaint=False)  # services.freshness, decided by the screen, bound down
     now_ms: reactive[int] = reactive(0, repaint=False)
+    trouble: reactive[str] = reactive("", repaint=False)  # e.g. notifications failing: said until it clears
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -99,7 +100,7 @@ class StatusLine(Widget):
         if self.line().plain != self._shown:
             self.refresh()
 
-    watch_status = watch_snapshot = watch_firing = watch_stale = watch_now_ms = _changed
+    watch_status = watch_snapshot = watch_firing = watch_stale = watch_now_ms = watch_trouble = _changed
 
     def render(self) -> Text:
         text = self.line()
@@ -120,6 +121,8 @@ class StatusLine(Widget):
         if self.firing:
             count = len(self.firing)
             text.append(f"  ⚑ {count} ALERT{'S' if count > 1 else ''} (! to see)", style="bold reverse")
+        if self.trouble:
+            text.append(f"  ⚠ {self.trouble}", style="bold")
         facts = [f"every {status.interval_ms / 1000:g} s"]
         if status.stream != "off":
             facts.append(STREAM_WORDS.get(status.stream, f"push {status.stream}"))

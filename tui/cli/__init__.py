@@ -1,4 +1,4 @@
-"""The ``balance-tui`` command: the dashboard, and ``snapshot``, ``watch``, ``history`` and ``sim`` (a module each).
+"""The ``balance-tui`` command: the dashboard, and ``snapshot``, ``watch`` (and ``serve``), ``history`` and ``sim``.
 
 Arguments in, settings out, one command run; which exchange and how the client and feed are built is
 :mod:`tui.wiring`'s job. Exit codes are :mod:`tui.exits`'s table.
@@ -37,12 +37,20 @@ from tui.cli.watch import run_watch
 from tui.wiring import (
     TERMINATING_SIGNALS,
     alerts_from,
+    check_reach,
 )
 
 # -- main ---------------------------------------------------------------------------------------------------------
 
 
-def configure_logging(log_file: Path | None) -> None:
+def configure_logging(log_file: Path | None, *, stderr: bool = False) -> None:
+    if log_file is None and stderr:  # serve: a server's log is its stderr (journald keeps it)
+        to_stderr = logging.StreamHandler(sys.stderr)
+        to_stderr.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        logging.getLogger().addHandler(to_stderr)
+        logging.getLogger().setLevel(logging.INFO)
+        logging.getLogger("websockets").setLevel(logging.WARNING)
+        return
     if log_file is None:
         logging.getLogger().addHandler(logging.NullHandler())
         return
@@ -136,7 +144,8 @@ def _run(command: str, args: argparse.Namespace, settings: Settings | None, out:
     if settings is None:
         return run_until_signalled(run_sim(args, out))
     alerts_from(settings)  # a bad rule is one line and exit 2, before anything connects
-    configure_logging(settings.log_file)
+    check_reach(settings)  # so is a notification URL apprise cannot read (the URL itself never said)
+    configure_logging(settings.log_file, stderr=command == "serve")
     for warning in settings.warnings:
         print(f"balance-tui: warning: {warning}", file=sys.stderr)
     if command != "history" and not settings.use_simulator and settings.credentials() is None:
@@ -147,6 +156,8 @@ def _run(command: str, args: argparse.Namespace, settings: Settings | None, out:
         return run_until_signalled(run_snapshot(settings, as_json=args.json, out=out))
     if command == "watch":
         return run_until_signalled(run_watch(settings, duration=args.duration, out=out))
+    if command == "serve":
+        return run_until_signalled(run_watch(settings, duration=args.duration, out=None))
     from tui.checks import unknown_theme
 
     if problem := unknown_theme(settings.theme):

@@ -9,6 +9,8 @@ import math
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
+from pydantic import SecretStr
+
 from services.settings import Settings, load_settings
 from tui import exits
 
@@ -139,6 +141,21 @@ def _common_options(*, default: Any) -> OneLineParser:
         "--notify", action="store_true", default=default, help="desktop notifications for alerts, where there is one"
     )
     group.add_argument(
+        "--notify-url",
+        dest="notify_urls" if default is None else "notify_urls_after",
+        action="append",
+        default=default,
+        metavar="URL",
+        help="send alerts (and the daily summary) to this apprise URL, e.g. ntfy://… or json://host/path "
+        "(repeatable; it holds a token: the config file, kept private, is the better place)",
+    )
+    group.add_argument(
+        "--metrics",
+        default=default,
+        metavar="HOST:PORT",
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (dashboard, watch, serve; host 127.0.0.1 if none)",
+    )
+    group.add_argument(
         "--data-dir", type=Path, default=default, help="where the history is kept (default: the platform data dir)"
     )
     group.add_argument(
@@ -166,13 +183,22 @@ def build_parser() -> argparse.ArgumentParser:
     watch = commands.add_parser("watch", parents=[common], help="print every new snapshot and state change")
     watch.add_argument("--jsonl", action="store_true", help="one JSON object per line (the only format so far)")
     watch.add_argument("--duration", type=positive_seconds, help="stop after this many seconds")
+    serve = commands.add_parser(
+        "serve", parents=[common], help="headless: the feed, alerts, history, notifications and metrics, until stopped"
+    )
+    serve.add_argument("--duration", type=positive_seconds, help="stop after this many seconds")
     history = commands.add_parser(
         "history", parents=[common], help="the recorded balance changes (never connects: the options pick the account)"
     )
     history.add_argument("--since", default="24h", help="24h, 7d, 30m, or a date (2026-11-30); default 24h")
     history.add_argument("--asset", help="only this asset")
     history.add_argument("--reason", help="only this reason (FUNDING_FEE, ORDER, …)")
-    history.add_argument("--summary", action="store_true", help="totals per day, asset, reason and symbol")
+    history.add_argument(
+        "--summary",
+        action="store_true",
+        help="each day's change by reason, as the daily summary says it (with --json/--csv: totals per day, asset, "
+        "reason and symbol)",
+    )
     form = history.add_mutually_exclusive_group()
     form.add_argument("--json", action="store_true", help="JSON, every amount an exact decimal string")
     form.add_argument("--csv", action="store_true", help="CSV, every amount an exact decimal string")
@@ -225,6 +251,7 @@ SETTING_OPTIONS = (
     "history",
     "alerts",
     "notify",
+    "metrics",
     "ws_url",
     "stream_url",
     "testnet",
@@ -240,7 +267,10 @@ SETTING_OPTIONS = (
 def settings_from(args: argparse.Namespace) -> Settings:
     cli = {name: getattr(args, name) for name in SETTING_OPTIONS if getattr(args, name, None) is not None}
     extra_alerts = [*cli.pop("alerts", []), *(getattr(args, "alerts_after", None) or [])]
+    extra_urls = [*(getattr(args, "notify_urls", None) or []), *(getattr(args, "notify_urls_after", None) or [])]
     settings = load_settings(cli, config_path=getattr(args, "config", None))
     if extra_alerts:  # --alert adds to the rules of the config file rather than replacing them
         settings.alerts = [*settings.alerts, *extra_alerts]
+    if extra_urls:  # so do --notify-url destinations to the config file's
+        settings.notify_urls = [*settings.notify_urls, *(SecretStr(url) for url in extra_urls)]
     return settings

@@ -7,9 +7,13 @@ import json
 from decimal import Decimal
 from typing import Any
 
+from services.fills import Trade
 from services.formatting import format_amount
 from services.history import HistoryError, HistoryStore, summarize
+from services.models import Change
 from services.settings import ConfigError, Settings
+from services.summary import day_text
+from services.today import DAY_MS, day_from_history
 from tui.cli.common import EXIT_HISTORY, EXIT_OK, CommandError, Writer
 from tui.cli.snapshot import JSON_SCHEMA
 from tui.wiring import (
@@ -46,10 +50,14 @@ def run_history(settings: Settings, args: argparse.Namespace, out: Writer) -> in
     account = history_account(settings, settings.endpoint(), demo=demo)
     try:
         changes = store.changes(account, since_ms=since, asset=args.asset, reason=args.reason)
+        trades = store.trades(account, since_ms=since) if args.summary else []
     except HistoryError as exc:
         raise CommandError(str(exc), EXIT_HISTORY) from None
     finally:
         store.close()
+    if args.summary and not (args.json or args.csv):
+        out.write(_daily_text(settings.profile or account, changes, trades) + "\n")
+        return EXIT_OK
     rows: list[dict[str, Any]] = summarize(changes) if args.summary else [c.json_dict() for c in changes]
     if args.json:
         out.write(json.dumps({"schema": JSON_SCHEMA, "account": account, "rows": rows}, indent=2) + "\n")
@@ -60,27 +68,34 @@ def run_history(settings: Settings, args: argparse.Namespace, out: Writer) -> in
         writer.writeheader()
         writer.writerows(rows)
     else:
-        out.write(_history_table(rows, summary=args.summary) + "\n")
+        out.write(_history_table(rows) + "\n")
     return EXIT_OK
+
+
+def _daily_text(account: str, changes: list[Change], trades: list[Trade]) -> str:
+    """Each day recorded, as the daily summary says it (the change by reason, the funding by symbol)."""
+    if not changes and not trades:
+        return "no changes recorded for this account in that time"
+    items: list[Change | Trade] = [*changes, *trades]
+    starts = sorted({item.at_ms - item.at_ms % DAY_MS for item in items})
+    blocks = []
+    for start in starts:
+        day = [c for c in changes if start <= c.at_ms < start + DAY_MS]
+        fills = [t for t in trades if start <= t.at_ms < start + DAY_MS]
+        figures = day_from_history(start, day, fills)
+        blocks.append("\n".join(day_text(account, figures, [c for c in day if c.reason == "FUNDING_FEE"])))
+    return "\n\n".join(blocks)
 
 
 def _delta_text(delta: str | None) -> str:
     return format_amount(Decimal(delta), 8, signed=True) if delta is not None else "—"  # not known: first seen
 
 
-def _history_table(rows: list[dict[str, Any]], *, summary: bool) -> str:
+def _history_table(rows: list[dict[str, Any]]) -> str:
     from datetime import datetime
 
     if not rows:
         return "no changes recorded for this account in that time"
-    if summary:
-        lines = [f"{'day':<10}  {'asset':<6}  {'reason':<16}  {'symbol':<10}  {'total':>20}  count"]
-        lines += [
-            f"{r['day']:<10}  {r['asset']:<6}  {r['reason']:<16}  {(r['symbol'] or ''):<10}  "
-            f"{format_amount(Decimal(r['total']), 8, signed=True):>20}  {r['count']}"
-            for r in rows
-        ]
-        return "\n".join(lines)
     lines = [f"{'time':<19}  {'asset':<6}  {'delta':>18}  {'wallet':>22}  {'reason':<16}  symbol"]
     for r in rows:
         when = datetime.fromtimestamp(r["at_ms"] / 1000).strftime("%Y-%m-%d %H:%M:%S")

@@ -1,10 +1,12 @@
-"""``balance-tui watch``: one JSON line per snapshot, change of state, balance change and alert."""
+"""``balance-tui watch``: one JSON line per snapshot, change of state, balance change and alert; and ``serve``, the
+same without the lines (alerts, history, notifications, metrics), for a server."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import json
+import logging
 import sys
 from typing import Any
 
@@ -13,7 +15,7 @@ from services.events import BalanceChangeEvent, FeedEvent, MarginCallEvent, Snap
 from services.history import HistoryError, HistoryRecorder
 from services.models import LinkState
 from services.session import Session
-from services.settings import Settings
+from services.settings import ConfigError, Settings
 from tui.cli.common import EXIT_CREDENTIALS, EXIT_OK, OutputError, Writer
 from tui.cli.snapshot import JSON_SCHEMA, snapshot_json
 from tui.notify import Notifier
@@ -22,25 +24,41 @@ from tui.wiring import (
     alerts_from,
     make_client,
     make_feed,
+    make_reach,
     open_exchange,
     open_history,
 )
 
+log = logging.getLogger("balance_tui.serve")
+
 # -- watch --------------------------------------------------------------------------------------------------------
 
 
-async def run_watch(settings: Settings, *, duration: float | None, out: Writer) -> int:
-    """One JSON line per snapshot, per change of state and per alert fired or resolved, until ``duration``."""
+async def run_watch(settings: Settings, *, duration: float | None, out: Writer | None) -> int:
+    """One JSON line per snapshot, per change of state and per alert fired or resolved, until ``duration``. With no
+    ``out`` (``serve``) no lines: the session, the history, notifications and metrics alone, said in the log."""
     alerts = alerts_from(settings)
     notifier = Notifier(settings.notify)
-    async with open_exchange(settings) as exchange, make_client(settings, exchange) as client:
+    async with (
+        open_exchange(settings, announce=sys.stderr if out is not None else None) as exchange,
+        make_client(settings, exchange) as client,
+    ):
         feed = make_feed(settings, exchange, client)
         session = Session(alerts, client.clock, _history_or_none(settings, exchange), on_history_off=_say)
+        reach = make_reach(settings, exchange, session, client.clock, on_trouble=_trouble)
+        try:
+            reach.start()
+        except OSError as exc:
+            raise ConfigError(str(exc)) from None
 
         def said(raised: list[AlertEvent]) -> None:
+            reach.alerts(raised)
             for alert in raised:
-                out.write(json.dumps({**alert.json_line(), "schema": JSON_SCHEMA}) + "\n")
-                out.flush()
+                if out is not None:
+                    out.write(json.dumps({**alert.json_line(), "schema": JSON_SCHEMA}) + "\n")
+                    out.flush()
+                else:
+                    log.warning("alert %s %s%s", alert.rule, alert.state, f" at {alert.value}" if alert.value else "")
                 notifier.alert(alert)
 
         async def clock_alerts() -> None:  # stale and silent need no event to become true
@@ -51,7 +69,7 @@ async def run_watch(settings: Settings, *, duration: float | None, out: Writer) 
                 except (BrokenPipeError, OutputError):
                     return  # the output is gone: the main loop meets it at its next line and says so
 
-        ticker = asyncio.create_task(clock_alerts())
+        background = [asyncio.create_task(clock_alerts()), asyncio.create_task(reach.run())]
 
         async def pump() -> int:
             # Closed here, whatever ends the loop (a duration, a signal, a reader gone): the feed's tasks stop and the
@@ -59,8 +77,11 @@ async def run_watch(settings: Settings, *, duration: float | None, out: Writer) 
             async with contextlib.aclosing(feed.events()) as events:
                 async for event in events:
                     raised = session.apply(event)
-                    out.write(json.dumps(_event_line(event, exchange, session)) + "\n")
-                    out.flush()
+                    if out is not None:
+                        out.write(json.dumps(_event_line(event, exchange, session)) + "\n")
+                        out.flush()
+                    elif isinstance(event, StatusEvent):
+                        log.info("link %s, stream %s %s", event.status.state, event.status.stream, event.status.detail)
                     said(raised)
                     if isinstance(event, StatusEvent) and event.status.state is LinkState.CREDENTIALS_REJECTED:
                         return EXIT_CREDENTIALS
@@ -71,7 +92,9 @@ async def run_watch(settings: Settings, *, duration: float | None, out: Writer) 
         except TimeoutError:
             return EXIT_OK
         finally:
-            ticker.cancel()
+            for task in background:
+                task.cancel()
+            await reach.close()
 
 
 def _event_line(event: FeedEvent, exchange: Exchange, session: Session) -> dict[str, Any]:
@@ -93,6 +116,11 @@ def _event_line(event: FeedEvent, exchange: Exchange, session: Session) -> dict[
 
 def _say(line: str) -> None:
     print(f"balance-tui: {line}", file=sys.stderr)
+
+
+def _trouble(what: str | None) -> None:
+    if what is not None:
+        _say(what)  # once, until notifications get through again (the log says when)
 
 
 def _history_or_none(settings: Settings, exchange: Exchange) -> HistoryRecorder | None:

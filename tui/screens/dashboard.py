@@ -16,7 +16,6 @@ from services.clock import Clock
 from services.errors import because
 from services.events import FeedEvent
 from services.feed import AccountFeed
-from services.history import HistoryError
 from services.models import AccountSnapshot, ConnectionStatus, LinkState
 from services.session import Session
 from services.settings import Settings
@@ -33,8 +32,8 @@ from tui.notify import Notifier, Toaster, say
 from tui.screens import controls, ticks
 from tui.screens.alerts import AlertsScreen, alerted
 from tui.screens.help import HelpScreen
-from tui.screens.view import DashboardView
-from tui.wiring import Exchange, ExchangeFactory, alerts_from, make_client, make_feed, open_history
+from tui.screens.keeping import KeepingView
+from tui.wiring import Exchange, ExchangeFactory, alerts_from, make_client, make_feed
 from widgets.balance_table import BalanceTable
 from widgets.margin_call_banner import MarginCallBanner
 from widgets.margin_pane import MarginPane
@@ -52,7 +51,7 @@ SHUTDOWN_WAIT = 3.5  # seconds the feed gets to close the stream and stop the li
 FEED_RESTART = 5.0  # seconds before a feed that failed on something unexpected is started again
 
 
-class DashboardScreen(DashboardView):
+class DashboardScreen(KeepingView):
     """Balances, totals, margin, weight and the connection's state on one screen. What it shows is declared in
     :class:`~tui.screens.view.DashboardView`; this is what it does: run the feed, derive, bind, answer the keys."""
 
@@ -93,6 +92,7 @@ class DashboardScreen(DashboardView):
             DashboardScreen.now_ms,
             DashboardScreen.firing,
             DashboardScreen.stale,
+            DashboardScreen.trouble,
         )
         yield MarginCallBanner(id="margin-call").data_bind(DashboardScreen.margin_call)
         yield StopBanner(id="banner").data_bind(DashboardScreen.status, DashboardScreen.now_ms)
@@ -152,6 +152,7 @@ class DashboardScreen(DashboardView):
             self.show_exchange(exchange)
             self._open_history(exchange)
             self.feed = make_feed(self.settings, exchange, client)
+            reach, reaching = self._start_reach(exchange)
             events = self.feed.events()
             try:
                 async for event in events:
@@ -160,6 +161,8 @@ class DashboardScreen(DashboardView):
                 # Closed here, while the client is still open: a cancelled `async for` leaves the generator to
                 # the garbage collector, by which time the client is closed and the listen key cannot be stopped.
                 await events.aclose()
+                reaching.cancel()
+                await reach.close()
 
     async def on_unmount(self) -> None:
         # Textual cancels a screen's workers as it goes but does not wait for them, and asyncio.run's clean-up
@@ -218,31 +221,6 @@ class DashboardScreen(DashboardView):
     def _trade_received(self) -> None:
         self.today = self.session.today_at()
 
-    # -- history ----------------------------------------------------------------------------------------------
-
-    def _open_history(self, exchange: Exchange) -> None:
-        if self.session.history is not None or not self.settings.history:
-            return
-        try:
-            self.session.history = open_history(self.settings, exchange, self.clock)
-        except HistoryError as exc:
-            self._history_off(f"running without history: {exc}")
-            return
-        self.session.load_series()
-
-    def _series(self) -> tuple[float, ...]:
-        return tuple(float(v) for v in self.session.margin_series)  # a shape to draw, not a figure to read
-
-    def _history_off(self, why: str) -> None:
-        self.notify(why, severity="warning", timeout=15)
-        self.tape_note = why
-
-    def action_tape(self) -> None:
-        panel = self.query_one(HistoryPanel)
-        panel.display = not panel.display
-        if panel.display:
-            self.series = self._series()
-
     @on(StatusChanged)
     def _status_changed(self, message: StatusChanged) -> None:
         self.status = message.status
@@ -291,6 +269,8 @@ class DashboardScreen(DashboardView):
         """Say each alert that fired or resolved (a toast, the bell, the desktop with --notify)."""
         for event in events:
             say(self, event, self.notifier)
+        if self.reach is not None:
+            self.reach.alerts(events)  # to the trader's destinations, queued: never waited for
         self.firing = self.session.firing
 
     def watch_firing(self, firing: tuple[AlertEvent, ...]) -> None:

@@ -43,6 +43,7 @@ class DashboardView(Screen[None]):
     multi_assets: reactive[bool | None] = reactive(None, repaint=False)
     estimated: reactive[bool] = reactive(False, repaint=False)  # totals carried by marks since the last poll
     totals_alerted: reactive[bool] = reactive(False, repaint=False)  # an account-wide alert holds
+    trouble: reactive[str] = reactive("", repaint=False)  # notifications failing (said once, until they work)
     risk_alerted: reactive[bool] = reactive(False, repaint=False)  # a rule on positions' risk or today holds
     weight: reactive[WeightReading | None] = reactive(None, repaint=False)
     weight_budget: reactive[int | None] = reactive(None, repaint=False)

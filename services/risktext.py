@@ -1,6 +1,6 @@
 """Risk at a glance, as text: a position's distance to liquidation, its ADL quantile, and today's change by reason.
 
-Pure formatting (no widget): the risk line, the positions table and the margin pane read it alike. A distance is the
+Pure formatting: the risk line, the positions table and the messages (daily summary) read it alike. A distance is the
 move of the mark that reaches the liquidation price, signed as the mark must go (a long's ``-7.2 %``, a short's
 ``+14.1 %``), cut toward danger; a position at or past its price says so in words, never as a number that could
 read as safe.
