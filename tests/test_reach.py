@@ -333,3 +333,36 @@ async def test_a_hanging_receiver_never_slows_the_dashboard(
 
                 await until(shown, pilot=pilot)
             assert receiver.bodies == []  # it never answered; the screen never waited for it
+
+
+def test_the_grafana_dashboard_names_only_metrics_that_exist() -> None:
+    import re
+
+    from prometheus_client import CollectorRegistry, generate_latest
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(
+        SessionCollector("a", Session(Alerts([], builtins=set()), VirtualClock(start_ms=T0)), SYSTEM_CLOCK)
+    )
+    exported = set(re.findall(r"^# TYPE (\w+) gauge", generate_latest(registry).decode(), re.M))
+    dashboard = (Path(__file__).parent.parent / "docs" / "serve" / "grafana-dashboard.json").read_text()
+    used = set(re.findall(r"balance_tui_\w+", dashboard))
+    assert used and used <= exported, used - exported
+
+
+async def test_the_dashboard_serves_metrics_too(
+    sim: ExchangeSimulator, clock: VirtualClock, hmac_credentials: Credentials
+) -> None:
+    port = free_port()
+    app = BalanceApp(
+        Settings(metrics=f"127.0.0.1:{port}"), clock=clock, exchange_factory=factory(sim, hmac_credentials)
+    )
+    async with app.run_test(size=(120, 36)) as pilot, httpx.AsyncClient() as http:
+        await started(pilot, app)
+        wallet = sim.account.assets["USDT"].wallet
+        text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+        # the account named as messages name it: where, and the key's first and last four characters
+        key = hmac_credentials.api_key
+        assert f'wallet_balance{{account="custom {key[:4]}…{key[-4:]}",asset="USDT"}} {float(wallet)}' in text
+    with pytest.raises(httpx.ConnectError):  # closed with the dashboard
+        httpx.get(f"http://127.0.0.1:{port}/metrics")
