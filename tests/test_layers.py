@@ -40,10 +40,15 @@ def _services_sources() -> list[tuple[Path, ast.Module]]:
     return [(path, ast.parse(path.read_text())) for path in sorted((ROOT / "services").glob("*.py"))]
 
 
+#: Where a float is the point: Prometheus has no other kind of number (the README says so; screen and JSON stay exact).
+FLOATS_BY_NATURE = {"metrics.py"}
+
+
 def test_no_float_calls_in_services() -> None:
     offenders = [
         f"{path.name}:{node.lineno}"
         for path, tree in _services_sources()
+        if path.name not in FLOATS_BY_NATURE
         for node in ast.walk(tree)
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "float"
     ]

@@ -71,7 +71,27 @@ def test_each_option_is_defined_once() -> None:
     top = {a.dest for a in parser._actions if a.option_strings}
     sub = parser._subparsers._group_actions[0].choices["snapshot"]  # type: ignore[union-attr,index]
     sub_options = {a.dest for a in sub._actions if a.option_strings} - {"json"}
-    assert sub_options == (top - {"alerts", "version"}) | {"alerts_after"}  # --version is the program's alone
+    # --version is the program's alone; the lists given on both sides of the subcommand are collected apart
+    assert sub_options == (top - {"alerts", "notify_urls", "version"}) | {"alerts_after", "notify_urls_after"}
+
+
+def test_notify_urls_before_and_after_the_subcommand_add_up(tmp_path: Path) -> None:
+    config = tmp_path / "c.toml"
+    config.write_text('notify_urls = ["json://127.0.0.1:1/a"]\n')
+    config.chmod(0o600)
+    args = build_parser().parse_args(
+        [
+            "--notify-url",
+            "json://127.0.0.1:2/b",
+            "serve",
+            "--notify-url",
+            "json://127.0.0.1:3/c",
+            "--config",
+            str(config),
+        ]
+    )
+    urls = [url.get_secret_value() for url in settings_from(args).notify_urls]
+    assert urls == ["json://127.0.0.1:1/a", "json://127.0.0.1:2/b", "json://127.0.0.1:3/c"]
 
 
 def test_alerts_before_and_after_the_subcommand_add_up(tmp_path: Path) -> None:
