@@ -35,7 +35,7 @@ class KeepingView(DashboardView):
 
     def _trouble(self, what: str | None) -> None:
         """Notifications failing (said once, here and in the log) or getting through again."""
-        self.trouble = what or ""
+        self.trouble = "notifications failing" if what else ""  # short: the state stays readable beside it
         if what:
             self.notify(what, severity="warning", timeout=15)
 
