@@ -276,6 +276,6 @@ class Alerts:
             ("margin_call", margin_call, "the exchange sent a MARGIN_CALL"),
             ("stream_silent", silent_for >= self.silent_after, f"push stream {status.stream if status else ''}"),
             ("stale", old, "no new numbers"),
-            ("credentials", state is LinkState.CREDENTIALS_REJECTED, "credentials rejected"),
+            ("credentials", state in (LinkState.CREDENTIALS_REJECTED, LinkState.UNSUPPORTED), "credentials rejected"),
             ("rate_limited", state in (LinkState.RATE_LIMITED, LinkState.BANNED), "rate-limited or banned"),
         ]

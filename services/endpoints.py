@@ -12,6 +12,8 @@ from services.signing import Signer
 PRODUCTION_URL = "wss://ws-fapi.binance.com/ws-fapi/v1"
 TESTNET_URL = "wss://testnet.binancefuture.com/ws-fapi/v1"
 PRODUCTION_STREAM_URL = "wss://fstream.binance.com"
+#: The spot REST host: the key's permissions live there (PROTOCOL.md §10), whatever the key is for.
+PRODUCTION_REST_URL = "https://api.binance.com"
 #: [open] testnet stream host: the SDK's choice, with the documented /private paths (PROTOCOL.md §1).
 TESTNET_STREAM_URL = "wss://fstream.binancefuture.com"
 #: The largest recvWindow the exchange accepts (PROTOCOL.md §3).

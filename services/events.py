@@ -1,10 +1,11 @@
-"""What a feed tells its consumers: a snapshot, a state of the link, a margin call, a balance change, a fill."""
+"""What a feed tells its consumers: a snapshot, a state of the link, a margin call, a balance change, a fill, the key."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from services.fills import Trade
+from services.keyaudit import KeyAudit
 from services.models import AccountSnapshot, Change, ConnectionStatus, MarginCall
 
 
@@ -43,4 +44,11 @@ class TradeEvent:
     trade: Trade
 
 
-FeedEvent = SnapshotEvent | StatusEvent | MarginCallEvent | BalanceChangeEvent | TradeEvent
+@dataclass(frozen=True)
+class KeyAuditEvent:
+    """What the key may do, checked (at start, every few hours, and after a -2015), or why it is not known."""
+
+    audit: KeyAudit
+
+
+FeedEvent = SnapshotEvent | StatusEvent | MarginCallEvent | BalanceChangeEvent | TradeEvent | KeyAuditEvent

@@ -20,7 +20,10 @@ from services.book import PositionBook
 from services.client import Fetched, WsApiClient
 from services.clock import Clock
 from services.errors import CredentialsRejected, ExchangeError, RateLimited
-from services.events import BalanceChangeEvent, FeedEvent, SnapshotEvent, StatusEvent, TradeEvent
+from services.events import BalanceChangeEvent, FeedEvent, KeyAuditEvent, SnapshotEvent, StatusEvent, TradeEvent
+from services.keyaudit import Rejection, explain_rejection
+from services.keycheck import CHECK_EVERY as KEY_CHECK_EVERY
+from services.keycheck import KeyChecker
 from services.linkstate import LinkStatus, classify, worst
 from services.markflow import EPSILON, MarkFlow
 from services.marks import MarkPriceStream
@@ -49,8 +52,10 @@ class AccountFeed:
         push_debounce: float = 1.0,
         budget: WeightBudget | None = None,
         marks: MarkPriceStream | None = None,
+        keys: KeyChecker | None = None,
     ) -> None:
         self.client = client
+        self.keys = keys  # the key's permissions: checked at start, every few hours, and to explain a -2015
         self.clock: Clock = client.clock
         self.backoff = backoff or Backoff(base=1.0, cap=60.0)
         self.stream = stream
@@ -239,6 +244,8 @@ class AccountFeed:
             pushes = PushFlow(self.stream, self.account, self.client, follow=self._follow, emit=self._emit,
                               paint=self._pushed, stream_changed=self._stream_changed)  # fmt: skip
             tasks.append(asyncio.create_task(self._guard(pushes.take()), name="feed-stream"))
+        if self.keys is not None:
+            tasks.append(asyncio.create_task(self._guard(self._key_loop()), name="feed-keys"))
         if self.markflow is not None:
             tasks.append(asyncio.create_task(self._guard(self.markflow.take()), name="feed-marks"))
             tasks.append(asyncio.create_task(self._guard(self.markflow.paint()), name="feed-paint"))
@@ -293,10 +300,30 @@ class AccountFeed:
             self._log_weight()
             await self._until_next_poll(self.clock.monotonic())
 
+    async def _key_loop(self) -> None:
+        """The key's permissions, alongside the first poll (not before it), then every few hours."""
+        assert self.keys is not None
+        while True:
+            self._emit(KeyAuditEvent(await self.keys.check()))
+            await self.clock.sleep(KEY_CHECK_EVERY)
+
+    async def _explained(self, exc: CredentialsRejected) -> Rejection | None:
+        """A -2015 read with the key's audit, asked again now (it may be what changed): which of its causes."""
+        if exc.code != -2015 or self.keys is None:
+            return None
+        audit = await self.keys.check()
+        self._emit(KeyAuditEvent(audit))
+        return explain_rejection(audit)
+
     async def _failed(self, exc: ExchangeError) -> None:
         """Show the failure as its state, and wait as it says (a key press retries sooner, but for a rate limit)."""
+        rejection = await self._explained(exc) if isinstance(exc, CredentialsRejected) else None
         failure = classify(
-            exc, backoff=self.backoff.next_delay, interval=self.pacing.interval, base=self.client.backoff.base
+            exc,
+            backoff=self.backoff.next_delay,
+            interval=self.pacing.interval,
+            base=self.client.backoff.base,
+            rejection=rejection,
         )
         if failure.wait is None:  # retrying cannot help until a person acts: wait for a refresh, no retry storm
             self.link.set(failure.state, detail=failure.detail)

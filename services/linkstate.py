@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.errors import CredentialsRejected, ExchangeError, NetworkError, RateLimited, RequestRejected, because
+from services.keyaudit import ALL_THREE, Rejection
 from services.models import ConnectionStatus, LinkState
 
 log = logging.getLogger("balance_tui.feed")
@@ -16,7 +17,7 @@ log = logging.getLogger("balance_tui.feed")
 #: What -2014/-2015/-1022 leave a person to check (PROTOCOL.md §7).
 CREDENTIAL_HINTS = {
     -2014: "the API key is malformed: check BINANCE_API_KEY",
-    -2015: "the key is invalid or revoked, this IP is not whitelisted, or the key lacks futures read permission",
+    -2015: ALL_THREE,
     -1022: "the signature was rejected: check the secret or private key belongs to this API key",
 }
 #: Of several failures of one refresh, the one that decides what to do: a person must act, the exchange said wait,
@@ -44,10 +45,23 @@ class Failure:
     retry_at_server_ms: int | None = None  # a rate limit: until the exchange's time says
 
 
-def classify(exc: ExchangeError, *, backoff: Callable[[], float], interval: float, base: float) -> Failure:
+def classify(
+    exc: ExchangeError,
+    *,
+    backoff: Callable[[], float],
+    interval: float,
+    base: float,
+    rejection: Rejection | None = None,
+) -> Failure:
     """A failure as a state: rejected credentials wait for a person, a rate limit for the exchange's time, a network
-    failure for the client's reconnect backoff (so the countdown is the next real attempt), anything else backs off."""
+    failure for the client's reconnect backoff (so the countdown is the next real attempt), anything else backs off.
+    ``rejection`` is a -2015 read with the key's audit: a Portfolio Margin account is its own state."""
     if isinstance(exc, CredentialsRejected):
+        if rejection is not None and rejection.kind == "portfolio margin":
+            return Failure(LinkState.UNSUPPORTED, rejection.text, None)
+        if rejection is not None:
+            detail = f"{because('credentials rejected', exc)} — {rejection.text}"
+            return Failure(LinkState.CREDENTIALS_REJECTED, detail, None)
         return Failure(LinkState.CREDENTIALS_REJECTED, credentials_detail(exc), None)
     if isinstance(exc, RateLimited):
         state = LinkState.BANNED if exc.banned else LinkState.RATE_LIMITED

@@ -348,6 +348,7 @@ class LinkState(StrEnum):
     RATE_LIMITED = "rate-limited"
     BANNED = "banned"
     CREDENTIALS_REJECTED = "credentials rejected"
+    UNSUPPORTED = "unsupported account"  # a Portfolio Margin account: its balances are on other endpoints
     PAUSED = "paused"
     ERROR = "error"
     CLOSED = "closed"

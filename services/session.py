@@ -16,8 +16,17 @@ from decimal import Decimal
 
 from services.alerts import AlertEvent, Alerts
 from services.clock import Clock
-from services.events import BalanceChangeEvent, FeedEvent, MarginCallEvent, SnapshotEvent, StatusEvent, TradeEvent
+from services.events import (
+    BalanceChangeEvent,
+    FeedEvent,
+    KeyAuditEvent,
+    MarginCallEvent,
+    SnapshotEvent,
+    StatusEvent,
+    TradeEvent,
+)
 from services.history import HistoryError, HistoryRecorder
+from services.keyaudit import KeyAudit
 from services.models import AccountSnapshot, Change, ConnectionStatus, MarginCall
 from services.today import Today, TodayView
 
@@ -55,6 +64,7 @@ class Session:
         self.alert_log: deque[AlertEvent] = deque(maxlen=ALERT_LOG_LENGTH)
         self.firing: tuple[AlertEvent, ...] = ()  # what holds now, oldest first
         self.today = Today()  # the UTC day's wallet change by reason, counted from the first snapshot
+        self.key_audit: KeyAudit | None = None  # what the key may do, as last checked
         self._sampled_at_ms: int | None = None
 
     def load_series(self) -> None:
@@ -75,6 +85,9 @@ class Session:
             self.today.change(event.change)
             self._write(lambda h: h.change(event.change))
             return []  # a change comes with the snapshot that holds it: the alerts look then
+        if isinstance(event, KeyAuditEvent):
+            self.key_audit = event.audit
+            return []
         if isinstance(event, TradeEvent):
             self.today.trade(event.trade)
             self._write(lambda h: h.trade(event.trade))

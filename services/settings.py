@@ -21,8 +21,10 @@ from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, ValidationErro
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
+from services import keystore
 from services.endpoints import (
     MAX_RECV_WINDOW,
+    PRODUCTION_REST_URL,
     PRODUCTION_STREAM_URL,
     PRODUCTION_URL,
     TESTNET_STREAM_URL,
@@ -65,6 +67,7 @@ class Settings(BaseSettings):
     )
     ws_url: str | None = None
     stream_url: str | None = None
+    rest_url: str | None = None  # the spot REST host, for the key's permissions (default https://api.binance.com)
     testnet: bool = False
     demo: bool = False
     demo_motion: bool = True  # the demo account's marks move and small fees are pushed (off: a still account)
@@ -90,6 +93,7 @@ class Settings(BaseSettings):
     recv_window: int | None = Field(None, gt=0, le=MAX_RECV_WINDOW)
     request_timeout: float = Field(10.0, gt=0, le=120)  # seconds to wait for a reply before giving up on it
     profile: str | None = None
+    private: bool = False  # privacy mode: every amount on screen masked (h toggles it); snapshot/watch with --private
     keymap: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
     theme: str | None = None
     log_file: Path | None = None
@@ -116,6 +120,16 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"has no path: the WebSocket API lives at a path, e.g. {url.scheme}://{url.netloc}/ws-fapi/v1"
             )
+        return value.rstrip("/")
+
+    @field_validator("rest_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        url = urlsplit(value)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ValueError("must be an http:// or https:// URL, e.g. https://api.binance.com")
         return value.rstrip("/")
 
     @field_validator("alerts", mode="before")
@@ -220,6 +234,19 @@ class Settings(BaseSettings):
             return f"{url.scheme}://{url.netloc}"
         return TESTNET_STREAM_URL if self.testnet else PRODUCTION_STREAM_URL
 
+    def rest_endpoint(self) -> str | None:
+        """The REST host asked for the key's permissions; None where there is none (the testnet has no sapi).
+
+        A ``--ws-url`` of one's own means an exchange of one's own, asked at the same origin unless ``--rest-url``
+        says otherwise, as for the stream.
+        """
+        if self.rest_url is not None:
+            return self.rest_url
+        if self.ws_url is not None:
+            url = urlsplit(self.ws_url)
+            return f"{'https' if url.scheme == 'wss' else 'http'}://{url.netloc}"
+        return None if self.testnet else PRODUCTION_REST_URL
+
     def credentials(self) -> Credentials | None:
         """The configured key and its signer, or None when no credentials are given at all."""
         if not self.has_credentials:
@@ -236,9 +263,20 @@ class Settings(BaseSettings):
             try:
                 return Credentials(api_key, load_private_key_file(self.private_key_file, passphrase))
             except KeyFileError as exc:
-                raise ConfigError(str(exc)) from None
+                stored = keystore.get_secret(self.profile, "private_key_passphrase") if passphrase is None else None
+                if stored is None:
+                    raise ConfigError(str(exc)) from None
+            try:  # the file's key is encrypted and its passphrase is in the keyring (balance-tui keys set --passphrase)
+                return Credentials(api_key, load_private_key_file(self.private_key_file, stored))
+            except KeyFileError as exc:
+                raise ConfigError(f"{exc} (the passphrase from the keyring)") from None
+        stored = keystore.get_secret(self.profile, "api_secret")  # balance-tui keys set
+        if stored is not None:
+            return Credentials(api_key, HmacSigner(_checked("API secret from the keyring", stored)))
+        who = f" --profile {self.profile}" if self.profile else ""
         raise ConfigError(
-            "an API key is set but no secret: set BINANCE_API_SECRET (HMAC) or BINANCE_PRIVATE_KEY_FILE (Ed25519/RSA)"
+            "an API key is set but no secret: set BINANCE_API_SECRET (HMAC) or BINANCE_PRIVATE_KEY_FILE (Ed25519/RSA), "
+            f"or store it in the keyring with  balance-tui keys set{who}"
         )
 
 

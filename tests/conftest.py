@@ -79,6 +79,8 @@ def _isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pyt
         if name.startswith(("BALANCE_TUI_", "BINANCE_")):
             monkeypatch.delenv(name)
     home = tmp_path_factory.mktemp("home")
+    # Never the developer's real keyring: none at all, unless a test picks the file backend (keyrings.alt).
+    monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
     monkeypatch.setenv("XDG_DATA_HOME", str(home / "data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / "config"))
 

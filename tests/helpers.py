@@ -164,7 +164,9 @@ CLI = [sys.executable, "-m", "tui.cli"]
 
 def clean_env(home: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("BINANCE_", "BALANCE_TUI_"))}
-    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / "config"), XDG_DATA_HOME=str(home / "data"), **extra)
+    env.update(HOME=str(home), XDG_CONFIG_HOME=str(home / "config"), XDG_DATA_HOME=str(home / "data"))
+    env.setdefault("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")  # never the machine's real keyring
+    env.update(extra)
     return env
 
 
@@ -377,13 +379,14 @@ class Terminal:
 
 
 def factory(
-    sim: ExchangeSimulator, credentials: Credentials
+    sim: ExchangeSimulator, credentials: Credentials, *, rest: bool = False
 ) -> Callable[[Settings], contextlib.AbstractAsyncContextManager[Exchange]]:
+    """The app's exchange: the simulator; with ``rest`` its REST side too (the key's permissions are asked)."""
     from tui.wiring import Exchange
 
     @contextlib.asynccontextmanager
     async def open_sim(settings: Settings) -> AsyncIterator[Exchange]:
-        yield Exchange(sim.ws_url, sim.stream_url, credentials)
+        yield Exchange(sim.ws_url, sim.stream_url, credentials, rest_url=sim.rest_url if rest else None)
 
     return open_sim
 

@@ -232,7 +232,7 @@ async def test_revoked_key_stops_polling_and_says_what_to_check(
         sim.revoke_key(TEST_API_KEY)
         await pilot.press("r")
         await run.until(lambda: run.state is LinkState.CREDENTIALS_REJECTED, step=0.1)
-        assert "IP is not whitelisted" in str(dashboard(app).query_one("#banner").render())
+        assert "not on the key's list" in str(dashboard(app).query_one("#banner").render())
         kept_and_marked(run)
         sent = len([m for _, m in sim.requests if m.endswith("account.status")])
         await clock.advance(600, step=10)

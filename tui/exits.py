@@ -9,6 +9,8 @@ CONFIG = 2  # usage or configuration: always one line on stderr
 CREDENTIALS = 3  # the exchange rejected the credentials
 NETWORK = 4  # network or rate limit, after retries
 HISTORY = 5  # the history store cannot be read (corrupt, newer schema, unreadable)
+PORTFOLIO_MARGIN = 6  # the account is a Portfolio Margin account: not supported yet (its endpoints are others)
+KEYRING = 7  # keys: no keyring backend on this machine, or it refused
 CRASH = 70  # balance-tui itself failed (sysexits' EX_SOFTWARE): one line says where the report is
 OUTPUT = 74  # the output could not be written (a full disk, a device gone): sysexits' EX_IOERR
 HANGUP = 128 + signal.SIGHUP  # 129: the terminal closed
@@ -22,6 +24,8 @@ MEANINGS: tuple[tuple[int, str], ...] = (
     (CREDENTIALS, "credentials rejected"),
     (NETWORK, "network or rate limit after retries"),
     (HISTORY, "the history store cannot be read"),
+    (PORTFOLIO_MARGIN, "a Portfolio Margin account (not supported yet)"),
+    (KEYRING, "no usable keyring (keys)"),
     (CRASH, "balance-tui failed (the report's path is said)"),
     (OUTPUT, "the output cannot be written"),
     (HANGUP, "the terminal closed"),

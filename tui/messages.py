@@ -9,8 +9,9 @@ from __future__ import annotations
 from textual.message import Message
 
 from services.alerts import AlertEvent
-from services.events import BalanceChangeEvent, FeedEvent, MarginCallEvent, SnapshotEvent, TradeEvent
+from services.events import BalanceChangeEvent, FeedEvent, KeyAuditEvent, MarginCallEvent, SnapshotEvent, TradeEvent
 from services.fills import Trade
+from services.keyaudit import KeyAudit
 from services.models import AccountSnapshot, Change, ConnectionStatus, MarginCall
 
 
@@ -57,6 +58,14 @@ class StatusChanged(Message):
         self.status = status
 
 
+class KeyAudited(Message):
+    """What the key may do was checked (or could not be)."""
+
+    def __init__(self, audit: KeyAudit) -> None:
+        super().__init__()
+        self.audit = audit
+
+
 class AlertsRaised(Message):
     """Alerts fired or resolved."""
 
@@ -75,4 +84,6 @@ def message_for(event: FeedEvent) -> Message:
         return MarginCallReceived(event.margin_call)
     if isinstance(event, TradeEvent):
         return TradeReceived(event.trade)
+    if isinstance(event, KeyAuditEvent):
+        return KeyAudited(event.audit)
     return StatusChanged(event.status)

@@ -22,6 +22,7 @@ from services.delivery import DeliveryError, apprise_sender
 from services.endpoints import Credentials
 from services.feed import AccountFeed
 from services.history import HistoryRecorder, HistoryStore, account_id
+from services.keycheck import KeyChecker
 from services.marks import MarkPriceStream
 from services.reach import Reach
 from services.session import Session
@@ -48,6 +49,7 @@ class Exchange:
     credentials: Credentials | None
     simulator: ExchangeSimulator | None = None
     demo: bool = False
+    rest_url: str | None = None  # where the key's permissions are asked (None: nowhere, the testnet)
 
     @property
     def label(self) -> str:
@@ -71,7 +73,7 @@ async def open_exchange(settings: Settings, *, announce: TextIO | None = sys.std
     """The exchange the settings point at; in demo mode, the embedded simulator started on a free loopback port."""
     if not settings.use_simulator:
         credentials = settings.credentials()
-        yield Exchange(settings.endpoint(), settings.stream_endpoint(), credentials)
+        yield Exchange(settings.endpoint(), settings.stream_endpoint(), credentials, rest_url=settings.rest_endpoint())
         return
     from services.simulator import ExchangeSimulator, SimulatedAccount  # demo only: not paid for by a live start
 
@@ -84,7 +86,11 @@ async def open_exchange(settings: Settings, *, announce: TextIO | None = sys.std
         print("demo: no credentials given, using the embedded exchange simulator (not real money)", file=announce)
     try:
         yield Exchange(
-            simulator.ws_url, simulator.stream_url, Credentials(api_key, HmacSigner(secret)), simulator=simulator
+            simulator.ws_url,
+            simulator.stream_url,
+            Credentials(api_key, HmacSigner(secret)),
+            simulator=simulator,
+            rest_url=simulator.rest_url,
         )
     finally:
         await simulator.stop()
@@ -100,6 +106,17 @@ def make_client(settings: Settings, exchange: Exchange, clock: Clock = SYSTEM_CL
     )
 
 
+def make_key_checker(settings: Settings, exchange: Exchange, client: WsApiClient) -> KeyChecker:
+    """The check of the key's permissions, timed by the exchange's clock as the client knows it."""
+    return KeyChecker(
+        exchange.rest_url,
+        exchange.credentials,
+        clock=client.clock,
+        server_time_ms=client.server_time_ms,
+        timeout=settings.request_timeout,
+    )
+
+
 def make_feed(settings: Settings, exchange: Exchange, client: WsApiClient) -> AccountFeed:
     """The feed the settings ask for: polling, and pushes from the user-data stream unless switched off."""
     stream = UserDataStream(client, exchange.stream_url) if settings.stream else None
@@ -111,6 +128,7 @@ def make_feed(settings: Settings, exchange: Exchange, client: WsApiClient) -> Ac
         stream=stream,
         reconcile_every=settings.reconcile_interval,
         marks=marks,
+        keys=make_key_checker(settings, exchange, client),
         budget=WeightBudget(
             share_streaming=settings.weight_share,
             share_polling=settings.weight_share_polling,

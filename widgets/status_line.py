@@ -22,6 +22,7 @@ ICONS = {
     LinkState.RATE_LIMITED: "◔",
     LinkState.BANNED: "⊘",
     LinkState.CREDENTIALS_REJECTED: "✖",
+    LinkState.UNSUPPORTED: "✖",
     LinkState.PAUSED: "‖",
     LinkState.ERROR: "⚠",
     LinkState.CLOSED: "■",
@@ -68,6 +69,8 @@ def describe(status: ConnectionStatus, snapshot: AccountSnapshot | None, now_ms:
         return f"BANNED until {clock_time(status.retry_at_ms or 0)} ({countdown(status.retry_at_ms, now_ms)})", "-bad"
     if state is LinkState.CREDENTIALS_REJECTED:
         return f"CREDENTIALS REJECTED — {status.detail.removeprefix('credentials rejected: ')} · r to retry", "-bad"
+    if state is LinkState.UNSUPPORTED:
+        return "PORTFOLIO MARGIN ACCOUNT — not supported yet (balance-tui reads USDⓈ-M futures accounts)", "-bad"
     if state is LinkState.ERROR:
         when = countdown(status.retry_at_ms, now_ms)
         return f"ERROR — {status.detail} · retrying in {when}", "-bad"

@@ -8,13 +8,15 @@ from textual.widgets import Static
 from services.models import ConnectionStatus, LinkState
 from widgets.status_line import countdown
 
-STOPPED = (LinkState.RATE_LIMITED, LinkState.BANNED, LinkState.CREDENTIALS_REJECTED)
+STOPPED = (LinkState.RATE_LIMITED, LinkState.BANNED, LinkState.CREDENTIALS_REJECTED, LinkState.UNSUPPORTED)
 
 
 def stop_text(status: ConnectionStatus, now_ms: int) -> str:
     """What the banner says for a stopped state: what stopped, why, and what to do or how long to wait."""
     if status.state is LinkState.CREDENTIALS_REJECTED:
         return f"CREDENTIALS REJECTED — polling stopped.\n{status.detail}\nFix the key, then press r."
+    if status.state is LinkState.UNSUPPORTED:
+        return f"PORTFOLIO MARGIN ACCOUNT — nothing more is asked.\n{status.detail[:1].upper()}{status.detail[1:]}."
     what = "IP BANNED by the exchange (418)" if status.state is LinkState.BANNED else "RATE-LIMITED (429)"
     return f"{what} — nothing is sent for {countdown(status.retry_at_ms, now_ms)}.\n{status.detail}"
 

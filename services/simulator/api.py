@@ -133,7 +133,8 @@ class WsApi:
         keyring, account = self._keyring, self._venue.account
         keyring.check_revoked(conn, params)
         if method in SIGNED_METHODS:
-            keyring.authenticate(conn, params)
+            key = keyring.authenticate(conn, params)
+            keyring.futures_account(key)
             if method in ("account.balance", "v2/account.balance"):
                 return account.balance_rows()
             if method in ("account.position", "v2/account.position"):

@@ -5,11 +5,39 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import parse_qsl, unquote
 
 from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
 
 from services.signing import param_text, verify, verify_hmac
 from services.simulator.core import MAX_RECV_WINDOW, ApiConnection, Refusal, Venue
+
+#: A key that reads and may use the futures account methods, restricted to the IP it is used from.
+READ_ONLY = {
+    "ipRestrict": True,
+    "enableReading": True,
+    "enableWithdrawals": False,
+    "enableInternalTransfer": False,
+    "enableMargin": False,
+    "enableFutures": True,
+    "permitsUniversalTransfer": False,
+    "enableVanillaOptions": False,
+    "enableFixApiTrade": False,
+    "enableFixReadOnly": False,
+    "enableSpotAndMarginTrading": False,
+    "enablePortfolioMarginTrading": False,
+}
+PERMISSION_NAMES = {
+    "withdraw": "enableWithdrawals",
+    "transfer": "enableInternalTransfer",
+    "universal": "permitsUniversalTransfer",
+    "trade": "enableSpotAndMarginTrading",
+    "futures": "enableFutures",
+    "ip-restrict": "ipRestrict",
+    "ip-listed": "ip-listed",
+    "portfolio-margin": "portfolio-margin",
+}
+INVALID_KEY = (401, -2015, "Invalid API-key, IP, or permissions for action.")
 
 
 @dataclass
@@ -20,6 +48,10 @@ class SimKey:
     secret: str | None = field(default=None, repr=False)
     public_key: ed25519.Ed25519PublicKey | rsa.RSAPublicKey | None = None
     revoked: bool = False
+    # What the key may do, as GET /sapi/v1/account/apiRestrictions says (PROTOCOL.md §10): read-only by default.
+    permissions: dict[str, bool] = field(default_factory=lambda: dict(READ_ONLY))
+    ip_allowed: bool = True  # False: this IP is not on the key's list, and every signed request is -2015
+    portfolio_margin: bool = False  # a Portfolio Margin account's key: the fapi account methods answer -2015
 
     @property
     def kind(self) -> str:
@@ -60,6 +92,22 @@ class KeyRing:
         for key in self.keys.values():
             key.revoked = revoked
 
+    def set_permission(self, what: str, on: bool) -> str:
+        """Change what every key may do (the console's ``key``): a permission by its short name or the exchange's
+        field name, ``ip-listed`` (this IP on the keys' lists) or ``portfolio-margin`` (the account's kind)."""
+        field_name = PERMISSION_NAMES.get(what, what)
+        for key in self.keys.values():
+            if field_name == "ip-listed":
+                key.ip_allowed = on
+            elif field_name == "portfolio-margin":
+                key.portfolio_margin = on
+                key.permissions["enablePortfolioMarginTrading"] = on
+            elif field_name in READ_ONLY:
+                key.permissions[field_name] = on
+            else:
+                raise KeyError(f"unknown permission {what!r} (known: {', '.join(PERMISSION_NAMES)})")
+        return f"every key: {what} {'on' if on else 'off'}"
+
     def session(self, conn: ApiConnection) -> dict[str, Any]:
         return {
             "apiKey": conn.session_key,
@@ -96,11 +144,43 @@ class KeyRing:
                 conn.session_key = None
                 raise Refusal(401, -2015, "Invalid API-key, IP, or permissions for action.", to_null_id=True)
 
-    def authenticate(self, conn: ApiConnection, params: dict[str, Any]) -> None:
+    def authenticate(self, conn: ApiConnection, params: dict[str, Any]) -> SimKey:
+        """The key a signed request acts as: the session's, or the one it names and signs with."""
         if conn.session_key is not None and "signature" not in params:
             self.check_timestamp(params)
-            return
-        self.verify_signature(params)
+            return self.keys[conn.session_key]
+        return self.verify_signature(params)
+
+    def futures_account(self, key: SimKey) -> None:
+        """The fapi account methods: refused (-2015) to a key without futures permission and to a Portfolio
+        Margin account's key, as production refuses them (PROTOCOL.md §7, §10)."""
+        if key.revoked or not key.ip_allowed or key.portfolio_margin or not key.permissions.get("enableFutures"):
+            raise Refusal(*INVALID_KEY)
+
+    def api_restrictions(self, query: str, api_key: str | None) -> tuple[int, dict[str, Any]]:
+        """``GET /sapi/v1/account/apiRestrictions``: signed like any REST USER_DATA call, the signature over the
+        query string as sent (before ``&signature=``); the key in the ``X-MBX-APIKEY`` header."""
+        text, _, signature = query.partition("&signature=")
+        params: dict[str, Any] = dict(parse_qsl(text, keep_blank_values=True))
+        for name in ("timestamp", "recvWindow"):
+            if name in params and params[name].lstrip("-").isdigit():
+                params[name] = int(params[name])
+        try:
+            key = self.known_key({"apiKey": api_key})
+            if not signature:
+                raise Refusal(400, -1102, "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.")
+            self.check_timestamp(params)
+            signature = unquote(signature)
+            if key.secret is not None:
+                valid = verify_hmac(key.secret, text, signature)
+            else:
+                assert key.public_key is not None
+                valid = verify(key.public_key, text, signature)
+            if not valid:
+                raise Refusal(400, -1022, "Signature for this request is not valid.")
+        except Refusal as refusal:
+            return refusal.status, {"code": refusal.code, "msg": refusal.msg}
+        return 200, {**key.permissions, "createTime": 1698645219000}
 
     def known_key(self, params: dict[str, Any]) -> SimKey:
         api_key = params.get("apiKey")
@@ -109,8 +189,8 @@ class KeyRing:
         key = self.keys.get(api_key)
         if key is None:
             raise Refusal(401, -2014, "API-key format invalid.")
-        if key.revoked:
-            raise Refusal(401, -2015, "Invalid API-key, IP, or permissions for action.")
+        if key.revoked or not key.ip_allowed:
+            raise Refusal(*INVALID_KEY)
         return key
 
     def verify_signature(self, params: dict[str, Any]) -> SimKey:

@@ -45,7 +45,7 @@ async def command(sim: Exchange, line: str) -> str:
         return int(args[0]) if args else 1
 
     def switch() -> bool:
-        return not args or args[0].lower() in ("on", "true", "1", "yes")
+        return switch_of(args)
 
     try:
         if name == "help":
@@ -126,6 +126,8 @@ async def command(sim: Exchange, line: str) -> str:
         if name in ("revoke", "restore"):
             sim.keyring.revoke_all(name == "revoke")
             return f"all keys {'revoked' if name == 'revoke' else 'restored'}"
+        if name == "key":  # key PERMISSION on|off | key ip-listed on|off | key portfolio-margin on|off
+            return sim.keyring.set_permission(args[0], switch_of(args[1:]))
         if name == "expire-keys":
             await user_data.expire_listen_keys()
             return "listen keys expired"
@@ -158,6 +160,10 @@ async def command(sim: Exchange, line: str) -> str:
     return f"unknown command {name!r} (help lists the commands)"
 
 
+def switch_of(args: list[str]) -> bool:
+    return not args or args[0].lower() in ("on", "true", "1", "yes")
+
+
 CONSOLE_HELP = """\
 drop [N] | close [N]          abort / close (1001) the connection on the next N requests
 silent on|off                 read requests, answer nothing
@@ -177,6 +183,8 @@ ban [SECONDS] | unban         418 on everything (default 120 s)
 limit N | others N | spend N  weight limit; weight other programs spend each minute; spend some now
 v1-weight 5|10                what the v1 account methods cost (the change log says 10, their pages 5)
 revoke | restore              revoke every key (-2015 with id null) / undo
+key withdraw|transfer|universal|trade|futures|ip-restrict on|off   what every key may do (apiRestrictions)
+key ip-listed off | key portfolio-margin on   this IP not on the keys' lists / keys of a Portfolio Margin account
 expire-keys | drop-all        expire listen keys / drop every connection
 drop-streams                  drop the user-data streams only
 push [ASSET AMOUNT] | margin-call | multi-assets on|off   user-data events

@@ -118,6 +118,11 @@ class ExchangeSimulator:
         return f"ws://{self.host}:{self.port}"
 
     @property
+    def rest_url(self) -> str:
+        """The REST origin: the server time, and (as the spot host) the key's permissions."""
+        return f"http://{self.host}:{self.port}"
+
+    @property
     def time_url(self) -> str:
         return f"http://{self.host}:{self.port}/fapi/v1/time"
 
@@ -125,6 +130,9 @@ class ExchangeSimulator:
         url = urlsplit(request.path)
         if url.path == "/fapi/v1/time":
             return json_response(200, {"serverTime": self.venue.reported_time_ms()})
+        if url.path == "/sapi/v1/account/apiRestrictions":  # the spot host's, served here too (weight: sapi's)
+            status, body = self.keyring.api_restrictions(url.query, request.headers.get("X-MBX-APIKEY"))
+            return json_response(status, body)
         if self.ip.banned():
             banned_until = self.ip.banned_until_ms
             retry = max(1, (banned_until - self.server_time_ms()) // 1000)

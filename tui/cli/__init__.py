@@ -113,6 +113,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     out = Output(sys.stdout)
     settings: Settings | None = None
     try:
+        if command == "keys":  # no settings: it reads no config and connects nowhere
+            from tui.cli.keys import run_keys
+
+            return run_keys(args, out)
         settings = settings_from(args) if command != "sim" else None
         code = _run(command, args, settings, out)
         out.flush()  # a full disk is met here, not in the interpreter's own flush at exit (a traceback, code 120)

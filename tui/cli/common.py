@@ -20,6 +20,7 @@ EXIT_CONFIG = exits.CONFIG
 EXIT_CREDENTIALS = exits.CREDENTIALS
 EXIT_NETWORK = exits.NETWORK
 EXIT_HISTORY = exits.HISTORY
+EXIT_PORTFOLIO_MARGIN = exits.PORTFOLIO_MARGIN
 EXIT_OUTPUT = exits.OUTPUT
 EXIT_INTERRUPTED = exits.INTERRUPTED
 EXIT_BROKEN_PIPE = exits.BROKEN_PIPE
@@ -109,6 +110,11 @@ def _common_options(*, default: Any) -> OneLineParser:
     group.add_argument(
         "--stream-url", default=default, help="user-data stream base URL, e.g. wss://fstream.binance.com"
     )
+    group.add_argument(
+        "--rest-url",
+        default=default,
+        help="REST host asked for the key's permissions (default https://api.binance.com; the testnet has none)",
+    )
     group.add_argument("--testnet", action="store_true", default=default, help="use Binance's futures testnet")
     group.add_argument("--demo", action="store_true", default=default, help="use the embedded exchange simulator")
     group.add_argument("--interval", type=float, default=default, help="seconds between refreshes (default 2)")
@@ -154,6 +160,12 @@ def _common_options(*, default: Any) -> OneLineParser:
         default=default,
         metavar="HOST:PORT",
         help="serve Prometheus metrics at http://HOST:PORT/metrics (dashboard, watch, serve; host 127.0.0.1 if none)",
+    )
+    group.add_argument(
+        "--private",
+        action="store_true",
+        default=default,
+        help="privacy mode: every amount masked (h toggles it on the dashboard; snapshot and watch only with this)",
     )
     group.add_argument(
         "--data-dir", type=Path, default=default, help="where the history is kept (default: the platform data dir)"
@@ -202,6 +214,14 @@ def build_parser() -> argparse.ArgumentParser:
     form = history.add_mutually_exclusive_group()
     form.add_argument("--json", action="store_true", help="JSON, every amount an exact decimal string")
     form.add_argument("--csv", action="store_true", help="CSV, every amount an exact decimal string")
+    keys = commands.add_parser(
+        "keys", help="secrets in the OS keyring: keys set | delete | list (per --profile; never on the command line)"
+    )
+    keys.add_argument("action", choices=("set", "delete", "list"), help="store, delete, or list (names only)")
+    keys.add_argument("--profile", help="the profile the secret belongs to (default: 'default')")
+    keys.add_argument(
+        "--passphrase", action="store_true", help="store the PEM private key's passphrase rather than an API secret"
+    )
     sim = commands.add_parser("sim", help="run the exchange simulator alone, for this app or your own bots")
     sim.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     sim.add_argument("--port", type=int, default=0, help="port (default: any free port)")
@@ -254,6 +274,8 @@ SETTING_OPTIONS = (
     "metrics",
     "ws_url",
     "stream_url",
+    "rest_url",
+    "private",
     "testnet",
     "demo",
     "interval",

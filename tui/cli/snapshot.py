@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import sys
+from collections.abc import Awaitable
 from typing import Any
 
 from services.errors import CredentialsRejected, ExchangeError, RateLimited, because
 from services.feed import AccountFeed
 from services.formatting import format_amount
+from services.keyaudit import KeyAudit, explain_rejection
 from services.models import AccountSnapshot
 from services.settings import Settings
-from tui.cli.common import EXIT_CREDENTIALS, EXIT_NETWORK, EXIT_OK, CommandError, Writer
+from tui.cli.common import EXIT_CREDENTIALS, EXIT_NETWORK, EXIT_OK, EXIT_PORTFOLIO_MARGIN, CommandError, Writer
 from tui.wiring import (
     Exchange,
     make_client,
+    make_key_checker,
     open_exchange,
 )
 
@@ -24,15 +28,24 @@ from tui.wiring import (
 SNAPSHOT_ATTEMPTS = 5
 
 
-async def fetch_once(feed: AccountFeed, attempts: int = SNAPSHOT_ATTEMPTS) -> AccountSnapshot:
+async def fetch_once(
+    feed: AccountFeed, attempts: int = SNAPSHOT_ATTEMPTS, *, audit: Awaitable[KeyAudit] | None = None
+) -> AccountSnapshot:
     """One snapshot with every call of a full refresh answered, retrying what can be retried a few times; raises
     CommandError with the exit code. What an attempt brought is kept (the account core holds it): the next asks only
-    for what is missing, at once when the last brought something (a poor link answering part of each)."""
+    for what is missing, at once when the last brought something (a poor link answering part of each). ``audit``,
+    the key's check, explains a -2015 (a Portfolio Margin account has its own exit code)."""
     last: ExchangeError | None = None
     for attempt in range(1, attempts + 1):
         try:
             return await feed.refresh()
         except CredentialsRejected as exc:
+            if exc.code == -2015 and audit is not None:
+                rejection = explain_rejection(await audit)
+                if rejection.kind == "portfolio margin":
+                    raise CommandError(rejection.text, EXIT_PORTFOLIO_MARGIN) from None
+                raise CommandError(f"{because('credentials rejected', exc)} — {rejection.text}",
+                                   EXIT_CREDENTIALS) from None  # fmt: skip
             raise CommandError(because("credentials rejected", exc), EXIT_CREDENTIALS) from None
         except RateLimited as exc:
             raise CommandError(because("rate limited by the exchange", exc), EXIT_NETWORK) from None
@@ -50,11 +63,17 @@ async def fetch_once(feed: AccountFeed, attempts: int = SNAPSHOT_ATTEMPTS) -> Ac
 JSON_SCHEMA = 3
 
 
-def snapshot_json(snapshot: AccountSnapshot, exchange: Exchange) -> dict[str, Any]:
-    return {"schema": JSON_SCHEMA, "endpoint": exchange.ws_url, "mode": exchange.label, **snapshot.json_dict()}
+def snapshot_json(snapshot: AccountSnapshot, exchange: Exchange, *, key: KeyAudit | None = None) -> dict[str, Any]:
+    return {
+        "schema": JSON_SCHEMA,
+        "endpoint": exchange.ws_url,
+        "mode": exchange.label,
+        **snapshot.json_dict(),
+        "key": key.json_dict() if key is not None else None,
+    }
 
 
-def snapshot_table(snapshot: AccountSnapshot) -> str:
+def snapshot_table(snapshot: AccountSnapshot, key: KeyAudit | None = None) -> str:
     """A plain-text table of the snapshot, for a terminal or a log."""
     headers = ("Asset", "Wallet", "Cross wallet", "Unrealized PnL", "Available", "Max withdraw", "Margin")
     rows = [
@@ -87,14 +106,25 @@ def snapshot_table(snapshot: AccountSnapshot) -> str:
         )
     mode = {True: "on", False: "off", None: "unknown"}[snapshot.multi_assets_margin]
     lines.append(f"Multi-Assets mode {mode}")
+    if key is not None:
+        lines.append(f"Key: {key.summary()}")
     return "\n".join(lines)
 
 
 async def run_snapshot(settings: Settings, *, as_json: bool, out: Writer) -> int:
     async with open_exchange(settings) as exchange, make_client(settings, exchange) as client:
-        snapshot = await fetch_once(AccountFeed(client, interval=settings.interval))  # one poll: no stream needed
+        # The key's permissions are asked alongside the poll (another host, another weight pool), not before it.
+        checking = asyncio.ensure_future(make_key_checker(settings, exchange, client).check())
+        try:
+            snapshot = await fetch_once(AccountFeed(client, interval=settings.interval), audit=checking)
+            key = await checking
+        finally:
+            checking.cancel()
         if as_json:
-            out.write(json.dumps(snapshot_json(snapshot, exchange), indent=2) + "\n")
+            out.write(json.dumps(snapshot_json(snapshot, exchange, key=key), indent=2) + "\n")
         else:
-            out.write(snapshot_table(snapshot) + "\n")
+            out.write(snapshot_table(snapshot, key) + "\n")
+        if warnings := key.warnings():
+            print(f"balance-tui: warning: the API key {', '.join(warnings)}: use a read-only, IP-restricted key",
+                  file=sys.stderr)  # fmt: skip
     return EXIT_OK

@@ -11,12 +11,20 @@ import sys
 from typing import Any
 
 from services.alerts import AlertEvent
-from services.events import BalanceChangeEvent, FeedEvent, MarginCallEvent, SnapshotEvent, StatusEvent, TradeEvent
+from services.events import (
+    BalanceChangeEvent,
+    FeedEvent,
+    KeyAuditEvent,
+    MarginCallEvent,
+    SnapshotEvent,
+    StatusEvent,
+    TradeEvent,
+)
 from services.history import HistoryError, HistoryRecorder
 from services.models import LinkState
 from services.session import Session
 from services.settings import ConfigError, Settings
-from tui.cli.common import EXIT_CREDENTIALS, EXIT_OK, OutputError, Writer
+from tui.cli.common import EXIT_CREDENTIALS, EXIT_OK, EXIT_PORTFOLIO_MARGIN, OutputError, Writer
 from tui.cli.snapshot import JSON_SCHEMA, snapshot_json
 from tui.notify import Notifier
 from tui.wiring import (
@@ -82,9 +90,16 @@ async def run_watch(settings: Settings, *, duration: float | None, out: Writer |
                         out.flush()
                     elif isinstance(event, StatusEvent):
                         log.info("link %s, stream %s %s", event.status.state, event.status.stream, event.status.detail)
+                    elif isinstance(event, KeyAuditEvent) and event.audit.warnings():
+                        log.warning("the API key %s: use a read-only, IP-restricted key",
+                                    ", ".join(event.audit.warnings()))  # fmt: skip
                     said(raised)
                     if isinstance(event, StatusEvent) and event.status.state is LinkState.CREDENTIALS_REJECTED:
                         return EXIT_CREDENTIALS
+                    if isinstance(event, StatusEvent) and event.status.state is LinkState.UNSUPPORTED:
+                        if out is None:
+                            log.error("%s", event.status.detail)
+                        return EXIT_PORTFOLIO_MARGIN
             return EXIT_OK
 
         try:
@@ -102,9 +117,15 @@ def _event_line(event: FeedEvent, exchange: Exchange, session: Session) -> dict[
         return {"type": "change", "schema": JSON_SCHEMA, **event.change.json_dict()}
     if isinstance(event, TradeEvent):
         return {"type": "trade", "schema": JSON_SCHEMA, **event.trade.json_dict()}
+    if isinstance(event, KeyAuditEvent):
+        return {"type": "key", "schema": JSON_SCHEMA, **event.audit.json_dict()}
     if isinstance(event, SnapshotEvent):
-        # Today's figures by reason (exact strings), counted since the session's first snapshot.
-        return {"type": "snapshot", **snapshot_json(event.snapshot, exchange), "today": session.today_at().json_dict()}
+        # Today's figures by reason (exact strings), counted since the session's first snapshot; the key's audit.
+        return {
+            "type": "snapshot",
+            **snapshot_json(event.snapshot, exchange, key=session.key_audit),
+            "today": session.today_at().json_dict(),
+        }
     if isinstance(event, MarginCallEvent):
         return {
             "type": "margin_call",

@@ -22,6 +22,7 @@ from services.settings import Settings
 from tui.messages import (
     AlertsRaised,
     ChangeReceived,
+    KeyAudited,
     MarginCallReceived,
     SnapshotReceived,
     StatusChanged,
@@ -35,6 +36,7 @@ from tui.screens.help import HelpScreen
 from tui.screens.keeping import KeepingView
 from tui.wiring import Exchange, ExchangeFactory, alerts_from, make_client, make_feed
 from widgets.balance_table import BalanceTable
+from widgets.key_banner import KeyBanner
 from widgets.margin_call_banner import MarginCallBanner
 from widgets.margin_pane import MarginPane
 from widgets.masthead import Masthead
@@ -85,7 +87,9 @@ class DashboardScreen(KeepingView):
         self.notifier: Notifier | None = None  # --notify: each alert on the desktop too, as watch does
 
     def compose(self) -> ComposeResult:
-        yield Masthead(id="top").data_bind(label=DashboardScreen.exchange_label, url=DashboardScreen.exchange_url)
+        yield Masthead(id="top").data_bind(
+            label=DashboardScreen.exchange_label, url=DashboardScreen.exchange_url, key=DashboardScreen.key_audit
+        )
         yield StatusLine(id="status").data_bind(
             DashboardScreen.status,
             DashboardScreen.snapshot,
@@ -96,6 +100,7 @@ class DashboardScreen(KeepingView):
         )
         yield MarginCallBanner(id="margin-call").data_bind(DashboardScreen.margin_call)
         yield StopBanner(id="banner").data_bind(DashboardScreen.status, DashboardScreen.now_ms)
+        yield KeyBanner(id="key-warning").data_bind(audit=DashboardScreen.key_audit)
         yield TotalsBar(id="totals").data_bind(
             DashboardScreen.totals,
             DashboardScreen.multi_assets,
@@ -220,6 +225,14 @@ class DashboardScreen(KeepingView):
     @on(TradeReceived)
     def _trade_received(self) -> None:
         self.today = self.session.today_at()
+
+    @on(KeyAudited)
+    def _key_audited(self, message: KeyAudited) -> None:
+        warned = self.key_audit is not None and bool(self.key_audit.warnings())
+        self.key_audit = message.audit
+        if message.audit.warnings() and not warned:
+            self.notify("This API key " + ", ".join(message.audit.warnings()) + ": use a read-only, IP-restricted key",
+                        severity="error", timeout=30)  # fmt: skip
 
     @on(StatusChanged)
     def _status_changed(self, message: StatusChanged) -> None:

@@ -11,6 +11,7 @@ from textual.screen import Screen
 
 from services import freshness
 from services.alerts import AlertEvent
+from services.keyaudit import KeyAudit
 from services.models import (
     AccountSnapshot,
     AccountTotals,
@@ -62,6 +63,7 @@ class DashboardView(Screen[None]):
     selected_positions: reactive[tuple[LivePosition, ...]] = reactive((), repaint=False)  # margined in it
     positions: reactive[tuple[LivePosition, ...]] = reactive((), repaint=False)  # every position, for the risk
     today: reactive[TodayView | None] = reactive(None, repaint=False)  # the UTC day's change by reason
+    key_audit: reactive[KeyAudit | None] = reactive(None, repaint=False)  # what the key may do, as last checked
     showing_positions: reactive[bool] = reactive(False, bindings=True)  # the positions view in the table's place
 
     def derive(self, snapshot: AccountSnapshot | None) -> None:
