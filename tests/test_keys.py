@@ -222,3 +222,32 @@ async def test_the_dashboard_warns_of_a_key_that_can_withdraw_and_shows_a_good_o
         assert "not on the key's list" in screen.status.detail
         sim.keyring.keys[TEST_API_KEY].revoked = False
         assert os.environ["PYTHON_KEYRING_BACKEND"].endswith("fail.Keyring")
+
+
+# -- doctor ------------------------------------------------------------------------------------------------------
+
+
+async def test_doctor_says_what_a_bug_report_needs_and_no_secret(tmp_path: Path) -> None:
+    sim, api_key, secret = await _sim_with_key()
+    try:
+        sim.keyring.set_permission("ip-restrict", False)
+        config = tmp_path / "config" / "balance-tui" / "config.toml"
+        config.parent.mkdir(parents=True)
+        config.write_text("interval = 3\n")
+        config.chmod(0o644)
+        env = clean_env(tmp_path, BINANCE_API_KEY=api_key, BINANCE_API_SECRET=secret)
+        code, out, err = await run_cli("doctor", "--ws-url", sim.ws_url, env=env)
+        assert code == 0, err
+        assert f"config file: {config} (mode 644 ✗" in out
+        assert f"{api_key[:4]}…{api_key[-4:]} (hmac)" in out and api_key not in out
+        assert "WS API: reachable · clock offset" in out and f"stream host {sim.stream_url}: reachable" in out
+        assert "NOT IP-RESTRICTED" in out
+        assert "keyring: keyring.backends.fail.Keyring (none" in out
+        assert secret not in out + err
+    finally:
+        await sim.stop()
+    # The exchange gone: each endpoint says so, and doctor still ends with its screen.
+    code, out, err = await run_cli("doctor", "--ws-url", sim.ws_url, env=env)
+    assert code == 0, err
+    assert "WS API: NOT reachable" in out and "stream host" in out and "NOT reachable" in out
+    assert "key check: unknown" in out and "Traceback" not in out + err

@@ -152,6 +152,10 @@ def _run(command: str, args: argparse.Namespace, settings: Settings | None, out:
     configure_logging(settings.log_file, stderr=command == "serve")
     for warning in settings.warnings:
         print(f"balance-tui: warning: {warning}", file=sys.stderr)
+    if command == "doctor":
+        from tui.cli.doctor import run_doctor
+
+        return run_until_signalled(run_doctor(settings, out))
     if command != "history" and not settings.use_simulator and settings.credentials() is None:
         raise ConfigError("no credentials for this exchange: set BINANCE_API_KEY and a secret or key file")
     if command == "history":

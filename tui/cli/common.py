@@ -214,6 +214,11 @@ def build_parser() -> argparse.ArgumentParser:
     form = history.add_mutually_exclusive_group()
     form.add_argument("--json", action="store_true", help="JSON, every amount an exact decimal string")
     form.add_argument("--csv", action="store_true", help="CSV, every amount an exact decimal string")
+    commands.add_parser(
+        "doctor",
+        parents=[common],
+        help="paths, permissions, the key's audit, the clock, each endpoint: for a bug report",
+    )
     keys = commands.add_parser(
         "keys", help="secrets in the OS keyring: keys set | delete | list (per --profile; never on the command line)"
     )
