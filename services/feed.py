@@ -21,8 +21,7 @@ from services.client import Fetched, WsApiClient
 from services.clock import Clock
 from services.errors import CredentialsRejected, ExchangeError, RateLimited
 from services.events import BalanceChangeEvent, FeedEvent, KeyAuditEvent, SnapshotEvent, StatusEvent, TradeEvent
-from services.keyaudit import Rejection, explain_rejection
-from services.keycheck import CHECK_EVERY as KEY_CHECK_EVERY
+from services.keyaudit import KeyAudit
 from services.keycheck import KeyChecker
 from services.linkstate import LinkStatus, classify, worst
 from services.markflow import EPSILON, MarkFlow
@@ -245,7 +244,7 @@ class AccountFeed:
                               paint=self._pushed, stream_changed=self._stream_changed)  # fmt: skip
             tasks.append(asyncio.create_task(self._guard(pushes.take()), name="feed-stream"))
         if self.keys is not None:
-            tasks.append(asyncio.create_task(self._guard(self._key_loop()), name="feed-keys"))
+            tasks.append(asyncio.create_task(self._guard(self.keys.watch(self._audited)), name="feed-keys"))
         if self.markflow is not None:
             tasks.append(asyncio.create_task(self._guard(self.markflow.take()), name="feed-marks"))
             tasks.append(asyncio.create_task(self._guard(self.markflow.paint()), name="feed-paint"))
@@ -300,24 +299,14 @@ class AccountFeed:
             self._log_weight()
             await self._until_next_poll(self.clock.monotonic())
 
-    async def _key_loop(self) -> None:
-        """The key's permissions, alongside the first poll (not before it), then every few hours."""
-        assert self.keys is not None
-        while True:
-            self._emit(KeyAuditEvent(await self.keys.check()))
-            await self.clock.sleep(KEY_CHECK_EVERY)
-
-    async def _explained(self, exc: CredentialsRejected) -> Rejection | None:
-        """A -2015 read with the key's audit, asked again now (it may be what changed): which of its causes."""
-        if exc.code != -2015 or self.keys is None:
-            return None
-        audit = await self.keys.check()
+    def _audited(self, audit: KeyAudit) -> None:
         self._emit(KeyAuditEvent(audit))
-        return explain_rejection(audit)
 
     async def _failed(self, exc: ExchangeError) -> None:
         """Show the failure as its state, and wait as it says (a key press retries sooner, but for a rate limit)."""
-        rejection = await self._explained(exc) if isinstance(exc, CredentialsRejected) else None
+        rejection = None
+        if isinstance(exc, CredentialsRejected) and self.keys is not None:
+            rejection = await self.keys.explain(exc, self._audited)
         failure = classify(
             exc,
             backoff=self.backoff.next_delay,

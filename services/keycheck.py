@@ -13,8 +13,8 @@ from urllib.parse import quote
 
 from services.clock import Clock
 from services.endpoints import Credentials
-from services.errors import CREDENTIAL_CODES
-from services.keyaudit import KeyAudit, not_available, parse_restrictions, unknown
+from services.errors import CREDENTIAL_CODES, CredentialsRejected
+from services.keyaudit import KeyAudit, Rejection, explain_rejection, not_available, parse_restrictions, unknown
 
 if TYPE_CHECKING:
     import httpx
@@ -62,6 +62,20 @@ class KeyChecker:
         self.latest = audit = await self._check()
         log.info("key check: %s", audit.summary())
         return audit
+
+    async def watch(self, told: Callable[[KeyAudit], None]) -> None:
+        """Check now (alongside the first poll, not before it), then every few hours, telling each audit."""
+        while True:
+            told(await self.check())
+            await self.clock.sleep(CHECK_EVERY)
+
+    async def explain(self, exc: CredentialsRejected, told: Callable[[KeyAudit], None]) -> Rejection | None:
+        """A -2015 read with the key's audit, asked again now (it may be what changed): which of its causes."""
+        if exc.code != -2015:
+            return None
+        audit = await self.check()
+        told(audit)
+        return explain_rejection(audit)
 
     async def _check(self) -> KeyAudit:
         now = self.clock.time_ms()

@@ -7,9 +7,7 @@ Credentials come from ``BINANCE_API_KEY`` with ``BINANCE_API_SECRET`` (HMAC) or 
 
 from __future__ import annotations
 
-import difflib
 import os
-import tomllib
 from contextvars import ContextVar
 from decimal import Decimal
 from pathlib import Path
@@ -22,6 +20,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from services import keystore
+from services.configfile import ConfigError, read_profile
 from services.endpoints import (
     MAX_RECV_WINDOW,
     PRODUCTION_REST_URL,
@@ -31,14 +30,9 @@ from services.endpoints import (
     TESTNET_URL,
     Credentials,
 )
-from services.files import NotPrivate, require_private
 from services.signing import HmacSigner, KeyFileError, load_private_key_file
 
-SECRET_FIELDS = ("api_secret", "private_key_passphrase", "notify_urls")  # notification URLs hold tokens
-
-
-class ConfigError(Exception):
-    """A configuration problem, said in one line a person can act on. Never quotes a secret."""
+__all__ = ["ConfigError", "Settings", "default_config_path", "default_data_dir", "load_settings"]
 
 
 def default_config_path() -> Path:
@@ -93,7 +87,6 @@ class Settings(BaseSettings):
     recv_window: int | None = Field(None, gt=0, le=MAX_RECV_WINDOW)
     request_timeout: float = Field(10.0, gt=0, le=120)  # seconds to wait for a reply before giving up on it
     profile: str | None = None
-    private: bool = False  # privacy mode: every amount on screen masked (h toggles it); snapshot/watch with --private
     keymap: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
     theme: str | None = None
     log_file: Path | None = None
@@ -319,66 +312,6 @@ class _ProfileSource(PydanticBaseSettingsSource):
 _PROFILE: ContextVar[dict[str, Any]] = ContextVar("balance_tui_profile", default={})  # noqa: B039 (never mutated)
 
 
-def read_profile(
-    path: Path, profile: str | None, *, required: bool, warnings: list[str] | None = None
-) -> dict[str, Any]:
-    """The settings of ``profile`` in the TOML file at ``path``: its top-level keys, then the profile's."""
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        if required:
-            raise ConfigError(f"config file not found: {path}") from None
-        if profile is not None:
-            raise ConfigError(f"profile {profile!r} asked for, but there is no config file at {path}") from None
-        return {}
-    except OSError as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
-    try:
-        document = tomllib.loads(raw.decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path} is not valid TOML: {str(exc).splitlines()[0]}") from None
-    except RecursionError:
-        raise ConfigError(f"{path} is not a config file balance-tui can read: it nests too deeply") from None
-    profiles = document.pop("profiles", {})
-    if not isinstance(profiles, dict) or not all(isinstance(p, dict) for p in profiles.values()):
-        raise ConfigError(f"{path}: 'profiles' must be a table of [profiles.NAME] sections")
-    # A secret anywhere in the file makes the file a secret, whichever profile is used today.
-    if any(section.get(field) for section in (document, *profiles.values()) for field in SECRET_FIELDS):
-        try:
-            require_private(path)
-        except NotPrivate as exc:
-            raise ConfigError(str(exc)) from None
-    name = profile or document.pop("profile", None)
-    document.pop("profile", None)
-    data = dict(document)
-    if name is not None:
-        if name not in profiles:
-            known = ", ".join(sorted(profiles)) or "none"
-            raise ConfigError(f"unknown profile {name!r} in {path} (profiles: {known})")
-        data.update(profiles[name])
-    if warnings is not None:
-        warnings.extend(_unknown_keys(path, [("", document), *((f"profiles.{n}.", p) for n, p in profiles.items())]))
-    return data
-
-
-#: Keys the config file may hold besides the settings themselves.
-FILE_ONLY_KEYS = frozenset({"profile", "profiles"})
-
-
-def _unknown_keys(path: Path, sections: list[tuple[str, dict[str, Any]]]) -> list[str]:
-    """One warning per key the file holds that balance-tui does not know, naming the nearest known key."""
-    known = sorted(set(Settings.model_fields) | FILE_ONLY_KEYS)
-    warnings = []
-    for prefix, section in sections:
-        for key in section:
-            if key in known:
-                continue
-            close = difflib.get_close_matches(key, known, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else f" (known: {', '.join(known)})"
-            warnings.append(f"{path}: unknown setting {prefix + key!r} ignored{hint}")
-    return warnings
-
-
 def load_settings(cli: dict[str, Any], *, config_path: Path | None = None) -> Settings:
     """Settings from the command line (``cli``, unset options left out), the environment and the config file."""
     env_path = os.environ.get("BALANCE_TUI_CONFIG")
@@ -386,7 +319,8 @@ def load_settings(cli: dict[str, Any], *, config_path: Path | None = None) -> Se
     path = (explicit or default_config_path()).expanduser()
     profile = cli.get("profile") or os.environ.get("BALANCE_TUI_PROFILE")
     warnings: list[str] = []
-    token = _PROFILE.set(read_profile(path, profile, required=explicit is not None, warnings=warnings))
+    known = set(Settings.model_fields)
+    token = _PROFILE.set(read_profile(path, profile, known, required=explicit is not None, warnings=warnings))
     try:
         settings = Settings(**cli)
         settings.warnings.extend(warnings)

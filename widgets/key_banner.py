@@ -13,7 +13,7 @@ from services.keyaudit import KeyAudit
 def key_warning_text(audit: KeyAudit) -> str:
     return (
         f"⚠ THIS API KEY {', '.join(w.upper() for w in audit.warnings())}.\n"
-        "A dashboard needs a read-only key restricted to this IP: make one in API Management and use it instead."
+        "Use a read-only key restricted to this IP instead (make one in API Management)."
     )
 
 

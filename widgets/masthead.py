@@ -1,5 +1,5 @@
 """The top line: which exchange this is (DEMO, TESTNET, LIVE, CUSTOM: never mistaken for one another), and where;
-what the key may do (``read-only ✓ IP-restricted ✓``); and PRIVATE while amounts are masked."""
+and what the key may do (``read-only ✓ IP-restricted ✓``)."""
 
 from __future__ import annotations
 
@@ -17,12 +17,10 @@ class Masthead(Horizontal):
     label: reactive[str] = reactive("")  # one of LABELS, once the exchange is known
     url: reactive[str] = reactive("")
     key: reactive[KeyAudit | None] = reactive(None)  # the key's audit, once checked
-    private: reactive[bool] = reactive(False)  # privacy mode: amounts masked
 
     def compose(self) -> ComposeResult:
         yield Static("", id="mode")
         yield Static("balance-tui", id="title")
-        yield Static("PRIVATE", id="private")
         yield Static("", id="endpoint")
         yield Static("", id="key")
 
@@ -40,12 +38,7 @@ class Masthead(Horizontal):
         shown.display = audit is not None and not audit.warnings()  # the warnings have the banner under the line
         shown.set_class(audit is not None and audit.known, "-checked")
 
-    def watch_private(self, private: bool) -> None:
-        if self.is_mounted:
-            self.query_one("#private", Static).display = private
-
     def on_mount(self) -> None:
-        self.watch_private(self.private)
         self.watch_key(self.key)
 
     def _show(self) -> None:

@@ -166,18 +166,7 @@ class KeyRing:
             if name in params and params[name].lstrip("-").isdigit():
                 params[name] = int(params[name])
         try:
-            key = self.known_key({"apiKey": api_key})
-            if not signature:
-                raise Refusal(400, -1102, "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.")
-            self.check_timestamp(params)
-            signature = unquote(signature)
-            if key.secret is not None:
-                valid = verify_hmac(key.secret, text, signature)
-            else:
-                assert key.public_key is not None
-                valid = verify(key.public_key, text, signature)
-            if not valid:
-                raise Refusal(400, -1022, "Signature for this request is not valid.")
+            key = self._signed_by({**params, "apiKey": api_key}, text, unquote(signature))
         except Refusal as refusal:
             return refusal.status, {"code": refusal.code, "msg": refusal.msg}
         return 200, {**key.permissions, "createTime": 1698645219000}
@@ -194,12 +183,17 @@ class KeyRing:
         return key
 
     def verify_signature(self, params: dict[str, Any]) -> SimKey:
+        """A WS API request: the signature is over its params but ``signature``, sorted by name (PROTOCOL.md §3)."""
+        text = "&".join(f"{name}={_param_value(params[name])}" for name in sorted(params) if name != "signature")
+        return self._signed_by(params, text, params.get("signature"))
+
+    def _signed_by(self, params: dict[str, Any], text: str, signature: object) -> SimKey:
+        """The key ``params`` name, once ``signature`` is its signature of ``text`` and the timestamp is in time:
+        the one check behind both the WS API and REST."""
         key = self.known_key(params)
-        signature = params.get("signature")
         if not isinstance(signature, str) or not signature:
             raise Refusal(400, -1102, "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.")
         self.check_timestamp(params)
-        text = "&".join(f"{name}={_param_value(params[name])}" for name in sorted(params) if name != "signature")
         if key.secret is not None:
             valid = verify_hmac(key.secret, text, signature)
         else:

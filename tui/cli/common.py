@@ -162,12 +162,6 @@ def _common_options(*, default: Any) -> OneLineParser:
         help="serve Prometheus metrics at http://HOST:PORT/metrics (dashboard, watch, serve; host 127.0.0.1 if none)",
     )
     group.add_argument(
-        "--private",
-        action="store_true",
-        default=default,
-        help="privacy mode: every amount masked (h toggles it on the dashboard; snapshot and watch only with this)",
-    )
-    group.add_argument(
         "--data-dir", type=Path, default=default, help="where the history is kept (default: the platform data dir)"
     )
     group.add_argument(
@@ -187,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
         "Use a read-only key. " + exits.described(),
         parents=[_common_options(default=None)],
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {app_version()}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     commands.add_parser("dashboard", parents=[common], help="the dashboard (the default)")
     snapshot = commands.add_parser("snapshot", parents=[common], help="fetch the balances once, print them, exit")
@@ -262,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _version() -> str:
+def app_version() -> str:
     from importlib.metadata import PackageNotFoundError, version
 
     try:
@@ -280,7 +274,6 @@ SETTING_OPTIONS = (
     "ws_url",
     "stream_url",
     "rest_url",
-    "private",
     "testnet",
     "demo",
     "interval",

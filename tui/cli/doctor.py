@@ -13,7 +13,7 @@ from pathlib import Path
 from services.endpoints import mask_key
 from services.errors import ExchangeError, because
 from services.settings import Settings, default_config_path
-from tui.cli.common import EXIT_OK, Writer
+from tui.cli.common import EXIT_OK, Writer, app_version
 from tui.wiring import Exchange, make_client, make_key_checker, open_exchange
 
 CHECK_TIMEOUT = 5.0  # seconds for each endpoint: a doctor that hangs on a dead host helps nobody
@@ -34,10 +34,9 @@ def file_line(what: str, path: Path | None) -> str:
 
 
 async def run_doctor(settings: Settings, out: Writer) -> int:
-    from tui.cli.common import _version
 
     lines = [
-        f"balance-tui {_version()} · Python {platform.python_version()} · {platform.system()} {platform.machine()}",
+        f"balance-tui {app_version()} · Python {platform.python_version()} · {platform.system()} {platform.machine()}",
         file_line("config file", Path(os.environ.get("BALANCE_TUI_CONFIG") or default_config_path())),
         f"data dir: {settings.history_dir()}",
         f"profile: {settings.profile or '(none)'}",

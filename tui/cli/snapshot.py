@@ -11,7 +11,7 @@ from typing import Any
 from services.errors import CredentialsRejected, ExchangeError, RateLimited, because
 from services.feed import AccountFeed
 from services.formatting import format_amount
-from services.keyaudit import KeyAudit, explain_rejection
+from services.keyaudit import KeyAudit, explain_rejection, unknown
 from services.models import AccountSnapshot
 from services.settings import Settings
 from tui.cli.common import EXIT_CREDENTIALS, EXIT_NETWORK, EXIT_OK, EXIT_PORTFOLIO_MARGIN, CommandError, Writer
@@ -26,6 +26,7 @@ from tui.wiring import (
 
 
 SNAPSHOT_ATTEMPTS = 5
+KEY_CHECK_AFTER = 3.0  # seconds the key's check may take once the balances are in
 
 
 async def fetch_once(
@@ -117,7 +118,10 @@ async def run_snapshot(settings: Settings, *, as_json: bool, out: Writer) -> int
         checking = asyncio.ensure_future(make_key_checker(settings, exchange, client).check())
         try:
             snapshot = await fetch_once(AccountFeed(client, interval=settings.interval), audit=checking)
-            key = await checking
+            try:  # the numbers are in: the key's check gets a moment more, not the whole request timeout
+                key = await asyncio.wait_for(asyncio.shield(checking), KEY_CHECK_AFTER)
+            except TimeoutError:
+                key = unknown(client.clock.time_ms(), "no answer in time")
         finally:
             checking.cancel()
         if as_json:
