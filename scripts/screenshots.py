@@ -30,6 +30,7 @@ SHOTS = {
     "positions": ("positions", (120, 36)),
     "positions-80x24": ("positions", (80, 24)),
     "today": ("today", (120, 36)),
+    "private": ("private", (120, 36)),
 }
 
 

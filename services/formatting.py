@@ -7,7 +7,13 @@ is rounded up. Any magnitude the exchange can send formats: the arithmetic runs 
 
 from __future__ import annotations
 
+import re
 from decimal import ROUND_CEILING, ROUND_FLOOR, Context, Decimal
+from typing import Any
+
+#: Privacy mode's one reading of every amount: always this wide, no digit, no sign — it leaks neither the size nor
+#: the direction of a figure. Each formatter below gives it for ``private=True``: no amount reaches a screen another way.
+MASK = "•••••"
 
 _CONTEXTS: dict[int, Context] = {}
 
@@ -38,12 +44,14 @@ def cut(value: Decimal, places: int, *, rounding: str = ROUND_FLOOR) -> Decimal:
     return shown if shown else abs(shown)  # no "-0.00"
 
 
-def format_amount(value: Decimal, places: int, *, signed: bool = False) -> str:
-    """``value`` with ``places`` decimals and thousands separators, cut toward −∞.
+def format_amount(value: Decimal, places: int, *, signed: bool = False, private: bool = False) -> str:
+    """``value`` with ``places`` decimals and thousands separators, cut toward −∞ (:data:`MASK` when ``private``).
 
     ``signed`` puts ``+`` before a positive number so gains and losses read by sign, not by colour alone. A value
     that shows as zero shows without a sign.
     """
+    if private:
+        return MASK
     shown = cut(value, places)
     text = f"{shown:,.{places}f}"
     if signed and shown > 0:
@@ -56,14 +64,16 @@ SUFFIXES = ((12, "T"), (9, "B"), (6, "M"), (3, "K"))
 ELLIPSIS = "…"
 
 
-def fit_amount(value: Decimal, places: int, width: int, *, signed: bool = False) -> str:
+def fit_amount(value: Decimal, places: int, width: int, *, signed: bool = False, private: bool = False) -> str:
     """``value`` in at most ``width`` characters: every integer digit, or visibly shortened — never silently cut.
 
     First the amount as :func:`format_amount` gives it, then with fewer decimals; if the integer digits alone are
     too wide, an abbreviation cut toward −∞
     (``1.000T``, ``-42.123M``, ``1.234e21``), so the text never reads as a smaller magnitude or a better number;
-    if even that cannot fit, an ellipsis says so.
+    if even that cannot fit, an ellipsis says so. :data:`MASK` when ``private``.
     """
+    if private:
+        return MASK[: max(width, 1)]
     text = format_amount(value, places, signed=signed)
     if len(text) <= width:
         return text
@@ -94,8 +104,29 @@ def format_ratio(value: Decimal | None, places: int = 2) -> str:
     return f"{shown:,.{places}f} %"
 
 
-def format_exact(value: Decimal) -> str:
-    """A quantity or price as the exchange wrote it, every digit, with thousands separators (never ``1E+3``)."""
+def format_exact(value: Decimal, *, private: bool = False) -> str:
+    """A quantity or price as the exchange wrote it, every digit, with thousands separators (never ``1E+3``);
+    :data:`MASK` when ``private``."""
+    if private:
+        return MASK
     exponent = value.as_tuple().exponent
     places = max(0, -exponent) if isinstance(exponent, int) else 0
     return f"{cut(value, places):,.{places}f}"
+
+
+#: What privacy mode leaves in JSON: prices anyone can see and ratios, which say nothing of the account's size or
+#: sign. Every other decimal string is an amount, and masked: a field added later is hidden until listed here.
+PUBLIC_FIGURES = frozenset({"mark_price", "liquidation_price", "liq_distance", "margin_ratio"})
+_DECIMAL = re.compile(r"-?\d+(\.\d+)?([eE][+-]?\d+)?")
+
+
+def mask_json(value: Any) -> Any:
+    """``value`` (JSON-ready: dicts, lists, strings, numbers) with every exact amount string as :data:`MASK`; times,
+    weights, counts (JSON numbers), states and names stay (``snapshot --private``, ``watch --private``)."""
+    if isinstance(value, dict):
+        return {k: v if k in PUBLIC_FIGURES else mask_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_json(v) for v in value]
+    if isinstance(value, str) and _DECIMAL.fullmatch(value):
+        return MASK
+    return value

@@ -86,27 +86,28 @@ def nearest_text(positions: tuple[LivePosition, ...]) -> str:
     return f"nearest liquidation: {near.symbol}{side} {distance_text(near)}"
 
 
-def _figure(value: Decimal) -> str:
-    return format_amount(value, 2, signed=True)
+def _figure(value: Decimal, private: bool = False) -> str:
+    return format_amount(value, 2, signed=True, private=private)
 
 
 WORDS = ("funding", "fees", "realized", "other")
 SHORT_WORDS = ("fund.", "fees", "real.", "oth.")  # for a narrow terminal
 
 
-def asset_today(asset: str, figures: DayFigures, *, short: bool = False) -> str:
-    """``-12.34 USDT · funding -3.14 · fees -1.20 · realized -8.00`` (other, when there is any)."""
-    parts = [f"{_figure(figures.change)} {asset}"]
+def asset_today(asset: str, figures: DayFigures, *, short: bool = False, private: bool = False) -> str:
+    """``-12.34 USDT · funding -3.14 · fees -1.20 · realized -8.00`` (other, when there is any); privacy mode masks
+    each figure and names every reason, so that a reason left out does not say its figure was zero."""
+    parts = [f"{_figure(figures.change, private)} {asset}"]
     values = (figures.funding, figures.commission, figures.realized, figures.other)
     for word, value in zip(SHORT_WORDS if short else WORDS, values, strict=True):
-        if value:
-            parts.append(f"{word} {_figure(value)}")
+        if value or (private and word not in ("other", "oth.")):
+            parts.append(f"{word} {_figure(value, private)}")
     if figures.unknown:
         parts.append(f"{figures.unknown} change{'s' if figures.unknown > 1 else ''} of unknown size")
     return " · ".join(parts)
 
 
-def today_text(today: TodayView | None, *, short: bool = False) -> str:
+def today_text(today: TodayView | None, *, short: bool = False, private: bool = False) -> str:
     """``today since 13:41 UTC: -12.34 USDT · funding -3.14 …``: every asset that moved, USDT first."""
     if today is None or today.since_ms is None:
         return "today: counting from the first numbers"
@@ -115,4 +116,6 @@ def today_text(today: TodayView | None, *, short: bool = False) -> str:
     moved = sorted(today.assets.items(), key=lambda item: (item[0] != "USDT", item[0]))
     if not moved:
         return f"{head}: no change"
-    return f"{head}: " + "  |  ".join(asset_today(asset, figures, short=short) for asset, figures in moved)
+    return f"{head}: " + "  |  ".join(
+        asset_today(asset, figures, short=short, private=private) for asset, figures in moved
+    )

@@ -89,6 +89,7 @@ class Settings(BaseSettings):
     profile: str | None = None
     keymap: Annotated[dict[str, str], NoDecode] = Field(default_factory=dict)
     theme: str | None = None
+    private: bool = False  # the dashboard starts in privacy mode (every amount masked; h toggles it)
     log_file: Path | None = None
     # What the loading noticed and a person should hear of (an unknown key in the config file): not a setting.
     _warnings: list[str] = PrivateAttr(default_factory=list)

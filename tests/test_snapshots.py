@@ -107,6 +107,9 @@ SCENES: dict[str, tuple[AccountSnapshot, ConnectionStatus]] = {
     "forty_assets": (account_snapshot(extra_assets=34), status(LinkState.LIVE)),
     "positions": (account_snapshot(risky=True), status(LinkState.LIVE, stream="live")),
     "today": (account_snapshot(), status(LinkState.LIVE, stream="live")),
+    # Privacy mode (--private): the tape and today's figures too, every amount masked; then the positions view.
+    "private": (account_snapshot(), status(LinkState.LIVE, stream="live")),
+    "private_positions": (account_snapshot(risky=True), status(LinkState.LIVE, stream="live")),
 }
 
 
@@ -126,14 +129,15 @@ ALERTS = {"alert": ["available:USDT<200000", "margin_ratio>0.99"]}
 
 def scene(name: str) -> tuple[BalanceApp, Callable[[Pilot[int]], Any]]:
     snapshot, link = SCENES[name]
-    app = BalanceApp(Settings(alerts=ALERTS.get(name, []), history=False), clock=VirtualClock(start_ms=NOW))
+    settings = Settings(alerts=ALERTS.get(name, []), history=False, private=name.startswith("private"))
+    app = BalanceApp(settings, clock=VirtualClock(start_ms=NOW))
     app.animation_level = "none"
 
     async def run_before(pilot: Pilot[int]) -> None:
         screen = app.dashboard
         screen.show_exchange(Exchange(ENDPOINT, "ws://127.0.0.1:8765", None, demo=True))
         screen.take(StatusEvent(link))
-        if name == "tape":
+        if name in ("tape", "private"):
             # A day of margin balance, and the tape of a real account's reasons, all fixed.
             screen.session.margin_series.extend([Decimal(120_000 + 40 * ((i * 37) % 100) + 3 * i) for i in range(240)])
             for i, (delta, reason, symbol) in enumerate(TAPE):
@@ -142,14 +146,14 @@ def scene(name: str) -> tuple[BalanceApp, Callable[[Pilot[int]], Any]]:
                 screen.take(BalanceChangeEvent(change))
             screen.action_tape()
         screen.take(SnapshotEvent(snapshot))
-        if name == "today":  # a day's fills and funding since the first numbers (counting starts with them)
+        if name in ("today", "private"):  # a day's fills and funding since the first numbers (counting starts then)
             for at, delta, reason, symbol in TODAY:
                 change = Change(at, "USDT", Decimal(122_600), Decimal(122_600) + Decimal(delta), Decimal(delta),
                                 reason, symbol, "push")  # fmt: skip
                 screen.take(BalanceChangeEvent(change))
             screen.take(TradeEvent(Trade(NOW - 1_000, "BTCUSDT", 7, Decimal("-8"), "USDT", Decimal("-1.20"), "USDT")))
             screen.take(SnapshotEvent(snapshot))
-        if name == "positions":
+        if name in ("positions", "private_positions"):
             await pilot.press("o")
         await pilot.pause()
         await pilot.pause()

@@ -42,11 +42,12 @@ class Notifier:
             self._said = True
             print(f"balance-tui: --notify: {why}; alerts show only in the app and its output", file=self.err)
 
-    def alert(self, event: AlertEvent) -> None:
+    def alert(self, event: AlertEvent, *, private: bool = False) -> None:
         if self._backend is None:
             return
         title = f"balance-tui: {event.rule} {event.state}"
-        body = event.detail or (f"value {event.value:f}" if event.value is not None else "")
+        value = f"value {format_exact(event.value, private=private)}" if event.value is not None else ""
+        body = event.detail or value
         try:
             task = asyncio.get_running_loop().create_task(self._backend.send(title=title, message=body))
         except Exception:  # a desktop that went away must not stop the alerts themselves
@@ -71,13 +72,13 @@ class Toaster:
         pass
 
 
-def say(screen: Widget, event: AlertEvent, notifier: Notifier | None) -> None:
+def say(screen: Widget, event: AlertEvent, notifier: Notifier | None, *, private: bool = False) -> None:
     """Say an alert that fired (a toast that stays a while, the bell) or resolved, and on the desktop with
-    ``--notify``."""
+    ``--notify``; in privacy mode the figure it fired at is masked (the rule, the trader's own words, stays)."""
     stale = " (on stale data)" if event.stale else ""
-    value = f" at {format_exact(event.value)}" if event.value is not None else ""
+    value = f" at {format_exact(event.value, private=private)}" if event.value is not None else ""
     if notifier is not None:
-        notifier.alert(event)
+        notifier.alert(event, private=private)
     if event.state == "firing":
         screen.app.bell()
         screen.notify(f"ALERT {event.rule}{value}{stale}", severity="error", timeout=20)

@@ -11,7 +11,7 @@ from textual.reactive import reactive
 from textual.widgets import DataTable
 from textual.widgets.data_table import ColumnKey, RowKey
 
-from services.formatting import amount_width
+from services.formatting import MASK, amount_width
 from services.models import AssetBalance
 from widgets import columns, widths
 from widgets.patched_table import PatchedDataTable
@@ -52,6 +52,9 @@ class BalanceTable(PatchedDataTable[Text]):
     alerted: reactive[frozenset[tuple[str, str]]] = reactive(frozenset, repaint=False, init=False)
     #: Narrow terminals drop the cross-wallet and max-withdraw columns and show 4 decimals.
     compact: reactive[bool] = reactive(False, repaint=False, init=False)
+    #: Privacy mode: every amount one fixed mask, no tone, and the columns as wide as their headers say (a width
+    #: planned from the figures would tell their size).
+    private: reactive[bool] = reactive(False, repaint=False, init=False)
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -96,6 +99,10 @@ class BalanceTable(PatchedDataTable[Text]):
         if compact != self._built_compact and self._columns_shown:
             self._rebuild()
 
+    def watch_private(self) -> None:
+        if self._columns_shown:
+            self._rebuild()  # every amount cell drawn again, and the widths planned for the mask
+
     def _rebuild(self) -> None:
         keep = self.selected_asset
         self.clear(columns=True)
@@ -112,7 +119,7 @@ class BalanceTable(PatchedDataTable[Text]):
         """Each column's width for the rows on screen and the table's width now (:func:`widgets.widths.plan`)."""
         shown = tuple(c for c in columns.COLUMNS if c.compact or not self.compact)
         headers = {c.key: self._header(c) for c in shown}
-        rows = [self._rows[a] for a in self._visible_assets()]
+        rows = [self._rows[a] for a in self._visible_assets()] if not self.private else []
         return widths.plan(shown, headers, rows, self.size.width, compact=self.compact, places=self.places)
 
     def _build_columns(self) -> None:
@@ -217,6 +224,8 @@ class BalanceTable(PatchedDataTable[Text]):
         """
         if rows_moved:
             return True
+        if self.private:
+            return False  # the mask is as wide whatever the figures
         amounts = [c for c in self._columns_shown if c.key in columns.AMOUNT_COLUMNS]
         for asset in changed:
             row = self._rows[asset]
@@ -288,7 +297,10 @@ class BalanceTable(PatchedDataTable[Text]):
 
     def _cell(self, asset: str, column: columns.Column) -> columns.SortableText:
         row = self._rows[asset]
-        cell = column.cell(row, self.places, self._now_ms, self._widths[column.key])
+        if self.private and column.key in columns.AMOUNT_COLUMNS:
+            cell = columns.Cell(MASK)  # no tone either: a gain's colour is its sign
+        else:
+            cell = column.cell(row, self.places, self._now_ms, self._widths[column.key])
         tone = "alert" if (asset, column.key) in self._alerted else cell.tone
         text = cell.text
         if column.key == "asset" and tone == "alert":

@@ -13,15 +13,19 @@ from widgets.margin_pane import clock_time
 PLACES = 8
 
 
-def margin_call_text(call: MarginCall) -> str:
-    """The banner's words for one margin call."""
+def margin_call_text(call: MarginCall, *, private: bool = False) -> str:
+    """The banner's words for one margin call (privacy mode: the mark alone of its figures shows)."""
     positions = "; ".join(
-        f"{p.symbol} {p.side} {format_exact(p.amount)} at mark {format_exact(p.mark_price)}, "
-        f"unrealized {format_amount(p.unrealized, PLACES, signed=True)}, "
-        f"maint. {format_amount(p.maint_margin, PLACES)}"
+        f"{p.symbol} {p.side} {format_exact(p.amount, private=private)} at mark {format_exact(p.mark_price)}, "
+        f"unrealized {format_amount(p.unrealized, PLACES, signed=True, private=private)}, "
+        f"maint. {format_amount(p.maint_margin, PLACES, private=private)}"
         for p in call.positions
     )
-    wallet = format_amount(call.cross_wallet_balance, PLACES) if call.cross_wallet_balance is not None else "—"
+    wallet = (
+        format_amount(call.cross_wallet_balance, PLACES, private=private)
+        if call.cross_wallet_balance is not None
+        else "—"
+    )
     return (
         f"MARGIN CALL at {clock_time(call.event_time)} — positions close to liquidation: "
         f"{positions or 'see the exchange'}.\nCross wallet {wallet}. Press a to acknowledge."
@@ -36,9 +40,11 @@ class MarginCallBanner(Widget):
     """
 
     margin_call: reactive[MarginCall | None] = reactive(None, layout=True)
+    private: reactive[bool] = reactive(False, layout=True)
 
     def watch_margin_call(self, call: MarginCall | None) -> None:
         self.display = call is not None
 
     def render(self) -> Text:
-        return Text(margin_call_text(self.margin_call)) if self.margin_call is not None else Text("")
+        call = self.margin_call
+        return Text(margin_call_text(call, private=self.private)) if call is not None else Text("")

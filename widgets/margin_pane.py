@@ -66,19 +66,20 @@ def _columns(rows: list[list[Text]], justify: tuple[str, ...], styles: tuple[Sty
     return lines
 
 
-def _positions_lines(positions: tuple[LivePosition, ...], label: Style | str) -> list[Text]:
-    """Why available is what it is: the positions margined in this asset, their uPnL live from the marks."""
+def _positions_lines(positions: tuple[LivePosition, ...], label: Style | str, *, private: bool = False) -> list[Text]:
+    """Why available is what it is: the positions margined in this asset, their uPnL live from the marks (privacy
+    mode masks size, entry, uPnL and notional, as the positions table does)."""
     rows = [[Text(h, style=label) for h in ("Symbol", "Side", "Size", "Entry", "Mark", "uPnL", "Notional")]]
     for p in positions[:MAX_POSITION_LINES]:
-        approx = "≈" if p.source == "mark" else ""
+        approx = "≈" if p.source == "mark" and not private else ""
         cells = (
             p.symbol + (" (iso)" if p.isolated else ""),
             p.side,
-            format_exact(p.amount),
-            format_exact(p.entry_price),
+            format_exact(p.amount, private=private),
+            format_exact(p.entry_price, private=private),
             format_exact(p.mark_price) if p.mark_price is not None else "—",
-            approx + format_amount(p.unrealized, 2, signed=True),
-            approx + format_amount(p.notional, 2),
+            approx + format_amount(p.unrealized, 2, signed=True, private=private),
+            approx + format_amount(p.notional, 2, private=private),
         )
         rows.append([Text(c) for c in cells])
     return _columns(rows, ("left", "left", "right", "right", "right", "right", "right"))
@@ -125,6 +126,7 @@ class MarginPane(LineDrawn):
     totals: reactive[AccountTotals | None] = reactive(None, repaint=False)
     estimated: reactive[bool] = reactive(False, repaint=False)  # the totals carried by marks since the last poll
     positions: reactive[tuple[LivePosition, ...]] = reactive((), repaint=False)  # margined in the highlighted asset
+    private: reactive[bool] = reactive(False, repaint=False)  # privacy mode: amounts masked, the ratio stays
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -141,7 +143,7 @@ class MarginPane(LineDrawn):
             self.styles.height = BASE_HEIGHT + self._position_lines(len(new))
         self.changed()
 
-    watch_row = watch_multi_assets = watch_totals = watch_estimated = LineDrawn.changed
+    watch_row = watch_multi_assets = watch_totals = watch_estimated = watch_private = LineDrawn.changed
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
@@ -174,15 +176,16 @@ class MarginPane(LineDrawn):
             return [Text("Highlight an asset to see its margin.", style=label)]
         mode = {True: "on", False: "off", None: "unknown"}[self.multi_assets]
         counts = {True: "yes", False: "no", None: "not reported"}[row.margin_available]
+        private = self.private
         pairs: list[tuple[str, Text]] = [
             ("Counts as margin", Text(counts)),
             ("Multi-Assets mode", Text(mode)),
-            ("Wallet", Text(format_amount(row.wallet_balance, PLACES))),
+            ("Wallet", Text(format_amount(row.wallet_balance, PLACES, private=private))),
             (
                 f"Available (account, in {row.asset})" if row.available_scope == "account" else "Available",
-                Text(format_amount(row.available_balance, PLACES)),
+                Text(format_amount(row.available_balance, PLACES, private=private)),
             ),
-            ("Max withdraw", Text(format_amount(row.max_withdraw_amount, PLACES))),
+            ("Max withdraw", Text(format_amount(row.max_withdraw_amount, PLACES, private=private))),
         ]
         totals = self.totals
         if totals is not None:
@@ -195,15 +198,17 @@ class MarginPane(LineDrawn):
                 tone = "warn"
             style = self.tone(f"margin-pane--{tone}") if tone else ""
             approx = "≈" if self.estimated else ""
+            margin = format_amount(totals.total_margin_balance, PLACES, private=private)
+            maint = format_amount(totals.total_maint_margin, PLACES, private=private)
             pairs += [
-                (f"Margin balance {unit}", Text(approx + format_amount(totals.total_margin_balance, PLACES))),
-                (f"Maint. margin {unit}", Text(approx + format_amount(totals.total_maint_margin, PLACES))),
+                (f"Margin balance {unit}", Text(approx + margin)),
+                (f"Maint. margin {unit}", Text(approx + maint)),
                 ("Margin ratio" + (" (est.)" if approx else ""), Text(approx + format_ratio(ratio), style=style)),
             ]
         source = f"{row.source} · {row.source_method} · received {clock_time(row.received_at_ms)}"
         lines = [Text.assemble((row.asset, "bold"), ("   " + source, label)), *_facts_lines(pairs, width, label)]
         if self._position_lines(len(self.positions)):
-            lines += _positions_lines(self.positions, label)
+            lines += _positions_lines(self.positions, label, private=private)
         elif self.positions:
             held = len(self.positions)
             lines.append(

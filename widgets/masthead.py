@@ -1,5 +1,5 @@
 """The top line: which exchange this is (DEMO, TESTNET, LIVE, CUSTOM: never mistaken for one another), and where;
-and what the key may do (``read-only ✓ IP-restricted ✓``)."""
+what the key may do (``read-only ✓ IP-restricted ✓``); and PRIVATE while amounts are masked."""
 
 from __future__ import annotations
 
@@ -17,9 +17,11 @@ class Masthead(Horizontal):
     label: reactive[str] = reactive("")  # one of LABELS, once the exchange is known
     url: reactive[str] = reactive("")
     key: reactive[KeyAudit | None] = reactive(None)  # the key's audit, once checked
+    private: reactive[bool] = reactive(False)  # privacy mode: the header says PRIVATE
 
     def compose(self) -> ComposeResult:
         yield Static("", id="mode")
+        yield Static(" PRIVATE ", id="private")
         yield Static("balance-tui", id="title")
         yield Static("", id="endpoint")
         yield Static("", id="key")
@@ -38,8 +40,13 @@ class Masthead(Horizontal):
         shown.display = audit is not None and not audit.warnings()  # the warnings have the banner under the line
         shown.set_class(audit is not None and audit.known, "-checked")
 
+    def watch_private(self, private: bool) -> None:
+        if self.is_mounted:
+            self.query_one("#private", Static).display = private
+
     def on_mount(self) -> None:
         self.watch_key(self.key)
+        self.watch_private(self.private)
 
     def _show(self) -> None:
         if not self.is_mounted or not self.label:

@@ -7,7 +7,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import DataTable
 
-from services.formatting import format_amount, format_exact
+from services.formatting import MASK, format_amount, format_exact
 from services.positions import LivePosition
 from services.risktext import adl_gauge, by_distance, distance_text, is_near, is_past, price_text
 from widgets.styles import Tones
@@ -52,6 +52,9 @@ class PositionsTable(DataTable[Text]):
 
     positions: reactive[tuple[LivePosition, ...]] = reactive((), repaint=False, init=False)
     compact: reactive[bool] = reactive(False, repaint=False, init=False)
+    #: Privacy mode: size, entry, break-even, uPnL and notional masked (with entry and the mark, a side would say
+    #: whether the position gains); the mark, the liquidation price, the distance and ADL stay.
+    private: reactive[bool] = reactive(False, repaint=False, init=False)
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
@@ -67,6 +70,10 @@ class PositionsTable(DataTable[Text]):
             self.draw()
 
     def watch_compact(self) -> None:
+        if self.display:
+            self.draw()
+
+    def watch_private(self) -> None:
         if self.display:
             self.draw()
 
@@ -109,13 +116,20 @@ class PositionsTable(DataTable[Text]):
             side = p.side if p.side != "BOTH" else ("LONG" if p.amount > 0 else "SHORT")
             lever = f" {p.leverage}×" if p.leverage else ""
             return Text(side + lever)
+        private = self.private
         if column == "size":
-            return Text(format_exact(p.amount), justify=justify)
+            return Text(format_exact(p.amount, private=private), justify=justify)
+        if column in ("entry", "break_even") and private:
+            return Text(MASK, justify=justify)
         if column in ("entry", "break_even", "mark", "liquidation"):
             value = {"entry": p.entry_price, "break_even": p.break_even_price, "mark": p.mark_price,
                      "liquidation": p.liquidation_price}[column]  # fmt: skip
             text = price_text(value) if column != "liquidation" or value is not None else "…"
             return Text(text, justify=justify)
+        if column == "upnl" and private:
+            return Text(MASK, justify=justify)  # no tone: a gain's colour is its sign
+        if column == "notional" and private:
+            return Text(MASK, justify=justify)
         if column == "upnl":
             style = tone("positions-table--gain") if p.unrealized > 0 else tone("positions-table--loss") if (
                 p.unrealized < 0) else ""  # fmt: skip

@@ -28,8 +28,9 @@ class RiskLine(LineDrawn):
     today: reactive[TodayView | None] = reactive(None, repaint=False)
 
     alerted: reactive[bool] = reactive(False, repaint=False)  # a rule on risk or today's figures holds
+    private: reactive[bool] = reactive(False, repaint=False)  # privacy mode: today's figures masked (distances stay)
 
-    watch_positions = watch_today = LineDrawn.changed
+    watch_positions = watch_today = watch_private = LineDrawn.changed
 
     def watch_alerted(self, alerted: bool) -> None:
         self.set_class(alerted, "-alert")
@@ -43,13 +44,13 @@ class RiskLine(LineDrawn):
             style = self.tone("risk-line--warn")
         else:
             style = self.tone("risk-line--label")
-        today = today_text(self.today)
+        today = today_text(self.today, private=self.private)
         width = self.size.width or 10_000
         if len(risk) + 3 + len(today) <= width:
             lines = [Text.assemble((risk, style), "   ", today, no_wrap=True)]
         else:
             if len(today) > width:
-                today = today_text(self.today, short=True)
+                today = today_text(self.today, short=True, private=self.private)
             lines = [Text(risk, style=style, no_wrap=True), Text(today, no_wrap=True)]
         if self.styles.height is None or self.styles.height.value != len(lines):
             self.styles.height = len(lines)  # a layout only when the count of lines changes

@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from services.formatting import fit_amount
+from services.formatting import MASK, fit_amount
 from services.models import AccountSnapshot, AccountTotals, ConnectionStatus, LinkState
 from widgets.columns import coarse_age
 from widgets.lines import LineDrawn
@@ -164,8 +164,9 @@ class TotalsBar(LineDrawn):
     multi_assets: reactive[bool | None] = reactive(None, repaint=False)
     estimated: reactive[bool] = reactive(False, repaint=False)  # uPnL and margin balance computed from mark prices
     alerted: reactive[bool] = reactive(False, repaint=False)  # an account-wide alert holds: the line says so
+    private: reactive[bool] = reactive(False, repaint=False)  # privacy mode: each figure the mask, no tone
 
-    watch_totals = watch_multi_assets = watch_estimated = LineDrawn.changed
+    watch_totals = watch_multi_assets = watch_estimated = watch_private = LineDrawn.changed
 
     def watch_alerted(self, alerted: bool) -> None:
         self.set_class(alerted, "-alert")
@@ -192,6 +193,7 @@ class TotalsBar(LineDrawn):
             ),
             room=(self.size.width or 10_000) - len(heading) - sum(len(word) for word in words),
             width=NARROW_TOTAL_WIDTH if narrow else TOTAL_WIDTH,
+            private=self.private,
         )
         tone = "gain" if "+" in upnl else "loss" if "-" in upnl else ""
         label = self.tone("totals-bar--label")
@@ -208,9 +210,13 @@ class TotalsBar(LineDrawn):
         )
 
     @staticmethod
-    def _fitted(figures: tuple[tuple[Decimal, bool, str], ...], *, room: int, width: int) -> list[str]:
+    def _fitted(
+        figures: tuple[tuple[Decimal, bool, str], ...], *, room: int, width: int, private: bool = False
+    ) -> list[str]:
         """The figures, each at most ``width`` wide, and all of them within ``room``: the widest gives up a character
         at a time (fewer decimals, then a visible abbreviation such as ``900.000B``), never cut at the edge."""
+        if private:
+            return [prefix + MASK for _value, _signed, prefix in figures]
         widths = [width] * len(figures)
         texts = [prefix + fit_amount(value, 2, w - len(prefix), signed=signed) for (value, signed, prefix), w in
                  zip(figures, widths, strict=True)]  # fmt: skip

@@ -26,6 +26,7 @@ class ChangeTape(Widget):
 
     changes: reactive[tuple[Change, ...]] = reactive(())
     note: reactive[str] = reactive("")  # e.g. "history off: …"
+    private: reactive[bool] = reactive(False)  # privacy mode: each delta masked (the time, asset and reason stay)
 
     def render(self) -> RenderableType:
         if not self.changes:
@@ -37,7 +38,9 @@ class ChangeTape(Widget):
             table.add_row(
                 datetime.fromtimestamp(change.at_ms / 1000).strftime("%H:%M:%S"),
                 change.asset,
-                format_amount(change.delta, 8, signed=True) if change.delta is not None else "— (first seen)",
+                format_amount(change.delta, 8, signed=True, private=self.private)
+                if change.delta is not None
+                else "— (first seen)",
                 change.reason + ("" if change.source == "push" else " (found by a poll)"),
                 change.symbol or "",
             )
@@ -57,8 +60,11 @@ class HistoryPanel(Vertical):
     series: reactive[tuple[float, ...]] = reactive(())  # the margin balance's shape (a drawing, not a figure)
     changes: reactive[tuple[Change, ...]] = reactive(())
     note: reactive[str] = reactive("")
+    #: Privacy mode: the tape's deltas masked. The sparkline stays: scaled to its own least and most, it draws the
+    #: shape of the margin balance, neither its size nor its sign.
+    private: reactive[bool] = reactive(False)
 
     def compose(self) -> ComposeResult:
         yield Static("Margin balance (session, last 24 h) · changes, newest first", id="history-title")
         yield Sparkline([], id="margin-sparkline").data_bind(data=HistoryPanel.series)
-        yield ChangeTape(id="tape").data_bind(HistoryPanel.changes, HistoryPanel.note)
+        yield ChangeTape(id="tape").data_bind(HistoryPanel.changes, HistoryPanel.note, HistoryPanel.private)

@@ -160,10 +160,13 @@ def _run(command: str, args: argparse.Namespace, settings: Settings | None, out:
         raise ConfigError("no credentials for this exchange: set BINANCE_API_KEY and a secret or key file")
     if command == "history":
         return run_history(settings, args, out)
+    # Headless output is masked only when asked on the command line: private = true in the config file is about
+    # the screen, and a script reading snapshot --json must not find its numbers gone because of it.
+    private = bool(getattr(args, "private", None))
     if command == "snapshot":
-        return run_until_signalled(run_snapshot(settings, as_json=args.json, out=out))
+        return run_until_signalled(run_snapshot(settings, as_json=args.json, out=out, private=private))
     if command == "watch":
-        return run_until_signalled(run_watch(settings, duration=args.duration, out=out))
+        return run_until_signalled(run_watch(settings, duration=args.duration, out=out, private=private))
     if command == "serve":
         return run_until_signalled(run_watch(settings, duration=args.duration, out=None))
     from tui.checks import unknown_theme

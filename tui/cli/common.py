@@ -162,6 +162,13 @@ def _common_options(*, default: Any) -> OneLineParser:
         help="serve Prometheus metrics at http://HOST:PORT/metrics (dashboard, watch, serve; host 127.0.0.1 if none)",
     )
     group.add_argument(
+        "--private",
+        action="store_true",
+        default=default,
+        help="privacy mode: every amount masked, for a shared screen (h toggles it; snapshot and watch mask their "
+        "output only with this option, not with private = true)",
+    )
+    group.add_argument(
         "--data-dir", type=Path, default=default, help="where the history is kept (default: the platform data dir)"
     )
     group.add_argument(
@@ -281,6 +288,7 @@ SETTING_OPTIONS = (
     "recv_window",
     "profile",
     "log_file",
+    "private",
 )
 
 

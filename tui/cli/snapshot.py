@@ -6,11 +6,12 @@ import asyncio
 import json
 import sys
 from collections.abc import Awaitable
+from decimal import Decimal
 from typing import Any
 
 from services.errors import CredentialsRejected, ExchangeError, RateLimited, because
 from services.feed import AccountFeed
-from services.formatting import format_amount
+from services.formatting import format_amount, mask_json
 from services.keyaudit import KeyAudit, explain_rejection, unknown
 from services.models import AccountSnapshot
 from services.settings import Settings
@@ -74,17 +75,21 @@ def snapshot_json(snapshot: AccountSnapshot, exchange: Exchange, *, key: KeyAudi
     }
 
 
-def snapshot_table(snapshot: AccountSnapshot, key: KeyAudit | None = None) -> str:
-    """A plain-text table of the snapshot, for a terminal or a log."""
+def snapshot_table(snapshot: AccountSnapshot, key: KeyAudit | None = None, *, private: bool = False) -> str:
+    """A plain-text table of the snapshot, for a terminal or a log (every amount masked when ``private``)."""
     headers = ("Asset", "Wallet", "Cross wallet", "Unrealized PnL", "Available", "Max withdraw", "Margin")
+
+    def amount(value: Decimal, signed: bool = False) -> str:
+        return format_amount(value, 8, signed=signed, private=private)
+
     rows = [
         (
             row.asset,
-            format_amount(row.wallet_balance, 8),
-            format_amount(row.cross_wallet_balance, 8),
-            format_amount(row.cross_un_pnl, 8, signed=True),
-            format_amount(row.available_balance, 8),
-            format_amount(row.max_withdraw_amount, 8),
+            amount(row.wallet_balance),
+            amount(row.cross_wallet_balance),
+            amount(row.cross_un_pnl, signed=True),
+            amount(row.available_balance),
+            amount(row.max_withdraw_amount),
             {True: "yes", False: "no", None: "—"}[row.margin_available],
         )
         for row in snapshot.balances.values()
@@ -100,10 +105,10 @@ def snapshot_table(snapshot: AccountSnapshot, key: KeyAudit | None = None) -> st
         t = snapshot.totals
         lines.append("")
         lines.append(
-            f"Totals  wallet {format_amount(t.total_wallet_balance, 8)}  "
-            f"unrealized {format_amount(t.total_unrealized_profit, 8, signed=True)}  "
-            f"margin balance {format_amount(t.total_margin_balance, 8)}  "
-            f"available {format_amount(t.available_balance, 8)}"
+            f"Totals  wallet {amount(t.total_wallet_balance)}  "
+            f"unrealized {amount(t.total_unrealized_profit, signed=True)}  "
+            f"margin balance {amount(t.total_margin_balance)}  "
+            f"available {amount(t.available_balance)}"
         )
     mode = {True: "on", False: "off", None: "unknown"}[snapshot.multi_assets_margin]
     lines.append(f"Multi-Assets mode {mode}")
@@ -112,7 +117,7 @@ def snapshot_table(snapshot: AccountSnapshot, key: KeyAudit | None = None) -> st
     return "\n".join(lines)
 
 
-async def run_snapshot(settings: Settings, *, as_json: bool, out: Writer) -> int:
+async def run_snapshot(settings: Settings, *, as_json: bool, out: Writer, private: bool = False) -> int:
     async with open_exchange(settings) as exchange, make_client(settings, exchange) as client:
         # The key's permissions are asked alongside the poll (another host, another weight pool), not before it.
         checking = asyncio.ensure_future(make_key_checker(settings, exchange, client).check())
@@ -125,9 +130,10 @@ async def run_snapshot(settings: Settings, *, as_json: bool, out: Writer) -> int
         finally:
             checking.cancel()
         if as_json:
-            out.write(json.dumps(snapshot_json(snapshot, exchange, key=key), indent=2) + "\n")
+            document = snapshot_json(snapshot, exchange, key=key)
+            out.write(json.dumps(mask_json(document) if private else document, indent=2) + "\n")
         else:
-            out.write(snapshot_table(snapshot, key) + "\n")
+            out.write(snapshot_table(snapshot, key, private=private) + "\n")
         if warnings := key.warnings():
             print(f"balance-tui: warning: the API key {', '.join(warnings)}: use a read-only, IP-restricted key",
                   file=sys.stderr)  # fmt: skip

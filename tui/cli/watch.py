@@ -20,6 +20,7 @@ from services.events import (
     StatusEvent,
     TradeEvent,
 )
+from services.formatting import mask_json
 from services.history import HistoryError, HistoryRecorder
 from services.models import LinkState
 from services.session import Session
@@ -42,9 +43,14 @@ log = logging.getLogger("balance_tui.serve")
 # -- watch --------------------------------------------------------------------------------------------------------
 
 
-async def run_watch(settings: Settings, *, duration: float | None, out: Writer | None) -> int:
+async def run_watch(settings: Settings, *, duration: float | None, out: Writer | None, private: bool = False) -> int:
     """One JSON line per snapshot, per change of state and per alert fired or resolved, until ``duration``. With no
-    ``out`` (``serve``) no lines: the session, the history, notifications and metrics alone, said in the log."""
+    ``out`` (``serve``) no lines: the session, the history, notifications and metrics alone, said in the log.
+    ``private`` masks every amount of the lines (``watch --private``)."""
+
+    def line(document: dict[str, Any]) -> str:
+        return json.dumps(mask_json(document) if private else document) + "\n"
+
     alerts = alerts_from(settings)
     notifier = Notifier(settings.notify)
     async with (
@@ -63,7 +69,7 @@ async def run_watch(settings: Settings, *, duration: float | None, out: Writer |
             reach.alerts(raised)
             for alert in raised:
                 if out is not None:
-                    out.write(json.dumps({**alert.json_line(), "schema": JSON_SCHEMA}) + "\n")
+                    out.write(line({**alert.json_line(), "schema": JSON_SCHEMA}))
                     out.flush()
                 else:
                     log.warning("alert %s %s%s", alert.rule, alert.state, f" at {alert.value}" if alert.value else "")
@@ -86,7 +92,7 @@ async def run_watch(settings: Settings, *, duration: float | None, out: Writer |
                 async for event in events:
                     raised = session.apply(event)
                     if out is not None:
-                        out.write(json.dumps(_event_line(event, exchange, session)) + "\n")
+                        out.write(line(_event_line(event, exchange, session)))
                         out.flush()
                     elif isinstance(event, StatusEvent):
                         log.info("link %s, stream %s %s", event.status.state, event.status.stream, event.status.detail)

@@ -40,23 +40,28 @@ class AlertsScreen(ModalScreen[None]):
 
     BINDINGS = [Binding("escape,q,exclamation_mark", "dismiss", "Close", id="alerts.close")]
 
-    def __init__(self, log: Iterable[AlertEvent], firing: tuple[AlertEvent, ...]) -> None:
+    def __init__(self, log: Iterable[AlertEvent], firing: tuple[AlertEvent, ...], *, private: bool = False) -> None:
         super().__init__()
         self.events = list(log)
         self.holding = firing
+        self.private = private  # privacy mode: each figure an alert fired at is masked
 
     def compose(self) -> ComposeResult:
         lines = ["Alerts holding now:"]
-        lines += [f"  {clock_time(e.at_ms)}  {e.rule}  {alert_value(e)}" for e in self.holding] or ["  none"]
+        private = self.private
+        lines += [f"  {clock_time(e.at_ms)}  {e.rule}  {alert_value(e, private=private)}" for e in self.holding] or [
+            "  none"
+        ]
         lines += ["", "This session:"]
         lines += [
-            f"  {clock_time(e.at_ms)}  {e.state:<8}  {e.rule}  {alert_value(e)}" for e in reversed(self.events[-200:])
+            f"  {clock_time(e.at_ms)}  {e.state:<8}  {e.rule}  {alert_value(e, private=private)}"
+            for e in reversed(self.events[-200:])
         ] or ["  nothing yet"]
         lines += ["", "Rules: --alert RULE or alerts = [...] in the config file (README). escape closes."]
         with VerticalScroll(id="alerts"):
             yield Static("\n".join(lines))
 
 
-def alert_value(event: AlertEvent) -> str:
-    value = f"value {format_exact(event.value)}" if event.value is not None else event.detail
+def alert_value(event: AlertEvent, *, private: bool = False) -> str:
+    value = f"value {format_exact(event.value, private=private)}" if event.value is not None else event.detail
     return value + (" (on stale data)" if event.stale else "")

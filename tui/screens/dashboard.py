@@ -70,6 +70,7 @@ class DashboardScreen(KeepingView):
         Binding("exclamation_mark", "alerts", "Alerts", id="alerts", key_display="!"),
         Binding("t", "tape", "Tape", id="tape"),
         Binding("o", "positions", "Positions", id="positions"),
+        Binding("h", "private", "Private", id="private", show=False),
         Binding("question_mark", "help", "Help", id="help", key_display="?"),
         Binding("q", "app.quit", "Quit", id="quit"),
     ]
@@ -88,7 +89,10 @@ class DashboardScreen(KeepingView):
 
     def compose(self) -> ComposeResult:
         yield Masthead(id="top").data_bind(
-            label=DashboardScreen.exchange_label, url=DashboardScreen.exchange_url, key=DashboardScreen.key_audit
+            DashboardScreen.private,
+            label=DashboardScreen.exchange_label,
+            url=DashboardScreen.exchange_url,
+            key=DashboardScreen.key_audit,
         )
         yield StatusLine(id="status").data_bind(
             DashboardScreen.status,
@@ -98,44 +102,57 @@ class DashboardScreen(KeepingView):
             DashboardScreen.stale,
             DashboardScreen.trouble,
         )
-        yield MarginCallBanner(id="margin-call").data_bind(DashboardScreen.margin_call)
+        yield MarginCallBanner(id="margin-call").data_bind(DashboardScreen.margin_call, DashboardScreen.private)
         yield StopBanner(id="banner").data_bind(DashboardScreen.status, DashboardScreen.now_ms)
         yield KeyBanner(id="key-warning").data_bind(audit=DashboardScreen.key_audit)
         yield TotalsBar(id="totals").data_bind(
             DashboardScreen.totals,
             DashboardScreen.multi_assets,
             DashboardScreen.estimated,
+            DashboardScreen.private,
             alerted=DashboardScreen.totals_alerted,
         )
         yield RiskLine(id="risk").data_bind(
-            DashboardScreen.positions, DashboardScreen.today, alerted=DashboardScreen.risk_alerted
+            DashboardScreen.positions,
+            DashboardScreen.today,
+            DashboardScreen.private,
+            alerted=DashboardScreen.risk_alerted,
         )
-        yield PositionsTable(id="positions").data_bind(DashboardScreen.positions, DashboardScreen.compact)
+        yield PositionsTable(id="positions").data_bind(
+            DashboardScreen.positions, DashboardScreen.compact, DashboardScreen.private
+        )
         yield BalanceTable(id="balances").data_bind(
             DashboardScreen.balances,
             DashboardScreen.now_ms,
             DashboardScreen.ages_at,
             DashboardScreen.compact,
+            DashboardScreen.private,
             stale=DashboardScreen.behind,
             alerted=DashboardScreen.alerted_cells,
         )
         yield HistoryPanel(id="history").data_bind(
-            DashboardScreen.series, changes=DashboardScreen.tape, note=DashboardScreen.tape_note
+            DashboardScreen.series,
+            DashboardScreen.private,
+            changes=DashboardScreen.tape,
+            note=DashboardScreen.tape_note,
         )
         yield MarginPane(id="margin").data_bind(
             DashboardScreen.totals,
             DashboardScreen.multi_assets,
             DashboardScreen.estimated,
+            DashboardScreen.private,
             row=DashboardScreen.selected_row,
             positions=DashboardScreen.selected_positions,
         )
         yield WeightMeter(id="weight").data_bind(
             DashboardScreen.server_now_ms, reading=DashboardScreen.weight, budget=DashboardScreen.weight_budget
         )
-        # The palette (ctrl+p) is in the help screen; its footer entry would push Quit off an 80-column screen.
-        yield Footer(show_command_palette=False)
+        # The palette (ctrl+p) is in the help screen; its footer entry would push Quit off an 80-column screen. On a
+        # narrow terminal the footer is compact too: at 80 columns its padding cut "q Quit" off the edge.
+        yield Footer(show_command_palette=False).data_bind(compact=DashboardScreen.compact)
 
     def on_mount(self) -> None:
+        self.private = self.settings.private
         self.now_ms = self.clock.time_ms()
         if self.settings.notify:
             # Where there is no desktop, the one line watch prints on stderr is a toast here (stderr is the screen).
@@ -281,7 +298,7 @@ class DashboardScreen(KeepingView):
     def _raised(self, events: list[AlertEvent]) -> None:
         """Say each alert that fired or resolved (a toast, the bell, the desktop with --notify)."""
         for event in events:
-            say(self, event, self.notifier)
+            say(self, event, self.notifier, private=self.private)
         if self.reach is not None:
             self.reach.alerts(events)  # to the trader's destinations, queued: never waited for
         self.firing = self.session.firing
@@ -293,7 +310,7 @@ class DashboardScreen(KeepingView):
         self.risk_alerted = risk
 
     def action_alerts(self) -> None:
-        self.app.push_screen(AlertsScreen(self.session.alert_log, self.firing))
+        self.app.push_screen(AlertsScreen(self.session.alert_log, self.firing, private=self.private))
 
     def _schedule_tick(self) -> None:
         now = self.clock.time_ms()
@@ -376,6 +393,15 @@ class DashboardScreen(KeepingView):
         if showing:
             positions.draw()
         (positions if showing else balances).focus()
+
+    def action_private(self) -> None:
+        self.private = not self.private
+        if self.private:
+            # A toast said before may hold an amount (an alert's figure): gone with the rest, not left on a shared
+            # screen for its last seconds.
+            self.app.clear_notifications()
+        self.notify("Privacy mode: amounts hidden (h shows them)" if self.private else "Amounts shown (h hides them)",
+                    timeout=3)  # fmt: skip
 
     def action_details(self) -> None:
         pane = self.query_one(MarginPane)

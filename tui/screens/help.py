@@ -25,6 +25,7 @@ decimal, cut (never rounded up) to the column's precision. The margin pane shows
 | `!` | the alerts: what holds now, and what fired and resolved this session |
 | `t` | the tape of balance changes (and why), with a sparkline of the margin balance |
 | `o` | the positions, nearest liquidation first, in the table's place (again: the balances) |
+| `h` | privacy mode: every amount masked, for a shared screen (again: shown); the header says PRIVATE |
 | `?` | this help |
 | `q` | quit |
 

@@ -65,6 +65,9 @@ class DashboardView(Screen[None]):
     today: reactive[TodayView | None] = reactive(None, repaint=False)  # the UTC day's change by reason
     key_audit: reactive[KeyAudit | None] = reactive(None, repaint=False)  # what the key may do, as last checked
     showing_positions: reactive[bool] = reactive(False, bindings=True)  # the positions view in the table's place
+    #: Privacy mode (h, --private, private = true): bound to every widget that shows an amount, each of which draws
+    #: services.formatting.MASK in its place; states, ages, ratios, distances and the weight stay.
+    private: reactive[bool] = reactive(False, repaint=False)
 
     def derive(self, snapshot: AccountSnapshot | None) -> None:
         """Each widget's facts from the one snapshot, the table's rows first (they reconcile at once)."""
